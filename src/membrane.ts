@@ -1,0 +1,166 @@
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap as bootstrapDiscovery } from '@libp2p/bootstrap'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { createLibp2p } from 'libp2p'
+import { broadcast } from './broadcast/index.js'
+import type { Broadcast, BroadcastInit } from './broadcast/index.js'
+import type { Preset } from './presets/index.js'
+import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
+import type { Identify } from '@libp2p/identify'
+import type { PeerDiscovery, PrivateKey, ServiceMap } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
+import type { WebRTCTransportInit } from '@libp2p/webrtc'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Libp2p, Libp2pOptions } from 'libp2p'
+
+/** The default upper bound on a member's mesh degree, as in Easypeers */
+export const DEFAULT_MAX_PEERS = 6
+
+/** The services every Membrane node carries */
+export interface MembraneServices extends ServiceMap {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  broadcast: Broadcast
+}
+
+/** A started libp2p node with Membrane's services */
+export type Membrane<T extends ServiceMap = ServiceMap> = Libp2p<MembraneServices & T>
+
+export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
+  /**
+   * Multiaddrs of bootstrap peers (first contact), each ending in `/p2p/<peer id>`
+   *
+   * @default []
+   */
+  bootstrap?: Array<string | Multiaddr>
+
+  /**
+   * The node's identity. Pass a stored key to keep the same PeerId across runs.
+   *
+   * @default a new Ed25519 key
+   */
+  privateKey?: PrivateKey
+
+  /**
+   * Addresses to listen on
+   *
+   * @default ['/p2p-circuit', '/webrtc'] - reachable through relay reservations on bootstrap peers, upgraded to direct WebRTC
+   */
+  listen?: string[]
+
+  /**
+   * Topics to subscribe to at start; messages arrive as `message` events on
+   * `node.services.broadcast`
+   *
+   * @default []
+   */
+  topics?: string[]
+
+  /**
+   * The most mesh peers this node keeps per topic (gossipsub `Dhi`); the
+   * target degree is `min(6, maxPeers)`
+   *
+   * @default 6
+   */
+  maxPeers?: number
+
+  /**
+   * Allow dials to loopback, private-range and plain `ws://` addresses. The
+   * browser's default connection gater refuses them, which is right for a
+   * deployed dapp but blocks a local development mesh. Node allows them anyway.
+   *
+   * @default false
+   */
+  allowLocalDial?: boolean
+
+  /**
+   * Options for the WebRTC transport, e.g. `{ rtcConfiguration: { iceServers: [] } }`
+   *
+   * @default stock @libp2p/webrtc defaults
+   */
+  webrtc?: WebRTCTransportInit
+
+  /**
+   * Options for the broadcast service
+   *
+   * @default {}
+   */
+  broadcast?: BroadcastInit
+
+  /**
+   * Options merged over Membrane's gossipsub defaults (StrictSign, strict validation)
+   *
+   * @default {}
+   */
+  gossipsub?: Partial<GossipsubOpts>
+
+  /**
+   * Any libp2p option, applied over Membrane's. `services` are added to
+   * Membrane's; `transports`, `peerDiscovery` and the rest replace them.
+   *
+   * @default {}
+   */
+  libp2p?: Libp2pOptions<T>
+}
+
+/** Gossipsub settings shared by members and bootstrap peers */
+export function gossipsubDefaults (maxPeers: number, overrides: Partial<GossipsubOpts> = {}): Partial<GossipsubOpts> {
+  if (!Number.isInteger(maxPeers) || maxPeers < 1) {
+    throw new RangeError(`maxPeers must be a positive integer, got ${maxPeers}`)
+  }
+  const D = Math.min(DEFAULT_MAX_PEERS, maxPeers)
+  return {
+    globalSignaturePolicy: 'StrictSign',
+    emitSelf: false,
+    D,
+    Dlo: Math.max(1, Math.min(D, Math.ceil(D * 2 / 3))),
+    Dhi: Math.max(D, maxPeers),
+    // one RPC may carry several messages; each message's payload is checked by the broadcast validator
+    maxInboundDataLength: 1024 * 1024,
+    ...overrides
+  }
+}
+
+/**
+ * Create and start a Membrane node with the given runtime preset. Used by the
+ * Node and browser entry points; call `createMembrane()` instead.
+ */
+export async function createMembraneWithPreset <T extends ServiceMap = ServiceMap> (preset: Preset, options: MembraneOptions<T> = {}): Promise<Membrane<T>> {
+  const maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS
+  const bootstrapList = (options.bootstrap ?? []).map(String)
+  const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
+  if (bootstrapList.length > 0) {
+    peerDiscovery.push(bootstrapDiscovery({ list: bootstrapList, timeout: 0 }))
+  }
+  const { services: extraServices, ...libp2pOptions } = options.libp2p ?? {}
+
+  const node = await createLibp2p({
+    privateKey: options.privateKey,
+    addresses: {
+      listen: options.listen ?? preset.listen
+    },
+    transports: preset.transports({ webrtc: options.webrtc }),
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    peerDiscovery,
+    ...(options.allowLocalDial === true ? { connectionGater: { denyDialMultiaddr: () => false } } : {}),
+    ...libp2pOptions,
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub(gossipsubDefaults(maxPeers, options.gossipsub)),
+      broadcast: broadcast(options.broadcast),
+      ...extraServices
+    }
+  }) as unknown as Membrane<T>
+
+  for (const topic of options.topics ?? []) {
+    node.services.broadcast.subscribe(topic)
+  }
+
+  return node
+}

@@ -1,0 +1,18 @@
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { tcp } from '@libp2p/tcp'
+import { webRTC } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import type { Preset } from './index.js'
+
+/** Node: TCP, WebSockets, WebRTC (through node-datachannel) and circuit relay */
+export const preset: Preset = {
+  name: 'node',
+  transports: (options) => [
+    tcp(),
+    webSockets(),
+    webRTC(options.webrtc),
+    circuitRelayTransport()
+  ],
+  // reachable through relays, then upgraded to WebRTC; no public socket by default
+  listen: ['/p2p-circuit', '/webrtc']
+}
