@@ -1,0 +1,24 @@
+// `npm run bench [-- --quick] [-- --only <name>]`: prints one JSON line per metric
+import { broadcastBench } from './broadcast.js'
+import type { Bench } from './metric.js'
+
+/** Every bench, by name; later issues add theirs here */
+const BENCHES: Record<string, Bench> = {
+  broadcast: broadcastBench
+}
+
+const args = process.argv.slice(2)
+const quick = args.includes('--quick')
+const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined
+
+for (const [name, bench] of Object.entries(BENCHES)) {
+  if (only != null && only !== name) {
+    continue
+  }
+  const started = Date.now()
+  for (const m of await bench({ quick })) {
+    process.stdout.write(JSON.stringify(m) + '\n')
+  }
+  process.stderr.write(`bench ${name} took ${((Date.now() - started) / 1000).toFixed(1)} s\n`)
+}
+process.exit(0)
