@@ -128,7 +128,6 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
     if (this.scoredTopics.delete(topic)) {
       const score = this.peerScore()
       if (score != null) {
-        // eslint-disable-next-line @typescript-eslint/no-dynamic-delete
         delete score.params.topics[topic]
       }
     }

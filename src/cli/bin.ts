@@ -1,9 +1,15 @@
 #!/usr/bin/env node
+import { mkdir } from 'node:fs/promises'
 import { createBootstrapPeer, loadOrCreateKey } from '../bootstrap/index.js'
 import { parseCli, USAGE } from './args.js'
 import { serveDapp } from './serve-dapp.js'
 import type { BootstrapPeer } from '../bootstrap/index.js'
 import type { Server } from 'node:http'
+
+async function defaultStartKeyFile (): Promise<string> {
+  await mkdir('.membrane', { recursive: true, mode: 0o700 })
+  return '.membrane/bootstrap.key'
+}
 
 const EXPECTED_ERRORS = new Set(['InvalidBootstrapOptionError', 'InvalidKeyFileError', 'ListenError'])
 
@@ -14,7 +20,9 @@ async function main (): Promise<void> {
     return
   }
 
-  const privateKey = options.keyFile == null ? undefined : await loadOrCreateKey(options.keyFile)
+  // `start` keeps the demo's bootstrap identity (and so its address) across runs
+  const keyFile = options.keyFile ?? (options.command === 'start' ? await defaultStartKeyFile() : undefined)
+  const privateKey = keyFile == null ? undefined : await loadOrCreateKey(keyFile)
   const peer: BootstrapPeer = await createBootstrapPeer({
     host: options.host,
     port: options.port,

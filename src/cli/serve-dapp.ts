@@ -39,6 +39,10 @@ export async function serveDapp (peer: Libp2p, options: ServeDappOptions = {}): 
       res.end(JSON.stringify({ bootstrap, allowLocalDial: true }))
       return
     }
+    if (path === '/favicon.ico') {
+      res.writeHead(204).end()
+      return
+    }
     const entry = FILES[path]
     if (entry == null) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import type { ChildProcessWithoutNullStreams } from 'node:child_process'
+
+const BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url))
+// node --test marks its children through this variable; the CLI must run as a plain process
+const { NODE_TEST_CONTEXT: _ignored, ...ENV } = process.env
+
+interface Running { child: ChildProcessWithoutNullStreams, peerId: string, addrs: string[], output: () => string }
+
+/** Start the CLI and wait until it has printed its addresses */
+async function startCli (args: string[]): Promise<Running> {
+  const child = spawn(process.execPath, [BIN, ...args], { env: ENV })
+  let stdout = ''
+  let stderr = ''
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`CLI did not start: ${stdout} ${stderr}`)) }, 20_000)
+    const onExit = (code: number | null): void => { clearTimeout(timer); reject(new Error(`CLI exited with ${code}: ${stderr}`)) }
+    child.once('exit', onExit)
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString()
+      const addrs = [...stdout.matchAll(/^listening on (\S+)$/gm)].map(m => m[1])
+      const peerId = /^membrane bootstrap peer (\S+)$/m.exec(stdout)?.[1]
+      if (peerId != null && addrs.length >= 2) {
+        clearTimeout(timer)
+        child.off('exit', onExit)
+        resolve({ child, peerId, addrs, output: () => stdout })
+      }
+    })
+  })
+}
+
+async function stopCli (running: Running, signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => { running.child.kill('SIGKILL') }, 10_000)
+    running.child.once('exit', (code) => { clearTimeout(timer); resolve(code) })
+    running.child.kill(signal)
+  })
+}
+
+function runCli (args: string[]): { status: number | null, stdout: string, stderr: string } {
+  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000, env: ENV })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+describe('membrane bootstrap CLI', () => {
+  let dir: string
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'membrane-cli-'))
+  })
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('starts, prints TCP and WebSockets addresses, and stops cleanly on SIGINT and SIGTERM', async () => {
+    const running = await startCli(['bootstrap', '--port', '0'])
+    assert.ok(running.addrs.some(a => /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/p2p\//.test(a)), running.output())
+    assert.ok(running.addrs.some(a => /^\/ip4\/127\.0\.0\.1\/tcp\/\d+\/ws\/p2p\//.test(a)), running.output())
+    assert.ok(running.addrs.every(a => a.endsWith(`/p2p/${running.peerId}`)))
+    assert.equal(await stopCli(running, 'SIGINT'), 0)
+    assert.match(running.output(), /stopped/)
+    const again = await startCli(['bootstrap', '--port', '0'])
+    assert.equal(await stopCli(again, 'SIGTERM'), 0)
+  })
+
+  it('creates the key file with mode 0600 and keeps the same PeerId across restarts', async () => {
+    const keyFile = join(dir, 'bootstrap.key')
+    const first = await startCli(['bootstrap', '--port', '0', '--key-file', keyFile])
+    await stopCli(first)
+    assert.equal((await stat(keyFile)).mode & 0o777, 0o600)
+    const second = await startCli(['bootstrap', '--port', '0', '--key-file', keyFile])
+    await stopCli(second)
+    assert.equal(second.peerId, first.peerId)
+    const other = await startCli(['bootstrap', '--port', '0', '--key-file', join(dir, 'other.key')])
+    await stopCli(other)
+    assert.notEqual(other.peerId, first.peerId)
+  })
+
+  it('refuses bad input with one line on stderr and a non-zero exit, never a stack trace', async () => {
+    const corrupt = join(dir, 'corrupt.key')
+    await writeFile(corrupt, 'this is not a key')
+    const unreadable = join(dir, 'a-directory.key')
+    await (await import('node:fs/promises')).mkdir(unreadable)
+
+    const busy = createServer()
+    await new Promise<void>(resolve => busy.listen(0, '127.0.0.1', resolve))
+    const busyPort = (busy.address() as { port: number }).port
+
+    try {
+      const cases: Array<[string[], RegExp]> = [
+        [['bootstrap', '--port', '70000'], /--port must be an integer/],
+        [['bootstrap', '--port', 'abc'], /--port must be an integer/],
+        [['bootstrap', '--host', 'not-an-ip'], /host must be an IPv4 or IPv6 address/],
+        [['bootstrap', '--host', '192.0.2.1', '--port', '0'], /cannot listen on 192\.0\.2\.1/],
+        [['bootstrap', '--key-file', corrupt, '--port', '0'], /does not hold a libp2p private key/],
+        [['bootstrap', '--key-file', unreadable, '--port', '0'], /cannot read key file/],
+        [['bootstrap', '--port', String(busyPort)], /address already in use/],
+        [['bootstrap', '--no-such-flag'], /Unknown option/],
+        [['launch'], /unknown command/]
+      ]
+      for (const [args, expected] of cases) {
+        const result = runCli(args)
+        assert.notEqual(result.status, 0, `${args.join(' ')} exits non-zero`)
+        assert.match(result.stderr, expected, args.join(' '))
+        assert.equal(result.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${result.stderr}`)
+        assert.doesNotMatch(result.stderr, /\bat .+:\d+:\d+/, 'no stack trace')
+      }
+    } finally {
+      busy.close()
+    }
+  })
+
+  it('prints usage for --help', () => {
+    const result = runCli(['--help'])
+    assert.equal(result.status, 0)
+    assert.match(result.stdout, /membrane <command>/)
+    assert.match(result.stdout, /--key-file/)
+  })
+})
