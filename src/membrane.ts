@@ -5,7 +5,9 @@ import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
+import { admission } from './admission/index.js'
 import { broadcast } from './broadcast/index.js'
+import type { Admission } from './admission/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
 import type { Preset } from './presets/index.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
@@ -25,6 +27,7 @@ export interface MembraneServices extends ServiceMap {
   ping: Ping
   pubsub: GossipSub
   broadcast: Broadcast
+  admission: Admission
 }
 
 /** A started libp2p node with Membrane's services */
@@ -154,6 +157,8 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       ping: ping(),
       pubsub: gossipsub(gossipsubDefaults(maxPeers, options.gossipsub)),
       broadcast: broadcast(options.broadcast),
+      // answers a loaded bootstrap peer's proof-of-work challenge
+      admission: admission(),
       ...extraServices
     }
   }) as unknown as Membrane<T>

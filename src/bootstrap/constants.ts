@@ -14,3 +14,9 @@ export const DEFAULT_RELAY_DATA_LIMIT = 128n * 1024n
 
 /** The bootstrap peer forwards at most this many topics it joined on members' behalf */
 export const DEFAULT_MAX_RELAYED_TOPICS = 1024
+
+/** Connections a bootstrap peer holds at once (members are meant to move on to each other) */
+export const DEFAULT_MAX_CONNECTIONS = 512
+
+/** Simultaneous inbound connections from one IP: room for a NAT full of members, not a flood */
+export const DEFAULT_MAX_CONNECTIONS_PER_IP = 16

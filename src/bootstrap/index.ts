@@ -10,9 +10,14 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import { broadcast } from '../broadcast/index.js'
 import { gossipsubDefaults } from '../membrane.js'
-import { DEFAULT_HOST, DEFAULT_MAX_RELAYED_TOPICS, DEFAULT_PORT, DEFAULT_RELAY_DATA_LIMIT, DEFAULT_RELAY_DURATION_LIMIT, DEFAULT_RELAY_MAX_RESERVATIONS } from './constants.js'
+import { DEFAULT_HOST, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_RELAYED_TOPICS, DEFAULT_PORT, DEFAULT_RELAY_DATA_LIMIT, DEFAULT_RELAY_DURATION_LIMIT, DEFAULT_RELAY_MAX_RESERVATIONS } from './constants.js'
 import { InvalidBootstrapOptionError, ListenError } from './errors.js'
 import { topicRelay } from './topic-relay.js'
+import { admission } from '../admission/index.js'
+import { ipLimitsGater } from './ip-limits.js'
+import { loadMonitor } from './load.js'
+import type { LoadMonitorService, LoadThresholds } from './load.js'
+import type { Admission } from '../admission/index.js'
 import type { TopicRelay } from './topic-relay.js'
 import type { Broadcast } from '../broadcast/index.js'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
@@ -25,6 +30,8 @@ import type { Libp2p, Libp2pOptions } from 'libp2p'
 export { loadOrCreateKey } from './key-file.js'
 export { InvalidKeyFileError, InvalidBootstrapOptionError, ListenError } from './errors.js'
 export { topicRelay, type TopicRelay, type TopicRelayInit } from './topic-relay.js'
+export { createLoadMonitor, loadMonitor, type LoadThresholds, type LoadMonitor, type LoadMonitorService } from './load.js'
+export { ipLimitsGater, type IpLimitsInit } from './ip-limits.js'
 export * from './constants.js'
 
 export interface BootstrapServices extends ServiceMap {
@@ -34,6 +41,8 @@ export interface BootstrapServices extends ServiceMap {
   broadcast: Broadcast
   relay: CircuitRelayService
   topicRelay: TopicRelay
+  admission: Admission
+  load: LoadMonitorService
 }
 
 export type BootstrapPeer<T extends ServiceMap = ServiceMap> = Libp2p<BootstrapServices & T>
@@ -92,6 +101,24 @@ export interface BootstrapPeerInit<T extends ServiceMap = ServiceMap> {
    * @default 1024
    */
   maxTopics?: number
+  /**
+   * The most connections held at once
+   *
+   * @default 512
+   */
+  maxConnections?: number
+  /**
+   * The most simultaneous inbound connections from one IP address
+   *
+   * @default 16
+   */
+  maxConnectionsPerIp?: number
+  /**
+   * When the peer counts as loaded, and so asks new members for proof of work
+   *
+   * @default { connections: 256, eventLoopLag: 100, cpu: 0.9 }
+   */
+  load?: LoadThresholds
   /** Any libp2p option, applied over the bootstrap peer's; `services` are added */
   libp2p?: Libp2pOptions<T>
 }
@@ -136,14 +163,27 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
   const listen = listenAddresses(host, port, wsPort)
   const relay = init.relay ?? {}
   const { services: extraServices, ...libp2pOptions } = init.libp2p ?? {}
+  // the gater and admission need the running node's services, created below
+  let node: BootstrapPeer<T> | undefined
 
   try {
-    return await createLibp2p({
+    node = await createLibp2p({
       privateKey: init.privateKey,
       addresses: { listen },
       transports: [tcp(), webSockets()],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
+      connectionManager: {
+        maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+        // one IP holds at most maxConnectionsPerIp of these, so a single flooder cannot fill them
+        maxIncomingPendingConnections: 64,
+        // half-open handshakes are dropped after this
+        inboundUpgradeTimeout: 5_000
+      },
+      connectionGater: ipLimitsGater({
+        maxConnectionsPerIp: init.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
+        isBarred: (peer) => node?.services.admission.isBarred(peer) === true
+      }),
       ...libp2pOptions,
       services: {
         identify: identify(),
@@ -158,9 +198,12 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
           }
         }),
         topicRelay: topicRelay({ maxTopics: init.maxTopics ?? DEFAULT_MAX_RELAYED_TOPICS }),
+        load: loadMonitor(init.load),
+        admission: admission({ load: () => node?.services.load.load() ?? 0 }),
         ...extraServices
       }
     }) as unknown as BootstrapPeer<T>
+    return node
   } catch (err) {
     const cause = err as NodeJS.ErrnoException
     if (cause.code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(String(cause.message))) {
