@@ -6,7 +6,9 @@ import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
+import { bootstrap as bootstrapDiscovery } from '@libp2p/bootstrap'
 import { createLibp2p } from 'libp2p'
 import { broadcast } from '../broadcast/index.js'
 import { gossipsubDefaults } from '../membrane.js'
@@ -23,15 +25,21 @@ import type { Broadcast } from '../broadcast/index.js'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
-import type { PrivateKey, ServiceMap } from '@libp2p/interface'
+import type { PeerId, PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { Libp2p, Libp2pOptions } from 'libp2p'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { Registry } from 'prom-client'
+import { multiaddr } from '@multiformats/multiaddr'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 
 export { loadOrCreateKey } from './key-file.js'
 export { InvalidKeyFileError, InvalidBootstrapOptionError, ListenError } from './errors.js'
 export { topicRelay, type TopicRelay, type TopicRelayInit } from './topic-relay.js'
 export { createLoadMonitor, loadMonitor, type LoadThresholds, type LoadMonitor, type LoadMonitorService } from './load.js'
 export { ipLimitsGater, type IpLimitsInit } from './ip-limits.js'
+export { serveOps, type OpsServer, type ServeOpsOptions } from './ops.js'
 export * from './constants.js'
 
 export interface BootstrapServices extends ServiceMap {
@@ -102,6 +110,21 @@ export interface BootstrapPeerInit<T extends ServiceMap = ServiceMap> {
    */
   maxTopics?: number
   /**
+   * UDP port for WebRTC-direct (certhash addresses: browsers on https pages
+   * can dial it without a TLS certificate); `false` disables it
+   *
+   * @default the TCP port's number
+   */
+  webrtcDirectPort?: number | false
+  /** Secure WebSockets: listen on `port` with this PEM certificate and key */
+  tls?: { port: number, cert: string | Buffer, key: string | Buffer }
+  /**
+   * Other bootstrap peers to mesh with (multiaddrs ending in `/p2p/<id>`)
+   *
+   * @default []
+   */
+  peers?: Array<string | Multiaddr>
+  /**
    * The most connections held at once
    *
    * @default 512
@@ -119,8 +142,26 @@ export interface BootstrapPeerInit<T extends ServiceMap = ServiceMap> {
    * @default { connections: 256, eventLoopLag: 100, cpu: 0.9 }
    */
   load?: LoadThresholds
+  /**
+   * Record libp2p's and Membrane's metrics in this prom-client registry (see `serveOps`)
+   *
+   * @default undefined (no metrics)
+   */
+  metricsRegistry?: Registry
   /** Any libp2p option, applied over the bootstrap peer's; `services` are added */
   libp2p?: Libp2pOptions<T>
+}
+
+/** The PeerIds named by `/p2p/<id>` multiaddrs; others are ignored */
+function peerIdsOf (addrs: string[]): PeerId[] {
+  return addrs.flatMap((addr) => {
+    try {
+      const id = multiaddr(addr).getComponents().findLast(c => c.name === 'p2p')?.value
+      return id == null ? [] : [peerIdFromString(id)]
+    } catch {
+      throw new InvalidBootstrapOptionError(`not a multiaddr with a peer id: "${addr}"`)
+    }
+  })
 }
 
 function checkPort (name: string, port: number): number {
@@ -130,19 +171,35 @@ function checkPort (name: string, port: number): number {
   return port
 }
 
+export interface ListenPorts {
+  port: number
+  wsPort: number
+  /** UDP port for WebRTC-direct, or false for none */
+  webrtcDirectPort: number | false
+  /** secure WebSockets port, if any */
+  wssPort?: number
+}
+
 /**
  * The listen addresses for a host and ports
  */
-export function listenAddresses (host: string, port: number, wsPort: number): string[] {
+export function listenAddresses (host: string, ports: ListenPorts): string[] {
   const family = isIP(host)
   if (family === 0) {
     throw new InvalidBootstrapOptionError(`host must be an IPv4 or IPv6 address, got "${host}"`)
   }
   const proto = family === 4 ? 'ip4' : 'ip6'
-  return [
-    `/${proto}/${host}/tcp/${checkPort('port', port)}`,
-    `/${proto}/${host}/tcp/${checkPort('wsPort', wsPort)}/ws`
+  const addrs = [
+    `/${proto}/${host}/tcp/${checkPort('port', ports.port)}`,
+    `/${proto}/${host}/tcp/${checkPort('wsPort', ports.wsPort)}/ws`
   ]
+  if (ports.webrtcDirectPort !== false) {
+    addrs.push(`/${proto}/${host}/udp/${checkPort('webrtcDirectPort', ports.webrtcDirectPort)}/webrtc-direct`)
+  }
+  if (ports.wssPort != null) {
+    addrs.push(`/${proto}/${host}/tcp/${checkPort('wssPort', ports.wssPort)}/tls/ws`)
+  }
+  return addrs
 }
 
 /**
@@ -160,7 +217,9 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
   const host = init.host ?? DEFAULT_HOST
   const port = init.port ?? DEFAULT_PORT
   const wsPort = init.wsPort ?? (port === 0 ? 0 : port + 1)
-  const listen = listenAddresses(host, port, wsPort)
+  const webrtcDirectPort = init.webrtcDirectPort ?? port
+  const listen = listenAddresses(host, { port, wsPort, webrtcDirectPort, wssPort: init.tls?.port })
+  const peers = (init.peers ?? []).map(String)
   const relay = init.relay ?? {}
   const { services: extraServices, ...libp2pOptions } = init.libp2p ?? {}
   // the gater and admission need the running node's services, created below
@@ -170,7 +229,13 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
     node = await createLibp2p({
       privateKey: init.privateKey,
       addresses: { listen },
-      transports: [tcp(), webSockets()],
+      transports: [
+        tcp(),
+        webSockets(init.tls == null ? {} : { https: { cert: init.tls.cert, key: init.tls.key } }),
+        ...(webrtcDirectPort === false ? [] : [webRTCDirect()])
+      ],
+      // other bootstrap peers: dialled at start, tagged so the connection manager keeps them
+      peerDiscovery: peers.length === 0 ? [] : [bootstrapDiscovery({ list: peers, timeout: 0, tagName: 'bootstrap-mesh', tagValue: 100 })],
       connectionEncrypters: [noise()],
       streamMuxers: [yamux()],
       connectionManager: {
@@ -184,6 +249,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         maxConnectionsPerIp: init.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
         isBarred: (peer) => node?.services.admission.isBarred(peer) === true
       }),
+      ...(init.metricsRegistry == null ? {} : { metrics: prometheusMetrics({ registry: init.metricsRegistry }) }),
       ...libp2pOptions,
       services: {
         identify: identify(),
@@ -199,7 +265,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         }),
         topicRelay: topicRelay({ maxTopics: init.maxTopics ?? DEFAULT_MAX_RELAYED_TOPICS }),
         load: loadMonitor(init.load),
-        admission: admission({ load: () => node?.services.load.load() ?? 0 }),
+        admission: admission({ load: () => node?.services.load.load() ?? 0, exempt: peerIdsOf(peers) }),
         ...extraServices
       }
     }) as unknown as BootstrapPeer<T>
@@ -207,7 +273,10 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
   } catch (err) {
     const cause = err as NodeJS.ErrnoException
     if (cause.code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(String(cause.message))) {
-      throw new ListenError(`cannot listen on ${host} port ${port} or ${wsPort}: address already in use`)
+      throw new ListenError(`cannot listen on ${host} port ${port}, ${wsPort}${webrtcDirectPort === false ? '' : ` or UDP ${webrtcDirectPort}`}: address already in use`)
+    }
+    if (/ICE UDP mux/.test(String(cause.message))) {
+      throw new ListenError(`cannot listen for WebRTC-direct on ${host} UDP port ${webrtcDirectPort}: address not available or in use`)
     }
     if (cause.code === 'EADDRNOTAVAIL' || cause.name === 'NoValidAddressesError' || /EADDRNOTAVAIL/.test(String(cause.message))) {
       throw new ListenError(`cannot listen on ${host}: address not available on this machine`)

@@ -1,3 +1,4 @@
+import type { Metrics } from '@libp2p/interface'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 
 export interface LoadThresholds {
@@ -68,7 +69,8 @@ export function createLoadMonitor (connections: () => number, thresholds: LoadTh
 }
 
 export interface LoadMonitorComponents {
-  connectionManager: { getConnections(): unknown[] }
+  connectionManager: { getConnections(): Array<{ limits?: unknown }> }
+  metrics?: Metrics
 }
 
 /** The load monitor as a libp2p service, so it starts and stops with the node */
@@ -80,6 +82,18 @@ export class LoadMonitorService {
 
   start (): void {
     this.monitor = createLoadMonitor(() => this.components.connectionManager.getConnections().length, this.thresholds)
+    this.components.metrics?.registerMetric('membrane_members', {
+      help: 'Peers connected to this bootstrap peer',
+      calculate: () => this.components.connectionManager.getConnections().length
+    })
+    this.components.metrics?.registerMetric('membrane_load', {
+      help: 'Load relative to the admission thresholds (>= 1 asks proof of work)',
+      calculate: () => this.load()
+    })
+    this.components.metrics?.registerMetric('membrane_event_loop_lag_ms', {
+      help: 'p99 event-loop delay over the last second',
+      calculate: () => this.figures().eventLoopLag
+    })
   }
 
   stop (): void {

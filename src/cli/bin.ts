@@ -1,14 +1,28 @@
 #!/usr/bin/env node
-import { mkdir } from 'node:fs/promises'
-import { createBootstrapPeer, loadOrCreateKey } from '../bootstrap/index.js'
+import { mkdir, readFile } from 'node:fs/promises'
+import { Registry } from 'prom-client'
+import { createBootstrapPeer, loadOrCreateKey, serveOps } from '../bootstrap/index.js'
+import { InvalidKeyFileError } from '../bootstrap/errors.js'
 import { parseCli, USAGE } from './args.js'
+import { cliLogger } from './log.js'
 import { serveDapp } from './serve-dapp.js'
-import type { BootstrapPeer } from '../bootstrap/index.js'
+import type { BootstrapPeer, OpsServer } from '../bootstrap/index.js'
+import type { CliOptions } from './args.js'
 import type { Server } from 'node:http'
 
 async function defaultStartKeyFile (): Promise<string> {
   await mkdir('.membrane', { recursive: true, mode: 0o700 })
   return '.membrane/bootstrap.key'
+}
+
+async function readTls (options: CliOptions): Promise<{ port: number, cert: Buffer, key: Buffer } | undefined> {
+  if (options.wssPort == null || options.tlsCert == null || options.tlsKey == null) {
+    return undefined
+  }
+  const read = async (path: string, what: string): Promise<Buffer> => readFile(path).catch((err: Error) => {
+    throw new InvalidKeyFileError(`cannot read TLS ${what} ${path}: ${err.message}`)
+  })
+  return { port: options.wssPort, cert: await read(options.tlsCert, 'certificate'), key: await read(options.tlsKey, 'key') }
 }
 
 const EXPECTED_ERRORS = new Set(['InvalidBootstrapOptionError', 'InvalidKeyFileError', 'ListenError'])
@@ -19,34 +33,55 @@ async function main (): Promise<void> {
     process.stdout.write(USAGE)
     return
   }
+  const log = cliLogger(options.logFormat)
 
   // `start` keeps the demo's bootstrap identity (and so its address) across runs
   const keyFile = options.keyFile ?? (options.command === 'start' ? await defaultStartKeyFile() : undefined)
   const privateKey = keyFile == null ? undefined : await loadOrCreateKey(keyFile)
+  const registry = options.metricsPort == null ? undefined : new Registry()
   const peer: BootstrapPeer = await createBootstrapPeer({
     host: options.host,
     port: options.port,
     wsPort: options.wsPort,
+    webrtcDirectPort: options.webrtcDirectPort,
+    tls: await readTls(options),
+    peers: options.peers,
     privateKey,
     relay: options.relay,
-    maxTopics: options.maxTopics
+    maxTopics: options.maxTopics,
+    maxConnections: options.maxConnections,
+    maxConnectionsPerIp: options.maxConnectionsPerIp,
+    load: { connections: options.loadConnections },
+    metricsRegistry: registry
+  })
+  const addrs = peer.getMultiaddrs().map(String)
+  log.info('started', `membrane bootstrap peer ${peer.peerId.toString()}`, { peerId: peer.peerId.toString(), addrs })
+  for (const addr of addrs) {
+    log.info('listening', `listening on ${addr}`, { addr })
+  }
+  peer.addEventListener('peer:connect', (evt) => {
+    log.info('peer:connect', `peer connected ${evt.detail.toString()}`, { peer: evt.detail.toString(), connections: peer.getConnections().length })
+  })
+  peer.addEventListener('peer:disconnect', (evt) => {
+    log.info('peer:disconnect', `peer disconnected ${evt.detail.toString()}`, { peer: evt.detail.toString(), connections: peer.getConnections().length })
   })
 
-  process.stdout.write(`membrane bootstrap peer ${peer.peerId.toString()}\n`)
-  for (const addr of peer.getMultiaddrs()) {
-    process.stdout.write(`listening on ${addr.toString()}\n`)
-  }
-
   let server: Server | undefined
-  if (options.command === 'start') {
-    try {
+  let ops: OpsServer | undefined
+  try {
+    if (registry != null && options.metricsPort != null) {
+      ops = await serveOps(peer, { host: options.host, port: options.metricsPort, registry })
+      log.info('metrics', `metrics at ${ops.url}/metrics, health at ${ops.url}/health`, { url: ops.url })
+    }
+    if (options.command === 'start') {
       const started = await serveDapp(peer, { host: options.host, port: options.httpPort })
       server = started.server
-      process.stdout.write(`example dapp at ${started.url}\n`)
-    } catch (err) {
-      await peer.stop()
-      throw err
+      log.info('dapp', `example dapp at ${started.url}`, { url: started.url })
     }
+  } catch (err) {
+    await ops?.close()
+    await peer.stop()
+    throw err
   }
 
   let stopping = false
@@ -55,14 +90,14 @@ async function main (): Promise<void> {
       return
     }
     stopping = true
-    process.stdout.write(`${signal}: shutting down\n`)
+    log.info('stopping', `${signal}: shutting down`, { signal })
     server?.close()
     server?.closeAllConnections()
-    Promise.resolve(peer.stop()).then(() => {
-      process.stdout.write('stopped\n')
+    Promise.all([ops?.close(), peer.stop()]).then(() => {
+      log.info('stopped', 'stopped')
       process.exit(0)
     }, (err: Error) => {
-      process.stderr.write(`membrane: error while stopping: ${err.message}\n`)
+      log.error('error', `membrane: error while stopping: ${err.message}`)
       process.exit(1)
     })
   }
@@ -71,10 +106,6 @@ async function main (): Promise<void> {
 }
 
 main().catch((err: Error) => {
-  if (EXPECTED_ERRORS.has(err.name)) {
-    process.stderr.write(`membrane: ${err.message}\n`)
-    process.exit(2)
-  }
   process.stderr.write(`membrane: ${err.message ?? String(err)}\n`)
-  process.exit(1)
+  process.exit(EXPECTED_ERRORS.has(err.name) ? 2 : 1)
 })
