@@ -247,14 +247,18 @@ export class DefaultChannels implements Channels, Startable {
     pubsub.addEventListener('gossipsub:message', this.onGossipMessage)
     pubsub.addEventListener('subscription-change', this.onSubscriptionChange)
     pubsub.topicValidators.set(C.INTEREST_TOPIC, this.interestValidator())
-    this.topicScores.install(C.INTEREST_TOPIC)
-    pubsub.subscribe(C.INTEREST_TOPIC)
     await this.components.registrar.handle(C.ROUTE_PROTOCOL, this.onRouteStream, {
       maxInboundStreams: C.MAX_INBOUND_STREAMS,
       maxOutboundStreams: C.MAX_OUTBOUND_STREAMS
     })
     // seqnos start at the clock so a restarted node's messages are not taken for duplicates
     this.routeSeqno = BigInt(Date.now()) * 1000n
+  }
+
+  /** Gossipsub accepts subscriptions (and score parameters) only once it has started */
+  afterStart (): void {
+    this.topicScores.install(C.INTEREST_TOPIC)
+    this.components.pubsub.subscribe(C.INTEREST_TOPIC)
     this.refreshTimer = setInterval(() => { this.refresh() }, this.interestRefresh)
     this.started = true
   }
