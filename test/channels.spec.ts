@@ -61,7 +61,7 @@ for (const routing of ['broadcast', 'interest'] as ChannelRouting[]) {
     })
 
     it('delivers exactly the matching messages to each subscriber and none to others', async () => {
-      const [P, H, S, O, N] = nodes
+      const [P, H, , , N] = nodes
       const toS = inbox(channels[2], QUERY)
       const toO = inbox(channels[3], { type: 2 })
       if (routing === 'interest') {

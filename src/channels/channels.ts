@@ -263,6 +263,16 @@ export class DefaultChannels implements Channels, Startable {
     this.started = true
   }
 
+  /** Leave the channel topics while gossipsub still runs */
+  beforeStop (): void {
+    this.started = false
+    clearInterval(this.refreshTimer)
+    this.scheduleAnnounce.stop()
+    for (const channel of [...this.byName.values()]) {
+      this.close(channel)
+    }
+  }
+
   async stop (): Promise<void> {
     this.started = false
     this.shutdownController.abort()
@@ -271,9 +281,6 @@ export class DefaultChannels implements Channels, Startable {
     const { pubsub } = this.components
     pubsub.removeEventListener('gossipsub:message', this.onGossipMessage)
     pubsub.removeEventListener('subscription-change', this.onSubscriptionChange)
-    for (const channel of [...this.byName.values()]) {
-      this.close(channel)
-    }
     pubsub.topicValidators.delete(C.INTEREST_TOPIC)
     this.topicScores.removeAll()
     this.interests.clear()
@@ -537,7 +544,8 @@ export class DefaultChannels implements Channels, Startable {
       from: this.components.peerId.toString(),
       seqno: this.routeSeqno,
       signature: new Uint8Array(0),
-      hops: 0
+      hops: 0,
+      targets: []
     }
     const signature = await this.components.privateKey.sign(signedBytes(unsigned)) as Uint8Array<ArrayBuffer>
     const message = { ...unsigned, signature }
@@ -547,23 +555,28 @@ export class DefaultChannels implements Channels, Startable {
   }
 
   /**
-   * Send `message` to the next hop of every peer whose announced query on its
-   * channel matches `value` (every interested peer when `value` is UNKNOWN).
-   * Neighbours with no matching peer behind them are skipped.
+   * Send `message` to the next hop of each of its targets - or, when it names
+   * none (we publish it, or the list overflowed), of every peer whose announced
+   * query matches `value` (every interested peer when `value` is UNKNOWN). Each
+   * copy names only the targets behind its next hop, so the message follows
+   * the union of the reverse paths; neighbours with no matching peer behind
+   * them are skipped.
    */
   private forward (message: RoutedMessage, value: unknown, receivedFrom: PeerId | undefined): PeerId[] {
     if (message.hops >= C.MAX_HOPS) {
       return []
     }
     const now = Date.now()
-    const nextHops = new Map<string, PeerId>()
+    // the publisher matched queries and named the targets; forwarders only split them by next hop
+    const targets = message.targets.length > 0 ? new Set(message.targets) : undefined
+    const nextHops = new Map<string, { peer: PeerId, targets: string[] }>()
     let brokenRoute = false
-    for (const entry of this.interests.values()) {
+    for (const [key, entry] of this.interests) {
       const queries = entry.channels.get(message.channel)
-      if (queries == null || entry.expires < now || entry.peer.toString() === message.from || entry.peer.equals(this.components.peerId)) {
+      if (queries == null || entry.expires < now || key === message.from || entry.peer.equals(this.components.peerId)) {
         continue
       }
-      if (value !== UNKNOWN && queries.length > 0 && !queries.some(query => query.matches(value))) {
+      if (targets != null ? !targets.has(key) : (value !== UNKNOWN && queries.length > 0 && !queries.some(query => query.matches(value)))) {
         continue
       }
       if (receivedFrom?.equals(entry.nextHop) === true) {
@@ -573,24 +586,27 @@ export class DefaultChannels implements Channels, Startable {
         brokenRoute = true
         continue
       }
-      nextHops.set(entry.nextHop.toString(), entry.nextHop)
+      const hop = entry.nextHop.toString()
+      const group = nextHops.get(hop) ?? { peer: entry.nextHop, targets: [] }
+      group.targets.push(key)
+      nextHops.set(hop, group)
     }
     if (brokenRoute) {
-      // a next hop left since the last announcement: flood this one message to the neighbours, who route it on
+      // a next hop left since the last announcement: flood this one message to the neighbours, who match and route it on
       for (const peer of this.components.pubsub.getSubscribers(C.INTEREST_TOPIC)) {
         if (receivedFrom?.equals(peer) !== true && peer.toString() !== message.from) {
-          nextHops.set(peer.toString(), peer)
+          nextHops.set(peer.toString(), { peer, targets: [] })
         }
       }
     }
-    const onward = { ...message, hops: message.hops + 1 }
-    for (const peer of nextHops.values()) {
+    for (const { peer, targets } of nextHops.values()) {
       this.counters.forwarded++
+      const onward = { ...message, hops: message.hops + 1, targets: targets.length <= C.MAX_TARGETS ? targets : [] }
       this.send(peer, onward).catch(err => {
         this.log('could not send routed message on %s to %p - %e', message.channel, peer, err)
       })
     }
-    return [...nextHops.values()]
+    return [...nextHops.values()].map(({ peer }) => peer)
   }
 
   private async send (peer: PeerId, message: RoutedMessage): Promise<void> {
@@ -613,7 +629,7 @@ export class DefaultChannels implements Channels, Startable {
     const signal = AbortSignal.any([AbortSignal.timeout(this.routeTimeout), this.shutdownController.signal])
     let message: RoutedMessage
     try {
-      message = await pbStream(stream, { maxDataLength: C.MAX_ROUTED_MESSAGE_SIZE }).pb(RoutedMessage).read({ signal })
+      message = await pbStream(stream, { maxDataLength: C.MAX_ROUTED_MESSAGE_SIZE }).pb(RoutedMessage).read({ signal, limits: { targets: C.MAX_TARGETS } })
       await stream.close({ signal })
     } catch (err) {
       stream.abort(err as Error)
@@ -696,5 +712,5 @@ const SIGNATURE_PREFIX = fromString(C.SIGNATURE_PREFIX)
 
 /** The bytes a routed message's author signs: the message without signature and hop count */
 function signedBytes (message: RoutedMessage): Uint8Array {
-  return concat([SIGNATURE_PREFIX, RoutedMessage.encode({ ...message, signature: new Uint8Array(0), hops: 0 })])
+  return concat([SIGNATURE_PREFIX, RoutedMessage.encode({ ...message, signature: new Uint8Array(0), hops: 0, targets: [] })])
 }

@@ -18,8 +18,11 @@ export const MAX_CHANNEL_NAME_LENGTH = 128
 /** The largest encoded channel message, the same as a broadcast payload */
 export const MAX_MESSAGE_SIZE = BROADCAST_MAX_MESSAGE_SIZE
 
-/** A routed message is the payload plus channel, author, seqno and signature */
-export const MAX_ROUTED_MESSAGE_SIZE = MAX_MESSAGE_SIZE + MAX_CHANNEL_NAME_LENGTH + 256
+/** The most target peers one routed copy lists; a copy for more lists none and is matched at each hop instead */
+export const MAX_TARGETS = 128
+
+/** A routed message is the payload plus channel, author, seqno, signature and targets (peer ids, under 64 bytes each) */
+export const MAX_ROUTED_MESSAGE_SIZE = MAX_MESSAGE_SIZE + MAX_CHANNEL_NAME_LENGTH + 256 + MAX_TARGETS * 64
 
 /**
  * The largest query, as JSON. Every peer on the path evaluates every announced

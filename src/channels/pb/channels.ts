@@ -306,6 +306,7 @@ export interface RoutedMessage {
   seqno: bigint
   signature: Uint8Array<ArrayBuffer>
   hops: number
+  targets: string[]
 }
 
 export namespace RoutedMessage {
@@ -348,6 +349,13 @@ export namespace RoutedMessage {
           w.uint32(obj.hops)
         }
 
+        if (obj.targets != null && obj.targets.length > 0) {
+          for (const value of obj.targets) {
+            w.uint32(58)
+            w.string(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -358,7 +366,8 @@ export namespace RoutedMessage {
           from: '',
           seqno: 0n,
           signature: uint8ArrayAlloc(0),
-          hops: 0
+          hops: 0,
+          targets: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -391,6 +400,14 @@ export namespace RoutedMessage {
               obj.hops = reader.uint32()
               break
             }
+            case 7: {
+              if (opts.limits?.targets != null && obj.targets.length === opts.limits.targets) {
+                throw new MaxLengthError('Decode error - repeated field "targets" had too many elements')
+              }
+
+              obj.targets.push(reader.string())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -400,6 +417,10 @@ export namespace RoutedMessage {
 
         return obj
       }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          targets: 0
+        }
+
         const end = length == null ? reader.len : reader.pos + length
 
         while (reader.pos < end) {
@@ -448,6 +469,21 @@ export namespace RoutedMessage {
               }
               break
             }
+            case 7: {
+              if (opts.limits?.targets != null && obj.targets === opts.limits.targets) {
+                throw new MaxLengthError('Streaming decode error - repeated field "targets" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.targets[]`,
+                index: obj.targets,
+                value: reader.string()
+              }
+
+              obj.targets++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -490,6 +526,12 @@ export namespace RoutedMessage {
     value: number
   }
 
+  export interface RoutedMessageTargetsFieldEvent {
+    field: '$.targets[]'
+    index: number
+    value: string
+  }
+
   export function encode (obj: Partial<RoutedMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, RoutedMessage.codec())
   }
@@ -498,7 +540,7 @@ export namespace RoutedMessage {
     return decodeMessage(buf, RoutedMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoutedMessage>): Generator<RoutedMessageChannelFieldEvent | RoutedMessageDataFieldEvent | RoutedMessageFromFieldEvent | RoutedMessageSeqnoFieldEvent | RoutedMessageSignatureFieldEvent | RoutedMessageHopsFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RoutedMessage>): Generator<RoutedMessageChannelFieldEvent | RoutedMessageDataFieldEvent | RoutedMessageFromFieldEvent | RoutedMessageSeqnoFieldEvent | RoutedMessageSignatureFieldEvent | RoutedMessageHopsFieldEvent | RoutedMessageTargetsFieldEvent> {
     return streamMessage(buf, RoutedMessage.codec(), opts)
   }
 }
