@@ -8,7 +8,9 @@ import { createLibp2p } from 'libp2p'
 import { admission } from './admission/index.js'
 import { broadcast } from './broadcast/index.js'
 import type { Admission } from './admission/index.js'
+import { channels } from './channels/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
+import type { Channels, ChannelsInit } from './channels/index.js'
 import type { Preset } from './presets/index.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -28,6 +30,7 @@ export interface MembraneServices extends ServiceMap {
   pubsub: GossipSub
   broadcast: Broadcast
   admission: Admission
+  channels: Channels
 }
 
 /** A started libp2p node with Membrane's services */
@@ -95,6 +98,13 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
   broadcast?: BroadcastInit
 
   /**
+   * Options for the typed channels service
+   *
+   * @default {}
+   */
+  channels?: ChannelsInit
+
+  /**
    * Options merged over Membrane's gossipsub defaults (StrictSign, strict validation)
    *
    * @default {}
@@ -159,6 +169,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       broadcast: broadcast(options.broadcast),
       // answers a loaded bootstrap peer's proof-of-work challenge
       admission: admission(),
+      channels: channels(options.channels),
       ...extraServices
     }
   }) as unknown as Membrane<T>

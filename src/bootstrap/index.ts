@@ -11,6 +11,7 @@ import { webSockets } from '@libp2p/websockets'
 import { bootstrap as bootstrapDiscovery } from '@libp2p/bootstrap'
 import { createLibp2p } from 'libp2p'
 import { broadcast } from '../broadcast/index.js'
+import { channels } from '../channels/index.js'
 import { gossipsubDefaults } from '../membrane.js'
 import { DEFAULT_HOST, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_RELAYED_TOPICS, DEFAULT_PORT, DEFAULT_RELAY_DATA_LIMIT, DEFAULT_RELAY_DURATION_LIMIT, DEFAULT_RELAY_MAX_RESERVATIONS } from './constants.js'
 import { InvalidBootstrapOptionError, ListenError } from './errors.js'
@@ -22,6 +23,7 @@ import type { LoadMonitorService, LoadThresholds } from './load.js'
 import type { Admission } from '../admission/index.js'
 import type { TopicRelay } from './topic-relay.js'
 import type { Broadcast } from '../broadcast/index.js'
+import type { Channels } from '../channels/index.js'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -47,6 +49,7 @@ export interface BootstrapServices extends ServiceMap {
   ping: Ping
   pubsub: GossipSub
   broadcast: Broadcast
+  channels: Channels
   relay: CircuitRelayService
   topicRelay: TopicRelay
   admission: Admission
@@ -256,6 +259,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         ping: ping(),
         pubsub: gossipsub(gossipsubDefaults(6, { doPX: true })),
         broadcast: broadcast(),
+        channels: channels(),
         relay: circuitRelayServer({
           reservations: {
             maxReservations: relay.maxReservations ?? DEFAULT_RELAY_MAX_RESERVATIONS,

@@ -1,11 +1,10 @@
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { serviceCapabilities, serviceDependencies, TypedEventEmitter } from '@libp2p/interface'
-import { createTopicScoreParams } from '@libp2p/gossipsub/score'
-import { INVALID_MESSAGE_SCORE, MAX_MESSAGE_SIZE, MAX_TOPIC_LENGTH } from './constants.js'
+import { TopicScores } from '../utils/gossip-score.js'
+import { MAX_MESSAGE_SIZE, MAX_TOPIC_LENGTH } from './constants.js'
 import { InvalidTopicError, MessageTooLargeError, NoSubscribersError, NotStartedError } from './errors.js'
 import type { Broadcast, BroadcastComponents, BroadcastEvents, BroadcastHandler, BroadcastInit, BroadcastMessage, PublishOptions, PublishResult } from './index.js'
-import type { GossipSub, GossipsubMessage, Message, TopicValidatorFn } from '@libp2p/gossipsub'
-import type { PeerScore } from '@libp2p/gossipsub/score'
+import type { GossipsubMessage, Message, TopicValidatorFn } from '@libp2p/gossipsub'
 import type { Logger, PeerId, Startable } from '@libp2p/interface'
 
 export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> implements Broadcast, Startable {
@@ -14,8 +13,8 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
   private readonly maxMessageSize: number
   private readonly maxTopicLength: number
   private readonly handlers = new Map<string, Set<BroadcastHandler>>()
-  /** Topics whose score parameters this service installed (and so removes) */
-  private readonly scoredTopics = new Set<string>()
+  /** Score parameters this service installed on its topics (and so removes) */
+  private readonly topicScores: TopicScores
   private started = false
 
   constructor (components: BroadcastComponents, init: BroadcastInit = {}) {
@@ -24,6 +23,7 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
     this.log = components.logger.forComponent('membrane:broadcast')
     this.maxMessageSize = init.maxMessageSize ?? MAX_MESSAGE_SIZE
     this.maxTopicLength = init.maxTopicLength ?? MAX_TOPIC_LENGTH
+    this.topicScores = new TopicScores(components.pubsub)
     this.onGossipMessage = this.onGossipMessage.bind(this)
   }
 
@@ -44,7 +44,7 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
     this.components.pubsub.removeEventListener('gossipsub:message', this.onGossipMessage)
     for (const topic of this.handlers.keys()) {
       this.components.pubsub.topicValidators.delete(topic)
-      this.removeTopicScore(topic)
+      this.topicScores.remove(topic)
     }
     this.handlers.clear()
     this.started = false
@@ -81,7 +81,7 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
       handlers = new Set()
       this.handlers.set(topic, handlers)
       this.components.pubsub.topicValidators.set(topic, this.validator())
-      this.installTopicScore(topic)
+      this.topicScores.install(topic)
       this.components.pubsub.subscribe(topic)
       this.log('subscribed to %s', topic)
     }
@@ -96,7 +96,7 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
       }
       this.handlers.delete(topic)
       this.components.pubsub.topicValidators.delete(topic)
-      this.removeTopicScore(topic)
+      this.topicScores.remove(topic)
       this.components.pubsub.unsubscribe(topic)
       this.log('unsubscribed from %s', topic)
     }
@@ -108,29 +108,6 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
 
   subscribers (topic: string): PeerId[] {
     return this.components.pubsub.getSubscribers(topic)
-  }
-
-  /** The gossipsub score keeper, when the pubsub service is @libp2p/gossipsub */
-  private peerScore (): PeerScore | undefined {
-    return (this.components.pubsub as GossipSub & { score?: PeerScore }).score
-  }
-
-  private installTopicScore (topic: string): void {
-    const score = this.peerScore()
-    if (score == null || score.params.topics[topic] != null) {
-      return
-    }
-    score.params.topics[topic] = createTopicScoreParams(INVALID_MESSAGE_SCORE)
-    this.scoredTopics.add(topic)
-  }
-
-  private removeTopicScore (topic: string): void {
-    if (this.scoredTopics.delete(topic)) {
-      const score = this.peerScore()
-      if (score != null) {
-        delete score.params.topics[topic]
-      }
-    }
   }
 
   private validator (): TopicValidatorFn {
