@@ -1,16 +1,18 @@
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { tcp } from '@libp2p/tcp'
-import { webRTC } from '@libp2p/webrtc'
+import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import type { Preset } from './index.js'
 
-/** Node: TCP, WebSockets, WebRTC (through node-datachannel) and circuit relay */
+/** Node: TCP, WebSockets, WebRTC and WebRTC-direct (through node-datachannel) and circuit relay */
 export const preset: Preset = {
   name: 'node',
   transports: (options) => [
     tcp(),
     webSockets(),
     webRTC(options.webrtc),
+    // dial bootstrap peers' certhash addresses: no TLS certificate needed on https pages
+    webRTCDirect(),
     circuitRelayTransport()
   ],
   // reachable through relays, then upgraded to WebRTC; no public socket by default
