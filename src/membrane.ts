@@ -7,6 +7,8 @@ import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import { admission } from './admission/index.js'
 import { broadcast } from './broadcast/index.js'
+import { peerExchange } from './peer-exchange/index.js'
+import type { PeerExchange } from './peer-exchange/index.js'
 import type { Admission } from './admission/index.js'
 import { channels } from './channels/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
@@ -30,6 +32,7 @@ export interface MembraneServices extends ServiceMap {
   pubsub: GossipSub
   broadcast: Broadcast
   admission: Admission
+  peerExchange: PeerExchange
   channels: Channels
 }
 
@@ -169,6 +172,8 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       broadcast: broadcast(options.broadcast),
       // answers a loaded bootstrap peer's proof-of-work challenge
       admission: admission(),
+      // learns other bootstrap peers from the ones it reaches, and fails over to them
+      peerExchange: peerExchange(),
       channels: channels(options.channels),
       ...extraServices
     }

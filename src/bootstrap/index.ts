@@ -17,6 +17,8 @@ import { DEFAULT_HOST, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, 
 import { InvalidBootstrapOptionError, ListenError } from './errors.js'
 import { topicRelay } from './topic-relay.js'
 import { admission } from '../admission/index.js'
+import { peerExchange } from '../peer-exchange/index.js'
+import type { PeerExchange } from '../peer-exchange/index.js'
 import { ipLimitsGater } from './ip-limits.js'
 import { loadMonitor } from './load.js'
 import type { LoadMonitorService, LoadThresholds } from './load.js'
@@ -54,6 +56,7 @@ export interface BootstrapServices extends ServiceMap {
   topicRelay: TopicRelay
   admission: Admission
   load: LoadMonitorService
+  peerExchange: PeerExchange
 }
 
 export type BootstrapPeer<T extends ServiceMap = ServiceMap> = Libp2p<BootstrapServices & T>
@@ -269,6 +272,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         }),
         topicRelay: topicRelay({ maxTopics: init.maxTopics ?? DEFAULT_MAX_RELAYED_TOPICS }),
         load: loadMonitor(init.load),
+        peerExchange: peerExchange({ serve: true, bootstrap: true }),
         admission: admission({ load: () => node?.services.load.load() ?? 0, exempt: peerIdsOf(peers) }),
         ...extraServices
       }

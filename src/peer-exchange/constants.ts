@@ -1,0 +1,31 @@
+export const PROTOCOL = '/membrane/px/1.0.0'
+
+/** Peers in one response: enough to find another way in, too few to map the network */
+export const MAX_PEERS = 16
+
+/** Addresses kept per peer in a response */
+export const MAX_ADDRS_PER_PEER = 8
+
+/** 16 peers × 8 addresses × ~100 bytes, with room to spare */
+export const MAX_MESSAGE_SIZE = 16 * 1024
+
+/** Members in a sample, beside every known bootstrap peer */
+export const DEFAULT_SAMPLE_SIZE = 8
+
+/** Deadline for one exchange */
+export const TIMEOUT = 10_000
+
+/** A peer may ask a server at most once per interval; more often is ignored and counted as an offence */
+export const MIN_REQUEST_INTERVAL = 10_000
+
+/** Bootstrap peers a member remembers for failover */
+export const MAX_KNOWN_BOOTSTRAPS = 64
+
+/** Back-off between failover rounds when no bootstrap peer answers */
+export const FAILOVER_BACKOFF = [1_000, 2_000, 5_000, 10_000, 30_000]
+
+/** The peer store tag marking bootstrap peers learned by exchange */
+export const BOOTSTRAP_TAG = 'membrane-bootstrap'
+
+/** Members and bootstrap peers ask a connected bootstrap peer again this often, to learn of ones that joined since */
+export const REFRESH_INTERVAL = 5 * 60_000

@@ -1,0 +1,263 @@
+import { KEEP_ALIVE, serviceCapabilities } from '@libp2p/interface'
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import { pbStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import * as Digest from 'multiformats/hashes/digest'
+import { BOOTSTRAP_TAG, DEFAULT_SAMPLE_SIZE, FAILOVER_BACKOFF, MAX_ADDRS_PER_PEER, MAX_KNOWN_BOOTSTRAPS, MAX_MESSAGE_SIZE, MAX_PEERS, MIN_REQUEST_INTERVAL, PROTOCOL, REFRESH_INTERVAL, TIMEOUT } from './constants.js'
+import { InvalidPeerExchangeError } from './errors.js'
+import { PeerExchangeResponse } from './pb/px.js'
+import type { ExchangedPeer, PeerExchange, PeerExchangeComponents, PeerExchangeInit } from './index.js'
+import type { PeerInfo } from './pb/px.js'
+import type { Connection, IdentifyResult, Logger, PeerId, Stream } from '@libp2p/interface'
+
+function shuffle <T> (items: T[]): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]]
+  }
+  return out
+}
+
+export class DefaultPeerExchange implements PeerExchange {
+  private readonly components: PeerExchangeComponents
+  private readonly log: Logger
+  private readonly serve: boolean
+  private readonly isBootstrap: boolean
+  private readonly sampleSize: number
+  private readonly failover: boolean
+  /** Bootstrap peers known, most recently seen last */
+  private readonly bootstraps = new Map<string, PeerId>()
+  private readonly lastRequest = new Map<string, number>()
+  private shutdown = new AbortController()
+  private failoverTimer?: ReturnType<typeof setTimeout>
+  private refreshTimer?: ReturnType<typeof setInterval>
+  private readonly refreshInterval: number
+  private failoverRound = 0
+  private started = false
+
+  constructor (components: PeerExchangeComponents, init: PeerExchangeInit = {}) {
+    this.components = components
+    this.log = components.logger.forComponent('membrane:peer-exchange')
+    this.serve = init.serve ?? false
+    this.isBootstrap = init.bootstrap ?? false
+    this.sampleSize = init.sampleSize ?? DEFAULT_SAMPLE_SIZE
+    this.failover = init.failover ?? !this.isBootstrap
+    this.refreshInterval = init.refreshInterval ?? REFRESH_INTERVAL
+    this.onIdentify = this.onIdentify.bind(this)
+    this.onDisconnect = this.onDisconnect.bind(this)
+    this.handle = this.handle.bind(this)
+  }
+
+  readonly [Symbol.toStringTag] = '@membrane/peer-exchange'
+  readonly [serviceCapabilities]: string[] = ['@membrane/peer-exchange']
+
+  isStarted (): boolean {
+    return this.started
+  }
+
+  async start (): Promise<void> {
+    this.shutdown = new AbortController()
+    if (this.serve) {
+      await this.components.registrar.handle(PROTOCOL, this.handle, {
+        maxInboundStreams: 2,
+        maxOutboundStreams: 2,
+        runOnLimitedConnection: true
+      })
+    }
+    this.components.events.addEventListener('peer:identify', this.onIdentify)
+    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
+    this.refreshTimer = setInterval(() => { this.refresh() }, this.refreshInterval)
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    this.components.events.removeEventListener('peer:identify', this.onIdentify)
+    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
+    clearTimeout(this.failoverTimer)
+    clearInterval(this.refreshTimer)
+    this.shutdown.abort()
+    if (this.serve) {
+      await this.components.registrar.unhandle(PROTOCOL)
+    }
+    this.started = false
+  }
+
+  /** Ask one connected bootstrap peer again */
+  private refresh (): void {
+    const connected = shuffle(this.knownBootstraps()).find(p => this.components.connectionManager.getConnections(p).length > 0)
+    if (connected == null) {
+      return
+    }
+    this.exchange(connected).then(async (peers) => {
+      if (this.isBootstrap) {
+        await this.meshWith(connected, peers)
+      }
+    }).catch((err: Error) => {
+      this.log('peer exchange refresh with %p failed - %e', connected, err)
+    })
+  }
+
+  knownBootstraps (): PeerId[] {
+    return [...this.bootstraps.values()]
+  }
+
+  private remember (peer: PeerId): void {
+    if (peer.equals(this.components.peerId)) {
+      return
+    }
+    const key = peer.toString()
+    this.bootstraps.delete(key)
+    this.bootstraps.set(key, peer)
+    if (this.bootstraps.size > MAX_KNOWN_BOOTSTRAPS) {
+      const oldest = this.bootstraps.keys().next().value
+      if (oldest != null) { this.bootstraps.delete(oldest) }
+    }
+  }
+
+  /** A peer that serves peer exchange is a bootstrap peer: remember it and ask it */
+  private onIdentify (evt: CustomEvent<IdentifyResult>): void {
+    const { peerId, protocols } = evt.detail
+    if (!protocols.includes(PROTOCOL)) {
+      return
+    }
+    this.remember(peerId)
+    this.failoverRound = 0
+    this.exchange(peerId).then(async (peers) => {
+      if (this.isBootstrap) {
+        await this.meshWith(peerId, peers)
+      }
+    }).catch((err: Error) => {
+      this.log('peer exchange with %p failed - %e', peerId, err)
+    })
+  }
+
+  /** Bootstrap peers keep every other bootstrap peer they learn of connected */
+  private async meshWith (from: PeerId, peers: ExchangedPeer[]): Promise<void> {
+    for (const peer of [{ id: from, addrs: [], bootstrap: true }, ...peers]) {
+      if (!peer.bootstrap || peer.id.equals(this.components.peerId)) {
+        continue
+      }
+      await this.components.peerStore.merge(peer.id, { tags: { [KEEP_ALIVE]: { value: 1 }, [BOOTSTRAP_TAG]: { value: 100 } } })
+      if (this.components.connectionManager.getConnections(peer.id).length === 0) {
+        this.components.connectionManager.openConnection(peer.id, { signal: AbortSignal.timeout(TIMEOUT) }).catch((err: Error) => {
+          this.log('could not dial bootstrap peer %p - %e', peer.id, err)
+        })
+      }
+    }
+  }
+
+  async exchange (peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<ExchangedPeer[]> {
+    const signal = AbortSignal.any([options.signal ?? AbortSignal.timeout(TIMEOUT), this.shutdown.signal])
+    const stream = await this.components.connectionManager.openStream(peer, PROTOCOL, { signal, runOnLimitedConnection: true })
+    let response: PeerExchangeResponse
+    try {
+      const pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE })
+      response = await pb.read(PeerExchangeResponse, { signal, limits: { peers: MAX_PEERS, peers$: { addrs: MAX_ADDRS_PER_PEER } } })
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+    const peers = response.peers.map(info => this.parse(info))
+    for (const p of peers) {
+      if (p.id.equals(this.components.peerId)) {
+        continue
+      }
+      await this.components.peerStore.merge(p.id, {
+        multiaddrs: p.addrs,
+        ...(p.bootstrap ? { tags: { [BOOTSTRAP_TAG]: { value: 50 } } } : {})
+      })
+      if (p.bootstrap) {
+        this.remember(p.id)
+      }
+    }
+    this.log('learned %d peers (%d bootstrap) from %p', peers.length, peers.filter(p => p.bootstrap).length, peer)
+    return peers
+  }
+
+  private parse (info: PeerInfo): ExchangedPeer {
+    try {
+      return {
+        id: peerIdFromMultihash(Digest.decode(info.id)),
+        addrs: info.addrs.map(a => multiaddr(a)),
+        bootstrap: info.bootstrap
+      }
+    } catch (err) {
+      throw new InvalidPeerExchangeError(`malformed peer in exchange: ${(err as Error).message}`)
+    }
+  }
+
+  /** Server side: answer with every known bootstrap peer and a random sample of members */
+  private async handle (stream: Stream, connection: Connection): Promise<void> {
+    const signal = AbortSignal.any([AbortSignal.timeout(TIMEOUT), this.shutdown.signal])
+    const requester = connection.remotePeer
+    const key = requester.toString()
+    const last = this.lastRequest.get(key) ?? 0
+    if (Date.now() - last < MIN_REQUEST_INTERVAL) {
+      this.log('%p asked again within %d ms', requester, MIN_REQUEST_INTERVAL)
+      stream.abort(new InvalidPeerExchangeError('peer exchange requested too often'))
+      return
+    }
+    this.lastRequest.set(key, Date.now())
+    if (this.lastRequest.size > 10_000) {
+      const oldest = this.lastRequest.keys().next().value
+      if (oldest != null) { this.lastRequest.delete(oldest) }
+    }
+    try {
+      const bootstraps = this.knownBootstraps().filter(p => !p.equals(requester))
+      const members = shuffle(this.components.connectionManager.getConnections()
+        .map(c => c.remotePeer)
+        .filter(p => !p.equals(requester) && !this.bootstraps.has(p.toString())))
+      const unique = new Map<string, PeerId>()
+      for (const p of members) { unique.set(p.toString(), p) }
+      const chosen = [...bootstraps.slice(-MAX_PEERS), ...[...unique.values()].slice(0, this.sampleSize)].slice(0, MAX_PEERS)
+      const peers: PeerInfo[] = []
+      for (const p of chosen) {
+        const addrs = await this.components.peerStore.get(p).then(info => info.addresses.map(a => a.multiaddr), () => [])
+        peers.push({ id: p.toMultihash().bytes, addrs: addrs.slice(0, MAX_ADDRS_PER_PEER).map(a => a.bytes), bootstrap: this.bootstraps.has(p.toString()) })
+      }
+      await pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE }).write({ peers }, PeerExchangeResponse, { signal })
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err as Error)
+    }
+  }
+
+  /** A member that lost its last bootstrap peer dials another it knows, backing off */
+  private onDisconnect (evt: CustomEvent<PeerId>): void {
+    if (!this.failover || !this.bootstraps.has(evt.detail.toString())) {
+      return
+    }
+    this.scheduleFailover(0)
+  }
+
+  private connectedToBootstrap (): boolean {
+    return this.knownBootstraps().some(p => this.components.connectionManager.getConnections(p).length > 0)
+  }
+
+  private scheduleFailover (delay: number): void {
+    clearTimeout(this.failoverTimer)
+    this.failoverTimer = setTimeout(() => {
+      this.runFailover().catch((err: Error) => { this.log.error('failover failed - %e', err) })
+    }, delay)
+  }
+
+  private async runFailover (): Promise<void> {
+    if (!this.started || this.connectedToBootstrap()) {
+      return
+    }
+    for (const peer of shuffle(this.knownBootstraps())) {
+      try {
+        await this.components.connectionManager.openConnection(peer, { signal: AbortSignal.any([AbortSignal.timeout(TIMEOUT), this.shutdown.signal]) })
+        this.log('failed over to bootstrap peer %p', peer)
+        this.failoverRound = 0
+        return
+      } catch (err) {
+        this.log('bootstrap peer %p did not answer - %e', peer, err)
+      }
+    }
+    const delay = FAILOVER_BACKOFF[Math.min(this.failoverRound++, FAILOVER_BACKOFF.length - 1)]
+    this.scheduleFailover(delay)
+  }
+}
