@@ -8,6 +8,8 @@ import { createLibp2p } from 'libp2p'
 import { admission } from './admission/index.js'
 import { broadcast } from './broadcast/index.js'
 import { peerExchange } from './peer-exchange/index.js'
+import { directMessages } from './direct-messages/index.js'
+import type { DirectMessages, DirectMessagesInit } from './direct-messages/index.js'
 import type { PeerExchange } from './peer-exchange/index.js'
 import type { Admission } from './admission/index.js'
 import { channels } from './channels/index.js'
@@ -33,6 +35,7 @@ export interface MembraneServices extends ServiceMap {
   broadcast: Broadcast
   admission: Admission
   peerExchange: PeerExchange
+  directMessages: DirectMessages
   channels: Channels
 }
 
@@ -108,6 +111,13 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
   channels?: ChannelsInit
 
   /**
+   * Options for direct messages (`maxMessageSize`, `timeout`, `rateLimit`…)
+   *
+   * @default {}
+   */
+  directMessages?: DirectMessagesInit
+
+  /**
    * Options merged over Membrane's gossipsub defaults (StrictSign, strict validation)
    *
    * @default {}
@@ -174,6 +184,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       admission: admission(),
       // learns other bootstrap peers from the ones it reaches, and fails over to them
       peerExchange: peerExchange(),
+      directMessages: directMessages(options.directMessages),
       channels: channels(options.channels),
       ...extraServices
     }

@@ -1,0 +1,25 @@
+export const PROTOCOL = '/membrane/dm/1.0.0'
+
+/** Largest payload, as for broadcast: a direct message is not a file transfer */
+export const MAX_MESSAGE_SIZE = 64 * 1024
+
+/** Room for the id and protobuf framing around the payload */
+export const FRAME_OVERHEAD = 64
+
+/** From send to acknowledgement, including making a link when none exists */
+export const SEND_TIMEOUT = 30_000
+
+/** A receiver waits this long for the message once a stream is open */
+export const RECEIVE_TIMEOUT = 10_000
+
+/** Messages per sender per second, and the burst allowed */
+export const RATE_LIMIT = 20
+export const RATE_BURST = 50
+
+/** Concurrent inbound message streams per connection (each carries one message) */
+export const MAX_INBOUND_STREAMS = 32
+export const MAX_OUTBOUND_STREAMS = 32
+
+/** Message ids remembered so a resent message is acknowledged but not delivered twice */
+export const SEEN_CACHE_SIZE = 4096
+export const ID_LENGTH = 16

@@ -1,0 +1,188 @@
+import { TypedEventEmitter, serviceCapabilities } from '@libp2p/interface'
+import { pbStream, RateLimiter } from '@libp2p/utils'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { MessageTooLargeError } from '../broadcast/errors.js'
+import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_OUTBOUND_STREAMS, PROTOCOL, RATE_BURST, RATE_LIMIT, RECEIVE_TIMEOUT, SEEN_CACHE_SIZE, SEND_TIMEOUT } from './constants.js'
+import { DirectMessageRefusedError, DirectMessageTimeoutError, PeerUnreachableError } from './errors.js'
+import { Ack, DirectMessage } from './pb/dm.js'
+import type { DirectMessageHandler, DirectMessages, DirectMessagesComponents, DirectMessagesEvents, DirectMessagesInit, LinkMaker, ReceivedDirectMessage, SendOptions, SendResult } from './index.js'
+import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+
+export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvents> implements DirectMessages, Startable {
+  private readonly components: DirectMessagesComponents
+  private readonly log: Logger
+  private readonly maxMessageSize: number
+  private readonly timeout: number
+  private readonly rateLimiter: RateLimiter
+  private readonly makeLink?: LinkMaker
+  private readonly handlers = new Set<DirectMessageHandler>()
+  /** sender/id pairs already delivered, oldest first */
+  private readonly seen = new Set<string>()
+  private shutdown = new AbortController()
+  private started = false
+
+  constructor (components: DirectMessagesComponents, init: DirectMessagesInit = {}) {
+    super()
+    this.components = components
+    this.log = components.logger.forComponent('membrane:direct-messages')
+    this.maxMessageSize = init.maxMessageSize ?? MAX_MESSAGE_SIZE
+    this.timeout = init.timeout ?? SEND_TIMEOUT
+    this.makeLink = init.makeLink
+    // a burst of `rateBurst`, refilled at `rateLimit` per second
+    const rate = init.rateLimit ?? RATE_LIMIT
+    const burst = init.rateBurst ?? RATE_BURST
+    this.rateLimiter = new RateLimiter({ points: burst, duration: Math.max(1, burst / rate) })
+    this.handleStream = this.handleStream.bind(this)
+  }
+
+  readonly [Symbol.toStringTag] = '@membrane/direct-messages'
+  readonly [serviceCapabilities]: string[] = ['@membrane/direct-messages']
+
+  isStarted (): boolean {
+    return this.started
+  }
+
+  async start (): Promise<void> {
+    this.shutdown = new AbortController()
+    await this.components.registrar.handle(PROTOCOL, this.handleStream, {
+      maxInboundStreams: MAX_INBOUND_STREAMS,
+      maxOutboundStreams: MAX_OUTBOUND_STREAMS,
+      // a relayed or circuit fallback link is still a link
+      runOnLimitedConnection: true
+    })
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    this.shutdown.abort()
+    await this.components.registrar.unhandle(PROTOCOL)
+    this.seen.clear()
+    this.started = false
+  }
+
+  handle (handler: DirectMessageHandler): () => void {
+    const entry: DirectMessageHandler = async (msg) => handler(msg)
+    this.handlers.add(entry)
+    return () => { this.handlers.delete(entry) }
+  }
+
+  async send (peer: PeerId, data: Uint8Array, options: SendOptions = {}): Promise<SendResult> {
+    if (data.byteLength > this.maxMessageSize) {
+      throw new MessageTooLargeError(`direct message of ${data.byteLength} bytes exceeds the ${this.maxMessageSize} byte limit`)
+    }
+    const deadline = AbortSignal.timeout(this.timeout)
+    const signal = AbortSignal.any([deadline, this.shutdown.signal, ...(options.signal == null ? [] : [options.signal])])
+    const id = crypto.getRandomValues(new Uint8Array(ID_LENGTH))
+    const started = Date.now()
+    let lastError: Error | undefined
+    // a second attempt, with the same id, when a link breaks mid-way: the receiver will not deliver twice
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const connection = await this.linkTo(peer, signal)
+        const status = await this.exchange(connection, id, data, signal)
+        if (status.status !== Ack.Status.OK) {
+          throw new DirectMessageRefusedError(`${peer} refused the message: ${status.reason === '' ? status.status : status.reason}`, String(status.status))
+        }
+        return { id: uint8ArrayToString(id, 'base16'), rtt: Date.now() - started, connection }
+      } catch (err) {
+        lastError = err as Error
+        if (deadline.aborted) {
+          throw new DirectMessageTimeoutError(`no acknowledgement from ${peer} within ${this.timeout} ms`)
+        }
+        if (lastError.name === 'DirectMessageRefusedError' || lastError.name === 'PeerUnreachableError' || signal.aborted) {
+          throw lastError
+        }
+        this.log('attempt %d to %p failed - %e', attempt, peer, lastError)
+      }
+    }
+    throw lastError ?? new PeerUnreachableError(`cannot reach ${peer}`)
+  }
+
+  /** The best open connection to `peer`, or a new link */
+  private async linkTo (peer: PeerId, signal: AbortSignal): Promise<Connection> {
+    const open = this.components.connectionManager.getConnections(peer).filter(c => c.status === 'open')
+    const best = open.find(c => c.limits == null) ?? open[0]
+    if (best != null) {
+      return best
+    }
+    try {
+      if (this.makeLink != null) {
+        return await this.makeLink(peer, { signal })
+      }
+      return await this.components.connectionManager.openConnection(peer, { signal })
+    } catch (err) {
+      if (signal.aborted) {
+        throw err
+      }
+      throw new PeerUnreachableError(`cannot reach ${peer}: ${(err as Error).message}`)
+    }
+  }
+
+  private async exchange (connection: Connection, id: Uint8Array<ArrayBuffer>, data: Uint8Array, signal: AbortSignal): Promise<Ack> {
+    const stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
+    try {
+      const pb = pbStream(stream, { maxDataLength: this.maxMessageSize + FRAME_OVERHEAD })
+      await pb.write({ id, data: data as Uint8Array<ArrayBuffer> }, DirectMessage, { signal })
+      const ack = await pb.read(Ack, { signal })
+      await stream.close({ signal })
+      return ack
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+  }
+
+  private async handleStream (stream: Stream, connection: Connection): Promise<void> {
+    const from = connection.remotePeer
+    const signal = AbortSignal.any([AbortSignal.timeout(RECEIVE_TIMEOUT), this.shutdown.signal])
+    const pb = pbStream(stream, { maxDataLength: this.maxMessageSize + FRAME_OVERHEAD })
+    try {
+      const reply = async (ack: Ack): Promise<void> => {
+        await pb.write(ack, Ack, { signal })
+        await stream.close({ signal })
+      }
+      try {
+        this.rateLimiter.consume(from.toString(), 1)
+      } catch {
+        this.log('%p is over its rate limit', from)
+        await reply({ id: new Uint8Array(0), status: Ack.Status.RATE_LIMITED, reason: 'rate limit exceeded' })
+        return
+      }
+      const message = await pb.read(DirectMessage, { signal })
+      if (message.id.byteLength !== ID_LENGTH) {
+        await reply({ id: message.id, status: Ack.Status.MALFORMED, reason: `id must be ${ID_LENGTH} bytes` })
+        return
+      }
+      if (message.data.byteLength > this.maxMessageSize) {
+        await reply({ id: message.id, status: Ack.Status.TOO_LARGE, reason: `limit is ${this.maxMessageSize} bytes` })
+        return
+      }
+      const key = `${from.toString()}/${uint8ArrayToString(message.id, 'base16')}`
+      if (!this.seen.has(key)) {
+        const received: ReceivedDirectMessage = { from, data: message.data, id: uint8ArrayToString(message.id, 'base16') }
+        try {
+          for (const handler of this.handlers) {
+            await handler(received)
+          }
+        } catch (err) {
+          await reply({ id: message.id, status: Ack.Status.REFUSED, reason: String((err as Error).message ?? err).slice(0, 200) })
+          return
+        }
+        this.remember(key)
+        this.safeDispatchEvent('message', { detail: received })
+      }
+      await reply({ id: message.id, status: Ack.Status.OK, reason: '' })
+    } catch (err) {
+      this.log('bad direct message stream from %p - %e', from, err)
+      stream.abort(err as Error)
+    }
+  }
+
+  private remember (key: string): void {
+    this.seen.add(key)
+    if (this.seen.size > SEEN_CACHE_SIZE) {
+      const oldest = this.seen.values().next().value
+      if (oldest != null) { this.seen.delete(oldest) }
+    }
+  }
+}

@@ -1,0 +1,23 @@
+/** No acknowledgement arrived before the deadline */
+export class DirectMessageTimeoutError extends Error {
+  static name = 'DirectMessageTimeoutError'
+  name = 'DirectMessageTimeoutError'
+}
+
+/** The receiver refused the message (its handler threw, it was too large, or the sender is over its rate) */
+export class DirectMessageRefusedError extends Error {
+  static name = 'DirectMessageRefusedError'
+  name = 'DirectMessageRefusedError'
+  constructor (message: string, readonly status: string) {
+    super(message)
+  }
+}
+
+/** No link to the peer exists or could be made */
+export class PeerUnreachableError extends Error {
+  static name = 'PeerUnreachableError'
+  name = 'PeerUnreachableError'
+}
+
+/** The payload is larger than `maxMessageSize` */
+export { MessageTooLargeError } from '../broadcast/errors.js'
