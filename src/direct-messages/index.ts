@@ -1,5 +1,5 @@
 import { DefaultDirectMessages } from './direct-messages.js'
-import type { ComponentLogger, Connection, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
+import type { ComponentLogger, Connection, PeerId, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 
 export { PROTOCOL as DIRECT_MESSAGE_PROTOCOL } from './constants.js'
