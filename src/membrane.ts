@@ -6,7 +6,9 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import { broadcast } from './broadcast/index.js'
+import { networkMap } from './network-map/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
+import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
 import type { Preset } from './presets/index.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -25,6 +27,7 @@ export interface MembraneServices extends ServiceMap {
   ping: Ping
   pubsub: GossipSub
   broadcast: Broadcast
+  networkMap: NetworkMap
 }
 
 /** A started libp2p node with Membrane's services */
@@ -92,6 +95,13 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
   broadcast?: BroadcastInit
 
   /**
+   * Options for the network map service (alias, roles, record TTL, limits)
+   *
+   * @default {}
+   */
+  networkMap?: NetworkMapInit
+
+  /**
    * Options merged over Membrane's gossipsub defaults (StrictSign, strict validation)
    *
    * @default {}
@@ -154,6 +164,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       ping: ping(),
       pubsub: gossipsub(gossipsubDefaults(maxPeers, options.gossipsub)),
       broadcast: broadcast(options.broadcast),
+      networkMap: networkMap(options.networkMap),
       ...extraServices
     }
   }) as unknown as Membrane<T>

@@ -10,11 +10,13 @@ import { webSockets } from '@libp2p/websockets'
 import { createLibp2p } from 'libp2p'
 import { broadcast } from '../broadcast/index.js'
 import { gossipsubDefaults } from '../membrane.js'
+import { networkMap } from '../network-map/index.js'
 import { DEFAULT_HOST, DEFAULT_MAX_RELAYED_TOPICS, DEFAULT_PORT, DEFAULT_RELAY_DATA_LIMIT, DEFAULT_RELAY_DURATION_LIMIT, DEFAULT_RELAY_MAX_RESERVATIONS } from './constants.js'
 import { InvalidBootstrapOptionError, ListenError } from './errors.js'
 import { topicRelay } from './topic-relay.js'
 import type { TopicRelay } from './topic-relay.js'
 import type { Broadcast } from '../broadcast/index.js'
+import type { NetworkMap, NetworkMapInit } from '../network-map/index.js'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -34,6 +36,7 @@ export interface BootstrapServices extends ServiceMap {
   broadcast: Broadcast
   relay: CircuitRelayService
   topicRelay: TopicRelay
+  networkMap: NetworkMap
 }
 
 export type BootstrapPeer<T extends ServiceMap = ServiceMap> = Libp2p<BootstrapServices & T>
@@ -92,6 +95,12 @@ export interface BootstrapPeerInit<T extends ServiceMap = ServiceMap> {
    * @default 1024
    */
   maxTopics?: number
+  /**
+   * Options for the network map service
+   *
+   * @default { roles: ['bootstrap', 'relay'] }
+   */
+  networkMap?: NetworkMapInit
   /** Any libp2p option, applied over the bootstrap peer's; `services` are added */
   libp2p?: Libp2pOptions<T>
 }
@@ -158,6 +167,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
           }
         }),
         topicRelay: topicRelay({ maxTopics: init.maxTopics ?? DEFAULT_MAX_RELAYED_TOPICS }),
+        networkMap: networkMap({ roles: ['bootstrap', 'relay'], ...init.networkMap }),
         ...extraServices
       }
     }) as unknown as BootstrapPeer<T>
