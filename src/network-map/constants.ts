@@ -74,9 +74,9 @@ export const DEFAULT_RECORD_BURST = MAX_NODES
 /**
  * Penalty points per offence. Points halve every `PENALTY_HALF_LIFE` ms; a
  * peer at `DEFAULT_PENALTY_THRESHOLD` points is disconnected and its streams
- * refused until the points decay below the threshold. A stale record counts
- * only when the newer one has been known for `STALE_GRACE` ms, since
- * concurrent floods legitimately deliver an older record shortly after a newer one.
+ * refused until the points decay below the threshold. A stale record is
+ * excused when it is the version we replaced less than `STALE_GRACE` ms ago,
+ * since concurrent floods legitimately deliver it just after the newer one.
  */
 export const OFFENCE_POINTS: Record<string, number> = {
   MalformedFrameError: 5,

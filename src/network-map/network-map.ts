@@ -39,6 +39,8 @@ interface StoredRecord {
   /** live: in the map; departed: said goodbye; pruned: unreachable. The last two are kept until expiry so older copies are not re-accepted */
   state: 'live' | 'departed' | 'pruned'
   acceptedAt: number
+  /** The sequence number this record replaced: a copy of it arriving just after is a flooding race, not a replay */
+  previousSeq?: bigint
   unreachableSince?: number
 }
 
@@ -439,6 +441,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private store (stored: StoredRecord, from: PeerId | undefined): void {
     const prev = this.records.get(stored.key)
     const wasLive = prev?.state === 'live'
+    stored.previousSeq = prev?.seq
     this.records.set(stored.key, stored)
     if (from != null) {
       this.known(from.toString()).set(stored.key, stored.seq)
@@ -936,7 +939,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
     if (existing != null && record.seq < existing.seq) {
       const error = new StaleRecordError(`record ${record.seq} about ${key} is older than ${existing.seq}`)
-      throw Date.now() - existing.acceptedAt < STALE_GRACE ? Object.assign(error, { excused: true }) : error
+      const race = record.seq === existing.previousSeq && Date.now() - existing.acceptedAt < STALE_GRACE
+      throw race ? Object.assign(error, { excused: true }) : error
     }
     const now = Date.now()
     if (Number(record.expires) <= now) {
