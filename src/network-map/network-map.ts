@@ -576,7 +576,11 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
 
   private onLink (peer: PeerId, connection: Connection): void {
     const key = peer.toString()
-    if (!this.started || this.isRefused(key)) {
+    if (!this.started) {
+      return
+    }
+    if (this.isRefused(key)) {
+      this.disconnect(peer)
       return
     }
     if (!this.links.has(key)) {
@@ -805,6 +809,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     const peer = connection.remotePeer
     if (this.isRefused(peer.toString())) {
       stream.abort(new RecordRateLimitError('peer is refused for repeated offences'))
+      this.disconnect(peer)
       return
     }
     const signal = AbortSignal.any([AbortSignal.timeout(this.timeout), this.shutdownController.signal])
@@ -1016,10 +1021,14 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.penalties.set(key, { points: before + points, at: Date.now() })
     if (before < this.penaltyThreshold && before + points >= this.penaltyThreshold) {
       this.log('disconnecting %p after repeated offences', peer)
-      this.onUnlink(peer)
-      this.components.connectionManager.closeConnections(peer).catch(err => {
-        this.log('could not close connections to %p - %e', peer, err)
-      })
+      this.disconnect(peer)
     }
+  }
+
+  private disconnect (peer: PeerId): void {
+    this.onUnlink(peer)
+    this.components.connectionManager.closeConnections(peer).catch(err => {
+      this.log('could not close connections to %p - %e', peer, err)
+    })
   }
 }
