@@ -16,21 +16,25 @@ type Node = Libp2p<{ networkMap: NetworkMap }>
 const DEGREE = 4
 /** A newcomer links to this many existing nodes */
 const JOIN_LINKS = 2
-/** Short enough that one refresh cycle (TTL/2) fits the steady-state window; bytes scale with 1/TTL */
-const RECORD_TTL = 20_000
+/**
+ * Short enough that one refresh cycle (TTL/2) fits the steady-state window;
+ * bytes scale with 1/TTL. N=200 in one process saturates 2 cores with 20 s
+ * refreshes (records expire in the backlog), so it uses 120 s.
+ */
+const RECORD_TTL: Record<number, number> = { 50: 20_000, 200: 120_000 }
 const DEFAULT_TTL = 300_000
 const EVENT_TIMEOUT = 30_000
 
 let nextId = 0
 
-async function startNode (): Promise<Node> {
+async function startNode (recordTtl: number): Promise<Node> {
   return createLibp2p({
     addresses: { listen: [`/memory/netmap-bench-${process.pid}-${nextId++}`] },
     transports: [memory()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionManager: { maxConnections: 1000 },
-    services: { identify: identify(), networkMap: networkMap({ recordTtl: RECORD_TTL, unreachableTimeout: 5_000 }) }
+    services: { identify: identify(), networkMap: networkMap({ recordTtl, unreachableTimeout: 5_000 }) }
   })
 }
 
@@ -85,14 +89,15 @@ interface Run { join: number[], leave: number[], missed: number, bytesPerNodeS: 
 
 async function run (n: number, rounds: number): Promise<Run> {
   const setupStart = Date.now()
-  const nodes = await Promise.all(Array.from({ length: n }, async () => startNode()))
+  const ttl = RECORD_TTL[n] ?? 60_000
+  const nodes = await Promise.all(Array.from({ length: n }, async () => startNode(ttl)))
   const join: number[] = []
   const leave: number[] = []
   let missed = 0
   try {
     await connectMesh(nodes, DEGREE, 7, ma => ma.includes('/memory/'))
     const edges = edgeCount(nodes)
-    if (!await until(() => nodes.every(x => x.services.networkMap.size === n && x.services.networkMap.edges().length === edges), 120_000)) {
+    if (!await until(() => nodes.every(x => x.services.networkMap.size === n && x.services.networkMap.edges().length === edges), 180_000)) {
       throw new Error(`map of ${n} nodes did not converge`)
     }
     const setupMs = Date.now() - setupStart
@@ -100,12 +105,12 @@ async function run (n: number, rounds: number): Promise<Run> {
     // steady state: exactly one refresh cycle (TTL/2) so every node re-issues once
     const bytes = (): number => nodes.reduce((s, x) => s + x.services.networkMap.stats().bytesSent, 0)
     const before = bytes()
-    const window = RECORD_TTL / 2
+    const window = ttl / 2
     await new Promise(resolve => setTimeout(resolve, window))
     const bytesPerNodeS = (bytes() - before) / n / (window / 1000)
 
     for (let r = 0; r < rounds; r++) {
-      const newcomer = await startNode()
+      const newcomer = await startNode(ttl)
       const targets = Array.from({ length: JOIN_LINKS }, (_, i) => nodes[(r * 13 + i * Math.floor(n / JOIN_LINKS)) % n])
       const joined = await watch(nodes, x => x.services.networkMap.neighbours(newcomer.peerId).length === JOIN_LINKS, async () => {
         await Promise.all(targets.map(async t => newcomer.dial(multiaddr(t.getMultiaddrs()[0].toString()))))
@@ -139,9 +144,9 @@ export async function networkMapBench (options: BenchOptions): Promise<Metric[]>
       metric('map.converge.leave.p99', 'ms', percentile(r.leave, 99), null, n, { ...extra, samples: r.leave.length }),
       metric('map.bytes_per_node_s', 'B/s', r.bytesPerNodeS, null, n, {
         ...extra,
-        record_ttl_ms: RECORD_TTL,
+        record_ttl_ms: RECORD_TTL[n],
         // traffic is one re-issue per node per TTL/2, so it scales with 1/TTL
-        at_default_ttl: Math.round(r.bytesPerNodeS * RECORD_TTL / DEFAULT_TTL * 1000) / 1000,
+        at_default_ttl: Math.round(r.bytesPerNodeS * RECORD_TTL[n] / DEFAULT_TTL * 1000) / 1000,
         counted: 'map frame bytes sent (before yamux/noise)'
       })
     )

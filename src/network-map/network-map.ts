@@ -1,4 +1,5 @@
 import { NotStartedError, TimeoutError, TypedEventEmitter, serviceCapabilities, serviceDependencies, setMaxListeners } from '@libp2p/interface'
+import { publicKeyFromProtobuf } from '@libp2p/crypto/keys'
 import { peerIdFromMultihash, peerIdFromPublicKey } from '@libp2p/peer-id'
 import { RecordEnvelope } from '@libp2p/peer-record'
 import { lpStream } from '@libp2p/utils'
@@ -17,7 +18,7 @@ import {
   ExpiredRecordError, InvalidRecordError, MalformedFrameError, MalformedRecordError, MapFullError, FrameTooLargeError,
   RecordRateLimitError, RecordSignatureError, RecordSignerMismatchError, RecordTooLargeError, StaleRecordError, UnexpectedRecordError
 } from './errors.js'
-import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
+import { NetmapMessage, NetmapRecord, SignedEnvelope } from './pb/netmap.js'
 import type { LinkKind, MapEdge, MapNeighbour, MapNode, NetworkMap, NetworkMapComponents, NetworkMapEvents, NetworkMapInit, NetworkMapStats, PathOptions } from './index.js'
 import type { Connection, Logger, PeerId, Record as SignedRecord, Startable, Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
@@ -36,7 +37,7 @@ interface StoredRecord {
   node: MapNode
   /** Claimed neighbours by PeerId string */
   claims: Map<string, MapNeighbour>
-  /** live: in the map; departed: said goodbye; pruned: unreachable. The last two are kept until expiry so older copies are not re-accepted */
+  /** live: in the map; departed: said goodbye; pruned: unreachable (back to live when a path appears). Kept until expiry so older copies are not re-accepted */
   state: 'live' | 'departed' | 'pruned'
   acceptedAt: number
   /** The sequence number this record replaced: a copy of it arriving just after is a flooding race, not a replay */
@@ -544,25 +545,38 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         }
       }
     }
+    // reachability over two-sided claims of live and pruned records, so a pruned node comes back when a path to it appears
     const reached = new Set<string>([this.self])
     const queue = [this.self]
     while (queue.length > 0) {
-      for (const next of this.adjacency.get(queue.pop()!)?.keys() ?? []) {
-        if (!reached.has(next)) {
+      const key = queue.pop()!
+      for (const next of this.records.get(key)?.claims.keys() ?? []) {
+        const other = this.records.get(next)
+        if (!reached.has(next) && other != null && other.state !== 'departed' && other.claims.has(key)) {
           reached.add(next)
           queue.push(next)
         }
       }
     }
     for (const stored of [...this.records.values()]) {
-      if (stored.state !== 'live' || reached.has(stored.key)) {
-        stored.unreachableSince = undefined
+      if (stored.state === 'departed') {
         continue
       }
-      stored.unreachableSince ??= now
-      if (now - stored.unreachableSince >= this.unreachableTimeout) {
-        this.log('dropping unreachable %s', stored.key)
-        this.drop(stored, 'pruned')
+      if (reached.has(stored.key)) {
+        stored.unreachableSince = undefined
+        if (stored.state === 'pruned') {
+          stored.state = 'live'
+          this.safeDispatchEvent('node:add', { detail: stored.node })
+          this.updateEdges(stored.key)
+        }
+        continue
+      }
+      if (stored.state === 'live') {
+        stored.unreachableSince ??= now
+        if (now - stored.unreachableSince >= this.unreachableTimeout) {
+          this.log('dropping unreachable %s', stored.key)
+          this.drop(stored, 'pruned')
+        }
       }
     }
     for (const [key, p] of this.penalties) {
@@ -897,11 +911,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     if (bytes.byteLength > this.maxRecordSize) {
       throw new RecordTooLargeError(`record of ${bytes.byteLength} bytes exceeds ${this.maxRecordSize}`)
     }
-    let envelope: RecordEnvelope
+    let envelope: SignedEnvelope
     let record: NetmapRecord
-    let subject: PeerId
     try {
-      envelope = RecordEnvelope.createFromProtobuf(bytes)
+      envelope = SignedEnvelope.decode(bytes)
     } catch (err) {
       throw new MalformedRecordError(`not a signed envelope - ${(err as Error).message}`)
     }
@@ -916,36 +929,40 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       }
       throw new MalformedRecordError(`invalid record payload - ${(err as Error).message}`)
     }
-    try {
-      subject = peerIdFromMultihash(Digest.decode(record.peerId))
-    } catch (err) {
-      throw new MalformedRecordError(`invalid record PeerId - ${(err as Error).message}`)
-    }
-    const signer = peerIdFromPublicKey(envelope.publicKey)
-    if (!signer.equals(subject)) {
-      throw new RecordSignerMismatchError(`record about ${subject} is signed by ${signer}`)
-    }
-    const key = subject.toString()
+    const key = uint8ArrayToString(record.peerId, 'base58btc')
     if (wanted != null && !wanted.has(key)) {
       throw new UnexpectedRecordError(`record about ${key} was not asked for`)
     }
-    if (key === this.self) {
-      // copies of our own records are expected; a newer one means an earlier run of ours: outdate it
-      if (record.seq >= this.seq && await envelope.validate(RECORD_DOMAIN)) {
-        this.seq = record.seq
-        void this.republish()
-      }
-      return
-    }
-    this.noteKnown(from.toString(), key, record.seq)
+    // most records arrive several times over; drop copies before any key parsing or signature check
     const existing = this.records.get(key)
     if (existing != null && record.seq === existing.seq) {
+      this.noteKnown(from.toString(), key, record.seq)
       return
     }
     if (existing != null && record.seq < existing.seq) {
       const error = new StaleRecordError(`record ${record.seq} about ${key} is older than ${existing.seq}`)
       const race = record.seq === existing.previousSeq && Date.now() - existing.acceptedAt < STALE_GRACE
       throw race ? Object.assign(error, { excused: true }) : error
+    }
+    let subject: PeerId
+    let signed: RecordEnvelope
+    try {
+      subject = peerIdFromMultihash(Digest.decode(record.peerId))
+      signed = new RecordEnvelope({ publicKey: publicKeyFromProtobuf(envelope.publicKey), payloadType: envelope.payloadType, payload: envelope.payload, signature: envelope.signature })
+    } catch (err) {
+      throw new MalformedRecordError(`invalid record PeerId or key - ${(err as Error).message}`)
+    }
+    const signer = peerIdFromPublicKey(signed.publicKey)
+    if (!signer.equals(subject)) {
+      throw new RecordSignerMismatchError(`record about ${subject} is signed by ${signer}`)
+    }
+    if (key === this.self) {
+      // copies of our own records are expected; a newer one means an earlier run of ours: outdate it
+      if (record.seq >= this.seq && await signed.validate(RECORD_DOMAIN)) {
+        this.seq = record.seq
+        void this.republish()
+      }
+      return
     }
     const now = Date.now()
     if (Number(record.expires) <= now) {
@@ -960,7 +977,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     if (existing == null && this.size >= this.maxNodes) {
       throw new MapFullError(`already tracking ${this.maxNodes} nodes`)
     }
-    if (!await envelope.validate(RECORD_DOMAIN)) {
+    if (!await signed.validate(RECORD_DOMAIN)) {
       throw new RecordSignatureError(`bad signature on record about ${key}`)
     }
     let stored: StoredRecord
