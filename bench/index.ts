@@ -1,12 +1,14 @@
 // `npm run bench [-- --quick] [-- --only <name>]`: prints one JSON line per metric
 import { broadcastBench } from './broadcast.js'
 import { channelsBench } from './channels.js'
+import { networkMapBench } from './network-map.js'
 import type { Bench } from './metric.js'
 
 /** Every bench, by name; later issues add theirs here */
 const BENCHES: Record<string, Bench> = {
   broadcast: broadcastBench,
-  channels: channelsBench
+  channels: channelsBench,
+  'network-map': networkMapBench
 }
 
 const args = process.argv.slice(2)

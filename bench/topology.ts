@@ -5,7 +5,7 @@ import type { Libp2p } from '@libp2p/interface'
  * Connect `nodes` into a ring plus random chords so every node has about
  * `degree` links: connected, and the same shape for Membrane and stock runs.
  */
-export async function connectMesh (nodes: Libp2p[], degree: number, seed = 1): Promise<void> {
+export async function connectMesh (nodes: Libp2p[], degree: number, seed = 1, dialable = (ma: string): boolean => ma.includes('/tcp/') && !ma.includes('/ws')): Promise<void> {
   let state = seed
   const random = (): number => {
     state = (state * 1103515245 + 12345) % 2147483648
@@ -24,9 +24,9 @@ export async function connectMesh (nodes: Libp2p[], degree: number, seed = 1): P
   }
   await Promise.all([...pairs].map(async (pair) => {
     const [a, b] = pair.split('-').map(Number)
-    const addr = nodes[b].getMultiaddrs().find(ma => ma.toString().includes('/tcp/') && !ma.toString().includes('/ws'))
+    const addr = nodes[b].getMultiaddrs().find(ma => dialable(ma.toString()))
     if (addr == null) {
-      throw new Error('node has no TCP address')
+      throw new Error('node has no dialable address')
     }
     await nodes[a].dial(multiaddr(addr.toString()))
   }))

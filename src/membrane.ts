@@ -15,6 +15,8 @@ import type { Admission } from './admission/index.js'
 import { channels } from './channels/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
 import type { Channels, ChannelsInit } from './channels/index.js'
+import { networkMap } from './network-map/index.js'
+import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
 import type { Preset } from './presets/index.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -37,6 +39,7 @@ export interface MembraneServices extends ServiceMap {
   peerExchange: PeerExchange
   directMessages: DirectMessages
   channels: Channels
+  networkMap: NetworkMap
 }
 
 /** A started libp2p node with Membrane's services */
@@ -118,6 +121,13 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
   directMessages?: DirectMessagesInit
 
   /**
+   * Options for the network map service (alias, roles, record TTL, limits)
+   *
+   * @default {}
+   */
+  networkMap?: NetworkMapInit
+
+  /**
    * Options merged over Membrane's gossipsub defaults (StrictSign, strict validation)
    *
    * @default {}
@@ -186,6 +196,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       peerExchange: peerExchange(),
       directMessages: directMessages(options.directMessages),
       channels: channels(options.channels),
+      networkMap: networkMap(options.networkMap),
       ...extraServices
     }
   }) as unknown as Membrane<T>

@@ -14,6 +14,7 @@ import { broadcast } from '../broadcast/index.js'
 import { channels } from '../channels/index.js'
 import { gossipsubDefaults } from '../membrane.js'
 import { DEFAULT_HOST, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, DEFAULT_MAX_RELAYED_TOPICS, DEFAULT_PORT, DEFAULT_RELAY_DATA_LIMIT, DEFAULT_RELAY_DURATION_LIMIT, DEFAULT_RELAY_MAX_RESERVATIONS } from './constants.js'
+import { networkMap } from '../network-map/index.js'
 import { InvalidBootstrapOptionError, ListenError } from './errors.js'
 import { topicRelay } from './topic-relay.js'
 import { admission } from '../admission/index.js'
@@ -26,6 +27,7 @@ import type { Admission } from '../admission/index.js'
 import type { TopicRelay } from './topic-relay.js'
 import type { Broadcast } from '../broadcast/index.js'
 import type { Channels } from '../channels/index.js'
+import type { NetworkMap, NetworkMapInit } from '../network-map/index.js'
 import type { CircuitRelayService } from '@libp2p/circuit-relay-v2'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -57,6 +59,7 @@ export interface BootstrapServices extends ServiceMap {
   admission: Admission
   load: LoadMonitorService
   peerExchange: PeerExchange
+  networkMap: NetworkMap
 }
 
 export type BootstrapPeer<T extends ServiceMap = ServiceMap> = Libp2p<BootstrapServices & T>
@@ -154,6 +157,12 @@ export interface BootstrapPeerInit<T extends ServiceMap = ServiceMap> {
    * @default undefined (no metrics)
    */
   metricsRegistry?: Registry
+  /**
+   * Options for the network map service
+   *
+   * @default { roles: ['bootstrap', 'relay'] }
+   */
+  networkMap?: NetworkMapInit
   /** Any libp2p option, applied over the bootstrap peer's; `services` are added */
   libp2p?: Libp2pOptions<T>
 }
@@ -274,10 +283,20 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         load: loadMonitor(init.load),
         peerExchange: peerExchange({ serve: true, bootstrap: true }),
         admission: admission({ load: () => node?.services.load.load() ?? 0, exempt: peerIdsOf(peers) }),
+        networkMap: networkMap({ roles: ['bootstrap', 'relay'], ...init.networkMap }),
         ...extraServices
       }
     }) as unknown as BootstrapPeer<T>
-    return node
+    const peer = node
+    peer.metrics?.registerMetric('membrane_map_nodes', {
+      help: 'Nodes in this peer\'s network map',
+      calculate: () => peer.services.networkMap.size
+    })
+    peer.metrics?.registerMetric('membrane_map_edges', {
+      help: 'Two-sided edges in this peer\'s network map',
+      calculate: () => peer.services.networkMap.edges().length
+    })
+    return peer
   } catch (err) {
     const cause = err as NodeJS.ErrnoException
     if (cause.code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(String(cause.message))) {

@@ -1,0 +1,100 @@
+/** The protocol every map exchange runs on */
+export const PROTOCOL_NAME = 'netmap'
+export const PROTOCOL_VERSION = '1.0.0'
+export const PROTOCOL = `/membrane/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
+
+/**
+ * Signed envelope domain and payload type of a map record. A distinct domain
+ * means a signature made for any other libp2p record (peer records, gossipsub
+ * messages) can never be replayed as a map record.
+ */
+export const RECORD_DOMAIN = 'membrane-netmap-record'
+export const RECORD_PAYLOAD_TYPE = new TextEncoder().encode('/membrane/netmap/record')
+
+/**
+ * How long a record stays valid. Records are re-issued at half this, so a node
+ * that vanished without a goodbye drops out of every map at most one TTL later
+ * (usually sooner: its neighbours drop the edges at once and it becomes
+ * unreachable).
+ */
+export const DEFAULT_RECORD_TTL = 5 * 60_000
+
+/** The longest validity accepted from others; later expiries are clamped, so a far-future record cannot pin a node in the map */
+export const DEFAULT_MAX_RECORD_TTL = 60 * 60_000
+
+/** Neighbour changes within this window are folded into one new record (connection storms cost one signature, one flood) */
+export const DEFAULT_PUBLISH_DELAY = 100
+
+/** Records queued for a neighbour within this window travel in one stream */
+export const DEFAULT_FLOOD_DELAY = 20
+
+/**
+ * A node that no chain of two-sided edges links to us for this long is dropped
+ * from the map: it left or crashed, or sits in a partition we cannot reach.
+ * Long enough to cover a join, when records arrive before the edges that reach them.
+ */
+export const DEFAULT_UNREACHABLE_TIMEOUT = 15_000
+
+/** The largest signed record accepted: 256 neighbours of ~45 bytes plus addresses, key and signature */
+export const MAX_RECORD_SIZE = 32 * 1024
+
+/** The most neighbours one record may list; a node with more lists its best links (direct first, then lowest RTT) */
+export const MAX_NEIGHBOURS = 256
+
+/** The most nodes tracked; records about further nodes are refused until some expire */
+export const MAX_NODES = 1000
+
+/** The largest frame on the wire. A sync reply is split into frames of at most this size */
+export const MAX_FRAME_SIZE = 1024 * 1024
+
+/** Public fields are small: they travel in every record */
+export const MAX_ALIAS_LENGTH = 64
+export const MAX_ROLES = 8
+export const MAX_ROLE_LENGTH = 32
+export const MAX_MULTIADDRS = 16
+
+/** Every stream (sync or push) must finish within this, in ms */
+export const DEFAULT_TIMEOUT = 10_000
+
+/** How long a leaving node waits for its goodbye to reach its neighbours, in ms */
+export const DEFAULT_GOODBYE_TIMEOUT = 2_000
+
+/** Map streams per connection: a sync and a push each way with room for one more */
+export const MAX_INBOUND_STREAMS = 4
+export const MAX_OUTBOUND_STREAMS = 4
+
+/**
+ * Pushed records accepted per neighbour per second, and the burst allowed.
+ * A neighbour forwards every record in the network, so the burst covers a
+ * mass start of `MAX_NODES` nodes; a peer above it is sending invented records.
+ */
+export const DEFAULT_MAX_RECORDS_PER_SECOND = 200
+export const DEFAULT_RECORD_BURST = MAX_NODES
+
+/**
+ * Penalty points per offence. Points halve every `PENALTY_HALF_LIFE` ms; a
+ * peer at `DEFAULT_PENALTY_THRESHOLD` points is disconnected and its streams
+ * refused until the points decay below the threshold. A stale record is
+ * excused when it is the version we replaced less than `STALE_GRACE` ms ago,
+ * since concurrent floods legitimately deliver it just after the newer one.
+ */
+export const OFFENCE_POINTS: Record<string, number> = {
+  MalformedFrameError: 5,
+  FrameTooLargeError: 5,
+  MalformedRecordError: 5,
+  InvalidRecordError: 5,
+  RecordTooLargeError: 5,
+  RecordSignatureError: 5,
+  RecordSignerMismatchError: 5,
+  UnexpectedRecordError: 5,
+  RecordRateLimitError: 5,
+  StaleRecordError: 2,
+  ExpiredRecordError: 0,
+  MapFullError: 0
+}
+export const DEFAULT_PENALTY_THRESHOLD = 10
+export const PENALTY_HALF_LIFE = 60_000
+export const STALE_GRACE = 5_000
+
+/** The latency assumed for an edge nobody measured, when `path()` weighs by latency */
+export const UNMEASURED_RTT = 100

@@ -1,0 +1,294 @@
+import { DefaultNetworkMap } from './network-map.js'
+import type { ComponentLogger, Connection, Libp2pEvents, PeerId, PrivateKey, TypedEventTarget } from '@libp2p/interface'
+import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+export { PROTOCOL as NETWORK_MAP_PROTOCOL, RECORD_DOMAIN as NETWORK_MAP_RECORD_DOMAIN, DEFAULT_RECORD_TTL, MAX_RECORD_SIZE, MAX_NEIGHBOURS, MAX_NODES } from './constants.js'
+export * from './errors.js'
+
+/**
+ * How a neighbour is linked: `direct` (TCP, WebSockets, WebRTC), `relayed`
+ * (circuit relay v2, a limited connection) or `circuit` (a multi-hop Membrane
+ * mesh circuit). Limited connections are neighbours too: they carry traffic
+ * and the map runs over them.
+ */
+export type LinkKind = 'direct' | 'relayed' | 'circuit'
+
+/** One neighbour as a node's own record claims it */
+export interface MapNeighbour {
+  id: PeerId
+  kind: LinkKind
+  /** The round trip the claiming node measured, in ms */
+  rtt?: number
+}
+
+/** A node as its latest verified record describes it */
+export interface MapNode {
+  id: PeerId
+  /** The record's sequence number */
+  seq: bigint
+  /** When the record expires, unix ms (clamped to `maxRecordTtl` from receipt) */
+  expires: number
+  alias?: string
+  /** e.g. `bootstrap`, `relay` */
+  roles: string[]
+  /** Addresses the node says it can be dialed on (without `/p2p`) */
+  multiaddrs: Multiaddr[]
+  /** The neighbours the node claims; only two-sided claims become edges */
+  neighbours: MapNeighbour[]
+}
+
+/** A link both ends' records confirm. `from` is the end with the smaller PeerId string */
+export interface MapEdge {
+  from: PeerId
+  to: PeerId
+  /** What both ends report; when they differ, the less direct kind */
+  kind: LinkKind
+  /** The mean of the round trips the ends reported, in ms, when any did */
+  rtt?: number
+}
+
+/** Why a record or frame from a peer was refused */
+export interface RecordRejection {
+  /** The neighbour that sent it */
+  from: PeerId
+  /** A typed error from ./errors.js (`name` says which) */
+  error: Error
+}
+
+export interface NetworkMapEvents {
+  'node:add': CustomEvent<MapNode>
+  'node:update': CustomEvent<MapNode>
+  'node:remove': CustomEvent<MapNode>
+  'edge:add': CustomEvent<MapEdge>
+  'edge:remove': CustomEvent<MapEdge>
+  /** A record or frame was refused and its sender penalised */
+  'record:reject': CustomEvent<RecordRejection>
+}
+
+export interface PathOptions {
+  /** Peers the path must not pass through (the ends themselves are never excluded) */
+  exclude?: PeerId[]
+  /**
+   * `hops`: fewest edges. `latency`: lowest sum of edge RTTs, an unmeasured
+   * edge counting as 100 ms.
+   *
+   * @default 'hops'
+   */
+  weight?: 'hops' | 'latency'
+}
+
+/** Traffic counters of the map protocol (frame bytes, before muxer and encryption) */
+export interface NetworkMapStats {
+  bytesSent: number
+  bytesReceived: number
+  recordsAccepted: number
+  recordsRejected: number
+}
+
+export interface NetworkMap extends TypedEventTarget<NetworkMapEvents> {
+  /** Live nodes (ourselves included) */
+  nodes(): MapNode[]
+
+  /** Edges both of whose ends list each other */
+  edges(): MapEdge[]
+
+  /** The node's latest record, if it is in the map */
+  get(peerId: PeerId): MapNode | undefined
+
+  /** The peers linked to `peerId` by two-sided edges */
+  neighbours(peerId: PeerId): PeerId[]
+
+  /**
+   * The shortest path over two-sided edges, as `[self, …hops, to]`
+   * (`[self]` when `to` is us), or `undefined` when `to` is unknown or unreachable.
+   *
+   * @example
+   * ```ts
+   * const hops = node.services.networkMap.path(target, { exclude: [slowPeer] })
+   * ```
+   */
+  path(to: PeerId, options?: PathOptions): PeerId[] | undefined
+
+  /** Live nodes in the map, ourselves included */
+  readonly size: number
+
+  /** Current penalty points of a peer (decayed); at `penaltyThreshold` it is disconnected */
+  penalty(peerId: PeerId): number
+
+  /** Traffic counters */
+  stats(): NetworkMapStats
+}
+
+export interface NetworkMapInit {
+  /**
+   * A public display name published in our record
+   *
+   * @default undefined
+   */
+  alias?: string
+
+  /**
+   * Public roles published in our record, e.g. `['bootstrap', 'relay']`
+   *
+   * @default []
+   */
+  roles?: string[]
+
+  /**
+   * Publish our dialable multiaddrs in our record
+   *
+   * @default true
+   */
+  announceAddresses?: boolean
+
+  /**
+   * How long our records stay valid, in ms; they are re-issued at half this
+   *
+   * @default 300000
+   */
+  recordTtl?: number
+
+  /**
+   * The longest validity accepted from others, in ms (later expiries are clamped)
+   *
+   * @default 3600000
+   */
+  maxRecordTtl?: number
+
+  /**
+   * Debounce for re-issuing our record after neighbour changes, in ms
+   *
+   * @default 100
+   */
+  publishDelay?: number
+
+  /**
+   * Batching window for records flooded to a neighbour, in ms
+   *
+   * @default 20
+   */
+  floodDelay?: number
+
+  /**
+   * Drop a node no chain of two-sided edges reaches for this long, in ms
+   *
+   * @default 15000
+   */
+  unreachableTimeout?: number
+
+  /**
+   * The largest signed record accepted or issued, in bytes
+   *
+   * @default 32768
+   */
+  maxRecordSize?: number
+
+  /**
+   * The most neighbours a record may list
+   *
+   * @default 256
+   */
+  maxNeighbours?: number
+
+  /**
+   * The most nodes tracked
+   *
+   * @default 1000
+   */
+  maxNodes?: number
+
+  /**
+   * The largest frame accepted or sent, in bytes
+   *
+   * @default 1048576
+   */
+  maxFrameSize?: number
+
+  /**
+   * Deadline for each sync or push stream, in ms
+   *
+   * @default 10000
+   */
+  timeout?: number
+
+  /**
+   * How long `stop()` waits for the goodbye record to reach neighbours, in ms
+   *
+   * @default 2000
+   */
+  goodbyeTimeout?: number
+
+  /**
+   * Pushed records accepted per neighbour per second
+   *
+   * @default 200
+   */
+  maxRecordsPerSecond?: number
+
+  /**
+   * Pushed records a neighbour may send in a burst
+   *
+   * @default 1000
+   */
+  recordBurst?: number
+
+  /**
+   * Penalty points at which a peer is disconnected and refused
+   *
+   * @default 10
+   */
+  penaltyThreshold?: number
+
+  /**
+   * @default 4
+   */
+  maxInboundStreams?: number
+
+  /**
+   * @default 4
+   */
+  maxOutboundStreams?: number
+
+  /**
+   * Classify a connection for our record. Return `undefined` to leave the peer
+   * out of our neighbours.
+   *
+   * @default `relayed` for `/p2p-circuit` addresses and other limited connections, else `direct`
+   */
+  linkKind?(connection: Connection): LinkKind | undefined
+}
+
+export interface NetworkMapComponents {
+  peerId: PeerId
+  privateKey: PrivateKey
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  addressManager: AddressManager
+  events: TypedEventTarget<Libp2pEvents>
+  logger: ComponentLogger
+}
+
+/**
+ * A live, signed map of the mesh over `/membrane/netmap/1.0.0`. Every node
+ * signs a record of its neighbours; an edge exists only while both ends list
+ * each other, so no node can invent or remove links between others.
+ *
+ * @example
+ * ```ts
+ * import { createLibp2p } from 'libp2p'
+ * import { identify } from '@libp2p/identify'
+ * import { networkMap } from 'membrane'
+ *
+ * const node = await createLibp2p({
+ *   // transports, encrypters, muxers…
+ *   services: { identify: identify(), networkMap: networkMap({ alias: 'alice' }) }
+ * })
+ * node.services.networkMap.addEventListener('edge:add', (evt) => {
+ *   console.log('link', evt.detail.from.toString(), evt.detail.to.toString())
+ * })
+ * ```
+ */
+export function networkMap (init: NetworkMapInit = {}): (components: NetworkMapComponents) => NetworkMap {
+  return (components) => new DefaultNetworkMap(components, init)
+}
