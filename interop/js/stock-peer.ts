@@ -91,7 +91,7 @@ async function main (): Promise<void> {
     emit({ event: 'identify', peer: detail.peerId.toString(), agent: detail.agentVersion, protocols: detail.protocols, observedAddr: detail.observedAddr?.toString() })
   })
   const announced = new Set<string>()
-  node.addEventListener('self:peer:update', () => {
+  const announce = (): void => {
     for (const addr of node.getMultiaddrs().map(String)) {
       if (announced.has(addr)) {
         continue
@@ -103,7 +103,7 @@ async function main (): Promise<void> {
         emit({ event: 'reserved', relay, addr })
       }
     }
-  })
+  }
   node.services.pubsub.addEventListener('message', ({ detail: msg }) => {
     emit({ event: 'message', topic: msg.topic, data: new TextDecoder().decode(msg.data), from: msg.type === 'signed' ? msg.from.toString() : undefined })
   })
@@ -116,10 +116,8 @@ async function main (): Promise<void> {
   })
 
   emit({ event: 'ready', peer: node.peerId.toString(), agent: AGENT })
-  for (const addr of node.getMultiaddrs().map(String)) {
-    announced.add(addr)
-    emit({ event: 'listening', addr })
-  }
+  announce()
+  node.addEventListener('self:peer:update', announce)
   for (const topic of args.topics) {
     node.services.pubsub.subscribe(topic)
   }
