@@ -94,7 +94,7 @@ function meshPeers (node: Libp2p<{ pubsub: unknown }>, topic: string): string[] 
 }
 
 /** Stock-peer event after index `since` */
-function after (stock: StockPeer, since: number, predicate: (e: StockEvent) => boolean): (e: StockEvent) => boolean {
+function since (stock: StockPeer, since: number, predicate: (e: StockEvent) => boolean): (e: StockEvent) => boolean {
   return e => stock.events.indexOf(e) >= since && predicate(e)
 }
 
@@ -264,7 +264,7 @@ export function interopMatrix (impl: Impl): void {
         await waitFor(() => circuitAddress(b) != null, 'member holds a reservation', EVENT_TIMEOUT)
         const seen = stock.events.length
         stock.send({ cmd: 'dial', addr: circuitAddress(b) ?? '' })
-        const connected = await stock.waitEvent(after(stock, seen, e => e.event === 'connected' && e.peer === b.peerId.toString()), 'stock peer dialed the member through the relay')
+        const connected = await stock.waitEvent(since(stock, seen, e => e.event === 'connected' && e.peer === b.peerId.toString()), 'stock peer dialed the member through the relay')
         assert.ok(String(connected.addr).includes('/p2p-circuit'), `stock relayed: ${connected.addr}`)
         assert.ok((await stock.ping(b.peerId.toString())) >= 0)
       })
@@ -299,7 +299,7 @@ export function interopMatrix (impl: Impl): void {
         const connected = await withRetries('the stock peer dials Membrane over WebRTC', async () => {
           const seen = stock.events.length
           stock.send({ cmd: 'dial', addr: listening ?? '' })
-          const result = await stock.waitEvent(after(stock, seen, e => (e.event === 'connected' && e.peer === b.peerId.toString() && String(e.addr).includes('/webrtc')) ||
+          const result = await stock.waitEvent(since(stock, seen, e => (e.event === 'connected' && e.peer === b.peerId.toString() && String(e.addr).includes('/webrtc')) ||
             (e.event === 'error' && e.context === 'dial')), 'stock peer connected to the member over WebRTC', EVENT_TIMEOUT + 5_000)
           if (result.event === 'error') {
             throw new Error(`stock dial failed: ${result.error}`)
