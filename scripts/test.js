@@ -25,8 +25,9 @@ if (files.length === 0) {
   console.error(`no test files under ${roots.join(', ')}`)
   process.exit(1)
 }
+// --test-force-exit: node-datachannel (WebRTC in Node) can keep a finished test file's event loop alive
 const result = spawnSync(process.execPath, [
-  '--test', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec',
+  '--test', '--test-force-exit', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec',
   ...files
 ], { stdio: 'inherit' })
 process.exit(result.status ?? 1)

@@ -1,0 +1,3 @@
+import { interopMatrix } from './matrix.js'
+
+interopMatrix('js')
