@@ -2,3 +2,4 @@
 export { DEFAULT_MAX_PEERS, gossipsubDefaults } from './membrane.js'
 export type { Membrane, MembraneOptions, MembraneServices } from './membrane.js'
 export * from './broadcast/index.js'
+export * from './circuit/index.js'

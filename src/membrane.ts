@@ -6,7 +6,9 @@ import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import { broadcast } from './broadcast/index.js'
+import { meshCircuits, meshCircuitTransport } from './circuit/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
+import type { MeshCircuitsInit, MeshCircuitsService, MeshCircuitTransportInit } from './circuit/index.js'
 import type { Preset } from './presets/index.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -25,6 +27,7 @@ export interface MembraneServices extends ServiceMap {
   ping: Ping
   pubsub: GossipSub
   broadcast: Broadcast
+  circuit: MeshCircuitsService
 }
 
 /** A started libp2p node with Membrane's services */
@@ -92,6 +95,13 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
   broadcast?: BroadcastInit
 
   /**
+   * Mesh circuit limits (per hop) and `connect()` settings
+   *
+   * @default {}
+   */
+  circuit?: MeshCircuitTransportInit & MeshCircuitsInit
+
+  /**
    * Options merged over Membrane's gossipsub defaults (StrictSign, strict validation)
    *
    * @default {}
@@ -143,7 +153,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
     addresses: {
       listen: options.listen ?? preset.listen
     },
-    transports: preset.transports({ webrtc: options.webrtc }),
+    transports: [...preset.transports({ webrtc: options.webrtc }), meshCircuitTransport(options.circuit)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
@@ -154,6 +164,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       ping: ping(),
       pubsub: gossipsub(gossipsubDefaults(maxPeers, options.gossipsub)),
       broadcast: broadcast(options.broadcast),
+      circuit: meshCircuits(options.circuit),
       ...extraServices
     }
   }) as unknown as Membrane<T>
