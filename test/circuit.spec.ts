@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
-import { isCircuitAddress } from '../src/index.js'
+import { CIRCUIT_PROTOCOL, isCircuitAddress } from '../src/index.js'
 import { startLine } from './fixtures/line.js'
 import { startBootstrap, stopAll, tcpAddress } from './fixtures/nodes.js'
 import { delay, waitFor } from './fixtures/wait.js'
@@ -64,4 +64,65 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
       await connection.close()
     })
   }
+})
+
+describe('connect(): relay fallback when the target has no WebRTC', () => {
+  let line: Membrane[]
+  const ECHO = '/test/echo/1.0.0'
+
+  before(async () => {
+    line = await startLine(3, [{}, {}, { noWebRTC: true }])
+    await line[2].handle(ECHO, async (stream) => {
+      for await (const chunk of stream) {
+        if (!stream.send(chunk)) {
+          await stream.onDrain()
+        }
+      }
+      await stream.close()
+    })
+  })
+
+  after(async () => {
+    await stopAll(...line)
+  })
+
+  it('keeps an end-to-end encrypted relay circuit, says so, carries data both ways, and the hop sees only ciphertext', async () => {
+    const [a, b, z] = line
+    const { connection, kind, webrtcError } = await a.services.circuit.connect(z.peerId, { route: [b.peerId] })
+    assert.equal(kind, 'circuit')
+    assert.ok(webrtcError != null, 'the WebRTC failure is reported')
+    assert.ok(isCircuitAddress(connection.remoteAddr))
+    assert.equal(connection.limits, undefined, 'relay circuits are full connections')
+    assert.ok(connection.remotePeer.equals(z.peerId))
+    assert.equal(connection.encryption, '/noise')
+
+    // record every byte the hop forwards on its circuit streams from now on
+    const forwarded: Uint8Array[] = []
+    for (const conn of [...b.getConnections(a.peerId), ...b.getConnections(z.peerId)]) {
+      for (const s of conn.streams.filter(s => s.protocol === CIRCUIT_PROTOCOL && s.status === 'open')) {
+        s.addEventListener('message', (evt) => { forwarded.push(evt.data.subarray()) })
+      }
+    }
+    const secret = 'membrane-plaintext-secret-'.repeat(40)
+    const stream = await connection.newStream(ECHO)
+    const echoed: Uint8Array[] = []
+    stream.addEventListener('message', (evt) => { echoed.push(evt.data.subarray()) })
+    stream.send(new TextEncoder().encode(secret))
+    await waitFor(() => echoed.reduce((n, c) => n + c.byteLength, 0) >= secret.length, 'echo arrives', 10_000)
+    assert.equal(new TextDecoder().decode(Buffer.concat(echoed)), secret)
+    await stream.close()
+
+    const seen = Buffer.concat(forwarded)
+    assert.ok(seen.byteLength > 2 * secret.length, `the hop forwarded the data both ways (${seen.byteLength} bytes)`)
+    assert.equal(seen.indexOf('membrane-plaintext-secret'), -1, 'plaintext never crosses the hop')
+    assert.equal(b.services.circuit.stats().relayCircuits, 1)
+    await connection.close()
+    await waitFor(() => b.services.circuit.stats().circuits === 0, 'hop released the relay circuit', 10_000)
+  })
+
+  it('reports a typed error when WebRTC fails and the relay fallback is disabled', async () => {
+    const [a, b, z] = line
+    await assert.rejects(a.services.circuit.connect(z.peerId, { route: [b.peerId], relay: false }), { name: 'WebRTCUpgradeError' })
+    await waitFor(() => b.services.circuit.stats().circuits === 0, 'hop released the signaling circuit', 10_000)
+  })
 })
