@@ -497,8 +497,11 @@ export class MeshCircuitTransport implements Transport {
       next = hopsAhead[0]
       rest = hopsAhead.slice(1).filter(p => !p.equals(target))
     }
-    if (next.equals(this.components.peerId) || path.some(p => p.equals(next)) || rest.some(p => p.equals(this.components.peerId))) {
-      throw new Refusal(CircuitResponse.Status.LOOP, `the route returns to ${next}`)
+    const ahead = [next, ...rest]
+    const revisited = ahead.find(p => p.equals(this.components.peerId) || path.some(q => q.equals(p)) || ahead.filter(q => q.equals(p)).length > 1) ??
+      rest.find(p => p.equals(target))
+    if (revisited != null) {
+      throw new Refusal(CircuitResponse.Status.LOOP, `the route returns to ${revisited}`)
     }
     const nextConnection = next.equals(target) ? targetConnection : bestConnection(this.components.connectionManager.getConnections(next), mode === 'signaling')
     if (nextConnection == null) {
