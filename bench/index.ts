@@ -1,10 +1,12 @@
 // `npm run bench [-- --quick] [-- --only <name>]`: prints one JSON line per metric
 import { broadcastBench } from './broadcast.js'
+import { circuitBench } from './circuit.js'
 import type { Bench } from './metric.js'
 
 /** Every bench, by name; later issues add theirs here */
 const BENCHES: Record<string, Bench> = {
-  broadcast: broadcastBench
+  broadcast: broadcastBench,
+  circuit: circuitBench
 }
 
 const args = process.argv.slice(2)

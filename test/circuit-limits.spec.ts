@@ -35,7 +35,8 @@ describe('mesh circuit limits and bad input', () => {
       {}
     ], [[0, 2], [1, 2], [2, 3], [3, 4]])
     await nodes[3].handle(SINK, async (stream) => {
-      for await (const _ of stream) { /* discard */ }
+      stream.addEventListener('message', () => {})
+      await new Promise(resolve => stream.addEventListener('close', resolve, { once: true }))
     }, { runOnLimitedConnection: true })
   })
 
