@@ -2,13 +2,15 @@
 import { broadcastBench } from './broadcast.js'
 import { channelsBench } from './channels.js'
 import { networkMapBench } from './network-map.js'
+import { circuitBench } from './circuit.js'
 import type { Bench } from './metric.js'
 
 /** Every bench, by name; later issues add theirs here */
 const BENCHES: Record<string, Bench> = {
   broadcast: broadcastBench,
   channels: channelsBench,
-  'network-map': networkMapBench
+  'network-map': networkMapBench,
+  circuit: circuitBench
 }
 
 const args = process.argv.slice(2)

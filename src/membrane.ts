@@ -17,6 +17,8 @@ import type { Broadcast, BroadcastInit } from './broadcast/index.js'
 import type { Channels, ChannelsInit } from './channels/index.js'
 import { networkMap } from './network-map/index.js'
 import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
+import { meshCircuits, meshCircuitTransport } from './circuit/index.js'
+import type { MeshCircuitsInit, MeshCircuitsService, MeshCircuitTransportInit } from './circuit/index.js'
 import type { Preset } from './presets/index.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -40,6 +42,7 @@ export interface MembraneServices extends ServiceMap {
   directMessages: DirectMessages
   channels: Channels
   networkMap: NetworkMap
+  circuit: MeshCircuitsService
 }
 
 /** A started libp2p node with Membrane's services */
@@ -128,6 +131,13 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
   networkMap?: NetworkMapInit
 
   /**
+   * Mesh circuit limits (per hop) and `connect()` settings
+   *
+   * @default {}
+   */
+  circuit?: MeshCircuitTransportInit & MeshCircuitsInit
+
+  /**
    * Options merged over Membrane's gossipsub defaults (StrictSign, strict validation)
    *
    * @default {}
@@ -179,7 +189,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
     addresses: {
       listen: options.listen ?? preset.listen
     },
-    transports: preset.transports({ webrtc: options.webrtc }),
+    transports: [...preset.transports({ webrtc: options.webrtc }), meshCircuitTransport(options.circuit)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,
@@ -197,6 +207,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       directMessages: directMessages(options.directMessages),
       channels: channels(options.channels),
       networkMap: networkMap(options.networkMap),
+      circuit: meshCircuits(options.circuit),
       ...extraServices
     }
   }) as unknown as Membrane<T>

@@ -1,0 +1,301 @@
+import { MeshCircuits as MeshCircuitsClass } from './circuits.js'
+import { MeshCircuitTransport } from './transport.js'
+import type { ComponentLogger, Connection, PeerId, Transport, Upgrader } from '@libp2p/interface'
+import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/interface-internal'
+import type { ProgressEvent } from 'progress-events'
+
+export { CIRCUIT_PROTOCOL, CIRCUIT_MULTIADDR_NAME, CIRCUIT_MULTIADDR_CODE, DEFAULT_MAX_HOPS, DEFAULT_SIGNALING_LIMIT, DEFAULT_RELAY_LIMIT, DEFAULT_MAX_CIRCUITS_PER_PEER, DEFAULT_MAX_CIRCUITS, DEFAULT_MAX_RELAY_CIRCUITS, DEFAULT_FORWARD_RATE, DEFAULT_RATE_WINDOW, DEFAULT_WEBRTC_ATTEMPTS, DEFAULT_WEBRTC_ATTEMPT_TIMEOUT } from './constants.js'
+export { NoRouteError, CircuitLimitError, CircuitRateLimitError, HopLimitError, CircuitLoopError, MalformedCircuitMessageError, CircuitRefusedError, CircuitTimeoutError, CircuitUpgradeError, CircuitTransportMissingError, WebRTCUpgradeError } from './errors.js'
+export { circuitAddress, parseCircuitAddress, isCircuitAddress } from './address.js'
+export type { MeshCircuitTransport }
+
+/**
+ * Finds paths through the mesh, e.g. the network map service. `path` returns
+ * `[self, …hops, to]`, or undefined when `to` is unreachable.
+ */
+export interface CircuitRouter {
+  path(to: PeerId, options?: { exclude?: PeerId[] }): PeerId[] | undefined
+}
+
+/**
+ * `signaling`: a limited circuit (small byte and time budget at every hop)
+ * that only runs protocols allowed on limited connections, such as
+ * `/webrtc-signaling/0.0.1`. `relay`: an unlimited libp2p connection for
+ * application data when WebRTC cannot connect, bounded by each hop's (larger)
+ * relay budget.
+ */
+export type CircuitMode = 'signaling' | 'relay'
+
+export interface CircuitLimit {
+  /** Bytes both directions together may carry through a hop */
+  bytes?: number
+  /** How long the circuit may stay open, in ms */
+  duration?: number
+}
+
+export interface MeshCircuitTransportInit {
+  /**
+   * The most relaying peers a circuit may cross, counting the hops inside
+   * circuit or relay connections it is carried over
+   *
+   * @default 6
+   */
+  maxHops?: number
+
+  /**
+   * The budget of a signaling circuit at this hop
+   *
+   * @default { bytes: 131072, duration: 120000 } (libp2p circuit relay v2's)
+   */
+  signalingLimit?: CircuitLimit
+
+  /**
+   * The budget of a relay (fallback) circuit at this hop
+   *
+   * @default { bytes: 8388608, duration: 600000 }
+   */
+  relayLimit?: CircuitLimit
+
+  /**
+   * Circuits one neighbour may have through this node at once, in each direction
+   *
+   * @default 8
+   */
+  maxCircuitsPerPeer?: number
+
+  /**
+   * Circuits this node relays or terminates at once
+   *
+   * @default 64
+   */
+  maxCircuits?: number
+
+  /**
+   * Relay circuits this node relays or terminates at once; 0 refuses relaying data
+   *
+   * @default 8
+   */
+  maxRelayCircuits?: number
+
+  /**
+   * Circuit requests one neighbour may ask this node to forward per `rateWindow`
+   *
+   * @default 30
+   */
+  forwardRate?: number
+
+  /**
+   * The window for `forwardRate`, in ms
+   *
+   * @default 60000
+   */
+  rateWindow?: number
+
+  /**
+   * How long to wait for a circuit request on a new stream, in ms
+   *
+   * @default 5000
+   */
+  requestTimeout?: number
+
+  /**
+   * How long a hop waits for the rest of the path to answer, in ms
+   *
+   * @default 10000
+   */
+  responseTimeout?: number
+
+  /**
+   * How long opening a circuit and upgrading it may take, in ms
+   *
+   * @default 20000
+   */
+  openTimeout?: number
+
+  /**
+   * Routes circuits when no explicit route is given and the target is not a
+   * neighbour. When unset, a service named `networkMap` with a `path()`
+   * method is used if present.
+   *
+   * @default undefined
+   */
+  router?: CircuitRouter
+}
+
+export interface MeshCircuitTransportComponents {
+  peerId: PeerId
+  registrar: Registrar
+  connectionManager: ConnectionManager
+  upgrader: Upgrader
+  logger: ComponentLogger
+}
+
+export interface OpenCircuitOptions {
+  /** The relaying peers to use, nearest first; `[self, …, target]` is accepted too */
+  route?: PeerId[]
+  /** @default 'signaling' */
+  mode?: CircuitMode
+  signal?: AbortSignal
+  onProgress?(evt: ProgressEvent): void
+}
+
+/** Progress of `connect()`, in order; libp2p's own dial events are passed through too */
+export type ConnectProgressEvent =
+  | ProgressEvent<'route', { target: PeerId, route?: PeerId[] }>
+  | ProgressEvent<'circuit', { target: PeerId, route: PeerId[], mode: CircuitMode }>
+  | ProgressEvent<'noise', { target: PeerId, remotePeer: PeerId }>
+  | ProgressEvent<'signaling', { target: PeerId, attempt: number }>
+  | ProgressEvent<'webrtc', { target: PeerId, attempt: number }>
+
+export interface ConnectOptions {
+  /**
+   * The relaying peers to use, nearest first (`[self, …, target]`, as the
+   * network map's `path()` returns, is accepted too)
+   *
+   * @default the router's path
+   */
+  route?: PeerId[]
+
+  /** Aborts the whole operation */
+  signal?: AbortSignal
+
+  onProgress?(evt: ConnectProgressEvent | ProgressEvent): void
+
+  /**
+   * Try to upgrade to a direct WebRTC link
+   *
+   * @default true
+   */
+  webrtc?: boolean
+
+  /**
+   * Fall back to an end-to-end encrypted relay circuit when WebRTC fails
+   *
+   * @default true
+   */
+  relay?: boolean
+}
+
+export interface ConnectResult {
+  /** The link to the target: a direct WebRTC connection, or a relay circuit */
+  connection: Connection
+  /**
+   * `webrtc`: a direct WebRTC connection (the signaling circuit was closed).
+   * `circuit`: a relay circuit through the mesh, Noise end to end, bounded by
+   * the hops' relay limits. `existing`: WebRTC failed and an existing
+   * unlimited connection to the target was kept.
+   */
+  kind: 'webrtc' | 'circuit' | 'existing'
+  /** Why WebRTC did not connect, when it did not */
+  webrtcError?: Error
+}
+
+export interface MeshCircuitsInit {
+  /**
+   * WebRTC attempts per `connect()` before falling back to a relay circuit
+   *
+   * @default 2
+   */
+  webrtcAttempts?: number
+
+  /**
+   * How long one WebRTC attempt may take, in ms. Short, so a transient
+   * failure (the @libp2p/webrtc init-channel race) costs one attempt, not the
+   * whole dial.
+   *
+   * @default 4000
+   */
+  webrtcAttemptTimeout?: number
+
+  /**
+   * Routes `connect()` when no route is given; see MeshCircuitTransportInit
+   *
+   * @default undefined
+   */
+  router?: CircuitRouter
+}
+
+export interface MeshCircuitsComponents {
+  peerId: PeerId
+  connectionManager: ConnectionManager
+  transportManager: TransportManager
+  logger: ComponentLogger
+}
+
+export interface MeshCircuitsService {
+  /**
+   * Open a direct WebRTC link to any member reachable through the mesh:
+   * a signaling circuit to it (Noise-authenticated end to end), the stock
+   * `/webrtc-signaling/0.0.1` exchange over that circuit, then the circuit is
+   * closed. If WebRTC cannot connect, a relay circuit is returned instead.
+   *
+   * @example
+   * ```ts
+   * const { connection, kind } = await node.services.circuit.connect(peerId, {
+   *   onProgress: (evt) => { console.log(evt.type) }
+   * })
+   * ```
+   */
+  connect(peer: PeerId, options?: ConnectOptions): Promise<ConnectResult>
+
+  /** Open a bare circuit connection (limited when `mode` is `signaling`) */
+  openCircuit(peer: PeerId, options?: OpenCircuitOptions): Promise<Connection>
+
+  /** What this node's circuit transport is carrying */
+  stats(): CircuitStats
+}
+
+export interface CircuitStats {
+  /** Circuits relayed or terminated here now */
+  circuits: number
+  /** Of those, relay (fallback) circuits */
+  relayCircuits: number
+  /** Circuits this node has forwarded as a hop since it started */
+  forwarded: number
+}
+
+/**
+ * The mesh circuit transport: relays circuits for neighbours, accepts circuits
+ * addressed to this node and dials `/p2p/<hop>…/membrane-circuit/p2p/<peer>`.
+ *
+ * @example
+ * ```ts
+ * const node = await createLibp2p({
+ *   transports: [webSockets(), webRTC(), circuitRelayTransport(), meshCircuitTransport()],
+ *   services: { identify: identify(), circuit: meshCircuits() }
+ * })
+ * ```
+ */
+export function meshCircuitTransport (init: MeshCircuitTransportInit = {}): (components: MeshCircuitTransportComponents) => Transport {
+  return (components) => new MeshCircuitTransport(components, init)
+}
+
+/**
+ * The `connect()` service: peer-signaled WebRTC upgrades over mesh circuits,
+ * with a relay-circuit fallback. Needs `meshCircuitTransport()` and
+ * `webRTC()` among the transports.
+ *
+ * @example
+ * ```ts
+ * const { connection, kind } = await node.services.circuit.connect(peerId, { route: [b, c] })
+ * ```
+ */
+export function meshCircuits (init: MeshCircuitsInit = {}): (components: MeshCircuitsComponents) => MeshCircuitsService {
+  return (components) => new MeshCircuitsClass(components, init)
+}
+
+/**
+ * `membrane.connect(peerId)`: a direct WebRTC link to `peer` through the mesh,
+ * or a relay circuit when WebRTC cannot connect.
+ *
+ * @example
+ * ```ts
+ * import { connect } from 'membrane'
+ *
+ * const { connection, kind } = await connect(node, peerId)
+ * const stream = await connection.newStream('/my/protocol/1.0.0')
+ * ```
+ */
+export async function connect (node: { services: { circuit: MeshCircuitsService } }, peer: PeerId, options?: ConnectOptions): Promise<ConnectResult> {
+  return node.services.circuit.connect(peer, options)
+}
