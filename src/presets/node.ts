@@ -2,7 +2,12 @@ import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { tcp } from '@libp2p/tcp'
 import { webRTC, webRTCDirect } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
+import { RTCPeerConnection } from 'node-datachannel/polyfill'
+import { installInitChannelGuard } from '../webrtc/init-channel-guard.js'
 import type { Preset } from './index.js'
+
+// the RTCPeerConnection @libp2p/webrtc uses in Node
+installInitChannelGuard(RTCPeerConnection)
 
 /** Node: TCP, WebSockets, WebRTC and WebRTC-direct (through node-datachannel) and circuit relay */
 export const preset: Preset = {
