@@ -184,6 +184,8 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   }
   const { services: extraServices, ...libp2pOptions } = options.libp2p ?? {}
 
+  // services that reach other services of the running node (set below)
+  let running: Membrane<T> | undefined
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
@@ -204,13 +206,23 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       admission: admission(),
       // learns other bootstrap peers from the ones it reaches, and fails over to them
       peerExchange: peerExchange(),
-      directMessages: directMessages(options.directMessages),
+      // a peer with no link is reached through connect(): WebRTC over the mesh, else an end-to-end encrypted circuit
+      directMessages: directMessages({
+        makeLink: async (peer, { signal }) => {
+          if (running == null) {
+            throw new Error('the node is still starting')
+          }
+          return (await running.services.circuit.connect(peer, { signal })).connection
+        },
+        ...options.directMessages
+      }),
       channels: channels(options.channels),
       networkMap: networkMap(options.networkMap),
       circuit: meshCircuits(options.circuit),
       ...extraServices
     }
   }) as unknown as Membrane<T>
+  running = node
 
   for (const topic of options.topics ?? []) {
     node.services.broadcast.subscribe(topic)
