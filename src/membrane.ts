@@ -185,7 +185,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   const { services: extraServices, ...libp2pOptions } = options.libp2p ?? {}
 
   // services that reach other services of the running node (set below)
-  let running: Membrane<T> | undefined
+  const running: { node?: Membrane<T> } = {}
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
@@ -209,10 +209,10 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       // a peer with no link is reached through connect(): WebRTC over the mesh, else an end-to-end encrypted circuit
       directMessages: directMessages({
         makeLink: async (peer, { signal }) => {
-          if (running == null) {
+          if (running.node == null) {
             throw new Error('the node is still starting')
           }
-          return (await running.services.circuit.connect(peer, { signal })).connection
+          return (await running.node.services.circuit.connect(peer, { signal })).connection
         },
         ...options.directMessages
       }),
@@ -222,7 +222,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       ...extraServices
     }
   }) as unknown as Membrane<T>
-  running = node
+  running.node = node
 
   for (const topic of options.topics ?? []) {
     node.services.broadcast.subscribe(topic)
