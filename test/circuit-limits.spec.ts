@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, afterEach, before, describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { pbStream } from '@libp2p/utils'
 import { CIRCUIT_PROTOCOL } from '../src/index.js'
 import { CircuitRequest, CircuitResponse } from '../src/circuit/pb/circuit.js'
@@ -126,15 +128,22 @@ describe('mesh circuit limits and bad input', () => {
 
   it('no route: a hop never dials a peer it is not connected to', async () => {
     const [a, , b, , d] = nodes
-    await assert.rejects(a.services.circuit.openCircuit(d.peerId, { route: [b.peerId] }), (err: Error) => {
+    // a peer nobody is linked to and no map knows: B refuses rather than dial
+    const stranger = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    await assert.rejects(a.services.circuit.openCircuit(stranger, { route: [b.peerId] }), (err: Error) => {
       assert.equal(err.name, 'NoRouteError')
       assert.ok(err.message.includes(b.peerId.toString()))
       return true
     })
+    assert.equal(b.getConnections(stranger).length, 0)
+    // D is not B's neighbour: B routes through its map (via C, whose maxHops of 1
+    // refuses) and never dials D itself
+    await assert.rejects(a.services.circuit.openCircuit(d.peerId, { route: [b.peerId] }), (err: Error) => {
+      assert.ok(['NoRouteError', 'HopLimitError'].includes(err.name), `typed refusal, got ${err.name}`)
+      return true
+    })
     assert.equal(b.getConnections(d.peerId).length, 0)
-    // without a route, connect() asks the network map: while the map does not
-    // know D yet the opener says there is no route; once it does, the map's
-    // path crosses C, whose maxHops of 1 refuses it. Never a connection.
+    // without a route, connect() asks the network map, whose path crosses C: refused, never a connection
     await assert.rejects(a.services.circuit.connect(d.peerId), (err: Error) => {
       assert.ok(['NoRouteError', 'HopLimitError'].includes(err.name), `typed refusal, got ${err.name}`)
       return true
