@@ -55,8 +55,9 @@ describe('a mesh of three bootstrap peers', () => {
 
   it('bootstrap peers given one seed find each other and stay connected', async () => {
     assert.ok(b2.getConnections(b3.peerId).length > 0, 'b2 and b3 meshed through the seed')
+    await waitFor(() => [seed, b2, b3].every(b => b.services.peerExchange.knownBootstraps().length === 2), 'each knows the other two', 10_000)
     for (const b of [seed, b2, b3]) {
-      assert.equal(b.services.peerExchange.knownBootstraps().length, 2, 'each knows the other two')
+      assert.equal(b.services.peerExchange.knownBootstraps().length, 2)
     }
   })
 

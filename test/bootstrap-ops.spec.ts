@@ -45,6 +45,8 @@ describe('bootstrap peer operations', () => {
     assert.match(metrics, /^membrane_members \d+/m)
     assert.match(metrics, /^membrane_load /m)
     assert.match(metrics, /^membrane_admission_rejected_total \d+/m)
+    assert.match(metrics, /^membrane_circuits_forwarded_total \d+/m)
+    assert.match(metrics, /^membrane_map_nodes \d+/m)
     assert.match(metrics, /^libp2p_/m, 'libp2p\'s own metrics')
     const members = Number(/^membrane_members (\d+)/m.exec(metrics)?.[1])
     assert.equal(members, boot.getConnections().length)

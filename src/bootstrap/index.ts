@@ -18,6 +18,8 @@ import { networkMap } from '../network-map/index.js'
 import { InvalidBootstrapOptionError, ListenError } from './errors.js'
 import { topicRelay } from './topic-relay.js'
 import { admission } from '../admission/index.js'
+import { meshCircuits, meshCircuitTransport } from '../circuit/index.js'
+import type { MeshCircuitsService } from '../circuit/index.js'
 import { peerExchange } from '../peer-exchange/index.js'
 import type { PeerExchange } from '../peer-exchange/index.js'
 import { ipLimitsGater } from './ip-limits.js'
@@ -60,6 +62,7 @@ export interface BootstrapServices extends ServiceMap {
   load: LoadMonitorService
   peerExchange: PeerExchange
   networkMap: NetworkMap
+  circuit: MeshCircuitsService
 }
 
 export type BootstrapPeer<T extends ServiceMap = ServiceMap> = Libp2p<BootstrapServices & T>
@@ -247,7 +250,9 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
       transports: [
         tcp(),
         webSockets(init.tls == null ? {} : { https: { cert: init.tls.cert, key: init.tls.key } }),
-        ...(webrtcDirectPort === false ? [] : [webRTCDirect()])
+        ...(webrtcDirectPort === false ? [] : [webRTCDirect()]),
+        // a hop for mesh circuits between members that share only this peer
+        meshCircuitTransport()
       ],
       // other bootstrap peers: dialled at start, tagged so the connection manager keeps them
       peerDiscovery: peers.length === 0 ? [] : [bootstrapDiscovery({ list: peers, timeout: 0, tagName: 'bootstrap-mesh', tagValue: 100 })],
@@ -282,6 +287,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         topicRelay: topicRelay({ maxTopics: init.maxTopics ?? DEFAULT_MAX_RELAYED_TOPICS }),
         load: loadMonitor(init.load),
         peerExchange: peerExchange({ serve: true, bootstrap: true }),
+        circuit: meshCircuits(),
         admission: admission({ load: () => node?.services.load.load() ?? 0, exempt: peerIdsOf(peers) }),
         networkMap: networkMap({ roles: ['bootstrap', 'relay'], ...init.networkMap }),
         ...extraServices
@@ -291,6 +297,14 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
     peer.metrics?.registerMetric('membrane_map_nodes', {
       help: 'Nodes in this peer\'s network map',
       calculate: () => peer.services.networkMap.size
+    })
+    peer.metrics?.registerMetric('membrane_circuits_forwarded_total', {
+      help: 'Mesh circuits this peer has forwarded as a hop',
+      calculate: () => peer.services.circuit.stats().forwarded
+    })
+    peer.metrics?.registerMetric('membrane_circuits_open', {
+      help: 'Mesh circuits relayed or terminated here now',
+      calculate: () => peer.services.circuit.stats().circuits
     })
     peer.metrics?.registerMetric('membrane_map_edges', {
       help: 'Two-sided edges in this peer\'s network map',
