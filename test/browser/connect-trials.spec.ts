@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { createBootstrapPeer } from '../../src/bootstrap/index.js'
+import { launchChromium } from '../fixtures/browser.js'
+import { serveTestPage } from '../fixtures/browser-server.js'
+import { call, openHarnessPage } from '../fixtures/pages.js'
+import { waitFor } from '../fixtures/wait.js'
+import type { BootstrapPeer } from '../../src/bootstrap/index.js'
+import type { Browser } from '../fixtures/browser.js'
+import type { TestPageServer } from '../fixtures/browser-server.js'
+import type { TrialResult } from './pages/harness.js'
+import type { Page } from 'playwright-core'
+
+/** Page-to-page dials per side; `MEMBRANE_TRIALS` may lower it for a quick local run */
+const TRIALS = Number(process.env.MEMBRANE_TRIALS ?? 100)
+/** A stock dial that has not connected by now is hung on the init-channel race (healthy ones take < 1 s here) */
+const STOCK_DIAL_TIMEOUT = 5000
+
+function summary (results: TrialResult[]): string {
+  const ok = results.filter(r => r.ok).length
+  const firstAttempt = results.filter(r => r.ok && r.attempts === 1).length
+  const errors = [...new Set(results.filter(r => !r.ok).map(r => r.error ?? 'not webrtc'))]
+  return `${ok}/${results.length} connected (${firstAttempt} on the first WebRTC attempt)${errors.length > 0 ? `; errors: ${errors.join(' | ')}` : ''}`
+}
+
+describe(`page-to-page WebRTC dials in Chromium, ${TRIALS} trials each`, () => {
+  let boot: BootstrapPeer
+  let browser: Browser
+  let site: TestPageServer
+  let bootstrap: string[]
+
+  before(async () => {
+    // this process also drives Chromium: its CPU must not count as bootstrap load (stock pages cannot answer proof-of-work)
+    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, load: { cpu: Infinity, eventLoopLag: Infinity } })
+    bootstrap = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
+    site = await serveTestPage()
+    browser = await launchChromium()
+  })
+
+  after(async () => {
+    await browser?.close()
+    await site?.close()
+    await boot?.stop()
+  })
+
+  /** Link `from` to `to` over stock relay→WebRTC through the bootstrap peer (retrying a dial lost to the race) */
+  async function linkDirect (from: Page, to: Page): Promise<void> {
+    await waitFor(async () => (await call(to, 'webrtcAddress')) != null, 'relay reservation', 20_000)
+    const addr = await call(to, 'webrtcAddress') as string
+    for (let attempt = 1; ; attempt++) {
+      try {
+        assert.match(await call(from, 'dial', addr), /\/webrtc/)
+        return
+      } catch (err) {
+        if (attempt === 3) { throw err }
+      }
+    }
+  }
+
+  it(`Membrane connect() through a middle page beside stock relay→WebRTC dials (stock pages carry no guard)`, async (t) => {
+    const [x, m, y, s1, s2] = await Promise.all([0, 1, 2, 3, 4].map(async () => openHarnessPage(browser, site.url)))
+    const xId = await call(x, 'startMember', { bootstrap })
+    // the middle page forwards every trial's signaling circuit; the default rate limit (30/min) is for strangers
+    const mId = await call(m, 'startMember', { bootstrap, circuit: { forwardRate: 10_000 } })
+    const yId = await call(y, 'startMember', { bootstrap })
+    await linkDirect(m, x)
+    await linkDirect(m, y)
+    assert.deepEqual(new Set(await call(m, 'peers')), new Set([boot.peerId.toString(), xId, yId]))
+    await waitFor(async () => (await call(x, 'mapNodes')).includes(yId), 'x sees y on its map', 20_000)
+
+    await call(s1, 'startStock', bootstrap)
+    await call(s2, 'startStock', bootstrap)
+    await waitFor(async () => (await call(s2, 'stockWebrtcAddress')) != null, 'stock relay reservation', 20_000).catch(async (err) => {
+      throw new Error(`${(err as Error).message}; stock page: ${JSON.stringify(await call(s2, 'stockState'))}`)
+    })
+    const s2Addr = await call(s2, 'stockWebrtcAddress') as string
+
+    // both loops run at once, so they share the machine's load
+    const [membrane, stock] = await Promise.all([
+      call(x, 'connectTrials', yId, [mId], TRIALS),
+      call(s1, 'stockTrials', s2Addr, TRIALS, STOCK_DIAL_TIMEOUT)
+    ])
+    const membraneOk = membrane.filter(r => r.ok).length
+    const stockOk = stock.filter(r => r.ok).length
+    t.diagnostic(`Membrane connect() through a middle page: ${summary(membrane)}`)
+    t.diagnostic(`stock @libp2p/webrtc relay→WebRTC dial: ${summary(stock)}`)
+    assert.ok(membraneOk >= Math.ceil(TRIALS * 0.99), `Membrane connect() succeeded ${membraneOk}/${TRIALS}`)
+  })
+})
