@@ -15,6 +15,8 @@ import type { Admission } from './admission/index.js'
 import { channels } from './channels/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
 import type { Channels, ChannelsInit } from './channels/index.js'
+import { firstContact } from './first-contact/index.js'
+import type { FirstContact } from './first-contact/index.js'
 import { networkMap } from './network-map/index.js'
 import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
 import { meshCircuits, meshCircuitTransport } from './circuit/index.js'
@@ -25,6 +27,7 @@ import type { Identify } from '@libp2p/identify'
 import type { PeerDiscovery, PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { WebRTCTransportInit } from '@libp2p/webrtc'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, Libp2pOptions } from 'libp2p'
 
@@ -43,6 +46,8 @@ export interface MembraneServices extends ServiceMap {
   channels: Channels
   networkMap: NetworkMap
   circuit: MeshCircuitsService
+  /** Dials the bootstrap peers with backoff; `bootstrap:error` events say why first contact fails */
+  firstContact: FirstContact
 }
 
 /** A started libp2p node with Membrane's services */
@@ -179,8 +184,10 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   const maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS
   const bootstrapList = (options.bootstrap ?? []).map(String)
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
-  if (bootstrapList.length > 0) {
-    peerDiscovery.push(bootstrapDiscovery({ list: bootstrapList, timeout: 0 }))
+  // malformed addresses are reported by firstContact as bootstrap:error events, not thrown here
+  const wellFormed = bootstrapList.filter(a => { try { multiaddr(a); return true } catch { return false } })
+  if (wellFormed.length > 0) {
+    peerDiscovery.push(bootstrapDiscovery({ list: wellFormed, timeout: 0 }))
   }
   const { services: extraServices, ...libp2pOptions } = options.libp2p ?? {}
 
@@ -219,6 +226,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       channels: channels(options.channels),
       networkMap: networkMap(options.networkMap),
       circuit: meshCircuits(options.circuit),
+      firstContact: firstContact({ bootstrap: bootstrapList }),
       ...extraServices
     }
   }) as unknown as Membrane<T>

@@ -194,7 +194,7 @@ export interface MeshCircuitsInit {
   /**
    * WebRTC attempts per `connect()` before falling back to a relay circuit
    *
-   * @default 2
+   * @default 3
    */
   webrtcAttempts?: number
 

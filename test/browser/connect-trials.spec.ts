@@ -15,6 +15,8 @@ import type { Page } from 'playwright-core'
 const TRIALS = Number(process.env.MEMBRANE_TRIALS ?? 100)
 /** A stock dial that has not connected by now is hung on the init-channel race (healthy ones take < 1 s here) */
 const STOCK_DIAL_TIMEOUT = 5000
+/** How long the stock loop may run beside the Membrane one, ms */
+const STOCK_BUDGET = 60_000
 
 function summary (results: TrialResult[]): string {
   const ok = results.filter(r => r.ok).length
@@ -68,22 +70,22 @@ describe(`page-to-page WebRTC dials in Chromium, ${TRIALS} trials each`, () => {
     assert.deepEqual(new Set(await call(m, 'peers')), new Set([boot.peerId.toString(), xId, yId]))
     await waitFor(async () => (await call(x, 'mapNodes')).includes(yId), 'x sees y on its map', 20_000)
 
+    const membrane = await call(x, 'connectTrials', yId, [mId], TRIALS)
+
+    // stock pages start only now, so the two loops do not share the machine; the stock loop is
+    // slow (every hung dial costs its timeout) and stops after STOCK_BUDGET, the bench runs all of it
     await call(s1, 'startStock', bootstrap)
     await call(s2, 'startStock', bootstrap)
-    await waitFor(async () => (await call(s2, 'stockWebrtcAddress')) != null, 'stock relay reservation', 20_000).catch(async (err) => {
-      throw new Error(`${(err as Error).message}; stock page: ${JSON.stringify(await call(s2, 'stockState'))}`)
-    })
+    await waitFor(async () => (await call(s2, 'stockWebrtcAddress')) != null, 'stock relay reservation', 20_000)
     const s2Addr = await call(s2, 'stockWebrtcAddress') as string
-
-    // both loops run at once, so they share the machine's load
-    const [membrane, stock] = await Promise.all([
-      call(x, 'connectTrials', yId, [mId], TRIALS),
-      call(s1, 'stockTrials', s2Addr, TRIALS, STOCK_DIAL_TIMEOUT)
-    ])
+    const stock = await call(s1, 'stockTrials', s2Addr, TRIALS, STOCK_DIAL_TIMEOUT, STOCK_BUDGET)
     const membraneOk = membrane.filter(r => r.ok).length
     const stockOk = stock.filter(r => r.ok).length
     t.diagnostic(`Membrane connect() through a middle page: ${summary(membrane)}`)
     t.diagnostic(`stock @libp2p/webrtc relay→WebRTC dial: ${summary(stock)}`)
     assert.ok(membraneOk >= Math.ceil(TRIALS * 0.99), `Membrane connect() succeeded ${membraneOk}/${TRIALS}`)
+    // the race is real here: stock dials without the guard fail measurably often
+    assert.ok(stock.length >= 20, `${stock.length} stock dials ran`)
+    assert.ok(stockOk < stock.length, `stock dials all succeeded (${stockOk}/${stock.length}): the race did not show, the comparison says nothing`)
   })
 })

@@ -103,6 +103,16 @@ export function webrtcAddress (): string | undefined {
   return member().getMultiaddrs().map(String).find(a => a.includes('/p2p-circuit/webrtc'))
 }
 
+/** Circuits this page has forwarded as a middle hop */
+export function forwarded (): number {
+  return member().services.circuit.stats().forwarded
+}
+
+/** Close every connection to `id` */
+export async function hangUpPeer (id: string): Promise<void> {
+  await member().hangUp(peer(id))
+}
+
 export function mapNodes (): string[] {
   return member().services.networkMap.nodes().map(n => n.id.toString()).sort()
 }
@@ -218,22 +228,26 @@ export function stockState (): { addrs: string[], connections: string[] } {
 }
 
 /**
- * `n` stock relay→WebRTC dials to `addr` (`…/p2p-circuit/webrtc/p2p/<peer>`),
- * each bounded by `timeout` ms, hanging up (relay link included) after each.
+ * Up to `n` stock relay→WebRTC dials to `addr` (`…/p2p-circuit/webrtc/p2p/<peer>`),
+ * each bounded by `timeout` ms, hanging up (relay link included) after each;
+ * stops early after `budget` ms.
  */
-export async function stockTrials (addr: string, n: number, timeout: number): Promise<TrialResult[]> {
+export async function stockTrials (addr: string, n: number, timeout: number, budget = Infinity): Promise<TrialResult[]> {
+  const end = performance.now() + budget
   if (stock == null || stockModule == null) { throw new Error('no stock node started in this page') }
   const s = stock
   const ma = stockModule.multiaddr(addr)
   const target = stockModule.peerIdFromString(addr.slice(addr.lastIndexOf('/') + 1))
   const results: TrialResult[] = []
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < n && performance.now() < end; i++) {
     const started = performance.now()
     try {
       const connection = await s.dial(ma, { signal: AbortSignal.timeout(timeout) })
       results.push({ ok: connection.remoteAddr.toString().includes('/webrtc'), ms: performance.now() - started, attempts: 1 })
     } catch (err) {
       results.push({ ok: false, ms: performance.now() - started, attempts: 1, error: (err as Error).message })
+      // the dial queue runs a hung dial on to its own timeout; the next trial must not join it
+      await new Promise(resolve => setTimeout(resolve, 2000))
     }
     await s.hangUp(target).catch(() => {})
     await settle(() => s.getConnections(target).length === 0)
