@@ -219,7 +219,20 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
           if (running.node == null) {
             throw new Error('the node is still starting')
           }
-          return (await running.node.services.circuit.connect(peer, { signal })).connection
+          const node = running.node
+          try {
+            return (await node.services.circuit.connect(peer, { signal })).connection
+          } catch (err) {
+            // no mesh path (e.g. only a bootstrap peer between us, which relays v2 but not mesh
+            // circuits): stock relay→WebRTC through the relay addresses the peer's map record announces
+            const relayed = (node.services.networkMap.get(peer)?.multiaddrs ?? [])
+              .filter(ma => ma.toString().endsWith('/p2p-circuit/webrtc'))
+              .map(ma => ma.encapsulate(`/p2p/${peer}`))
+            if (relayed.length === 0) {
+              throw err
+            }
+            return node.dial(relayed, { signal })
+          }
         },
         ...options.directMessages
       }),

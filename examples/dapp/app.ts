@@ -2,7 +2,7 @@
 // chat over broadcast, direct messages to a chosen peer, and a live network map (cytoscape)
 import cytoscape from 'cytoscape'
 import { createMembrane } from '../../src/index.browser.js'
-import type { BroadcastMessage, LinkKind, Membrane, MapEdge, MapNode } from '../../src/index.browser.js'
+import type { BootstrapErrorDetail, BroadcastMessage, LinkKind, Membrane, MapEdge, MapNode } from '../../src/index.browser.js'
 
 const TOPIC = 'membrane-chat'
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
@@ -117,12 +117,19 @@ async function main (): Promise<void> {
   })
   Object.assign(globalThis, { membrane: node })
   $('self').textContent = node.peerId.toString()
-  setStatus('contacting the bootstrap peer…')
-  node.services.firstContact.addEventListener('bootstrap:error', (evt) => {
-    const { error, retryIn } = evt.detail
+  const contact = node.services.firstContact
+  const showError = ({ error, retryIn }: BootstrapErrorDetail): void => {
     setStatus(`cannot reach the network: ${error.message}${retryIn == null ? '' : ` — retrying in ${Math.round(retryIn / 1000)} s`}`, true)
-  })
-  node.services.firstContact.addEventListener('bootstrap:connect', () => { setStatus('connected') })
+  }
+  contact.addEventListener('bootstrap:error', (evt) => { showError(evt.detail) })
+  contact.addEventListener('bootstrap:connect', () => { setStatus('connected') })
+  if (contact.connected) {
+    setStatus('connected')
+  } else if (contact.lastError != null) {
+    showError(contact.lastError)
+  } else {
+    setStatus('contacting the bootstrap peer…')
+  }
   const peerCount = $('peer-count')
   const updatePeers = (): void => { peerCount.textContent = String(node.getPeers().length) }
   node.addEventListener('peer:connect', updatePeers)
@@ -141,10 +148,10 @@ async function main (): Promise<void> {
       return
     }
     const to = target.value
-    const sent = to === ''
+    const peer = node.services.networkMap.nodes().find(n => n.id.toString() === to)?.id
+    const sent = to === '' || peer == null
       ? node.services.broadcast.publish(TOPIC, new TextEncoder().encode(text)).then(() => { show(node.peerId.toString(), text) })
-      : node.services.directMessages.send(node.services.networkMap.get(node.services.networkMap.nodes().find(n => n.id.toString() === to)?.id ?? node.peerId)?.id ?? node.peerId, new TextEncoder().encode(text))
-        .then(() => { show(node.peerId.toString(), `(to ${short(to)}) ${text}`, 'info') })
+      : node.services.directMessages.send(peer, new TextEncoder().encode(text)).then(() => { show(node.peerId.toString(), `(to ${short(to)}) ${text}`, 'info') })
     sent.then(() => { input.value = '' }, (err: Error) => { setStatus(`not sent: ${err.message}`, true) })
   })
   drawMap(node)

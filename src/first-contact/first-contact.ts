@@ -2,7 +2,7 @@ import { TypedEventEmitter, serviceCapabilities } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_DIAL_TIMEOUT, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY } from './constants.js'
 import { BootstrapUnreachableError, InvalidBootstrapAddressError } from './errors.js'
-import type { FirstContact as FirstContactInterface, FirstContactComponents, FirstContactEvents, FirstContactInit } from './index.js'
+import type { BootstrapErrorDetail, FirstContact as FirstContactInterface, FirstContactComponents, FirstContactEvents, FirstContactInit } from './index.js'
 import type { Logger } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -16,6 +16,7 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
   private shutdown?: AbortController
   private timer?: ReturnType<typeof setTimeout>
   connected = false
+  lastError?: BootstrapErrorDetail
 
   constructor (components: FirstContactComponents, init: FirstContactInit = {}) {
     super()
@@ -46,8 +47,10 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
       } catch (err) {
         const error = new InvalidBootstrapAddressError(`bootstrap address "${address}" is malformed: ${(err as Error).message}`, { cause: err })
         this.log.error('%s', error.message)
-        // after start returns, so listeners added right after createMembrane() hear it
-        queueMicrotask(() => { this.dispatchEvent(new CustomEvent('bootstrap:error', { detail: { error, addresses: [address], attempt: 0 } })) })
+        this.lastError = { error, addresses: [address], attempt: 0 }
+        const detail = this.lastError
+        // on a timer, so listeners added right after `await createMembrane()` hear it
+        setTimeout(() => { this.dispatchEvent(new CustomEvent('bootstrap:error', { detail })) }, 0)
       }
     }
     if (valid.length > 0) {
@@ -73,6 +76,7 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
     const reached = results.find(r => r.status === 'fulfilled')
     if (reached != null) {
       this.connected = true
+      this.lastError = undefined
       this.dispatchEvent(new CustomEvent('bootstrap:connect', { detail: reached.value.remotePeer }))
       return
     }
@@ -80,7 +84,8 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
     const retryIn = Math.min(this.maxDelay, this.initialDelay * 2 ** (attempt - 1))
     const error = new BootstrapUnreachableError(`no bootstrap peer answered (${addresses.length} tried): ${last?.message ?? 'unknown error'}`, { cause: last })
     this.log('round %d failed, retrying in %d ms - %e', attempt, retryIn, error)
-    this.dispatchEvent(new CustomEvent('bootstrap:error', { detail: { error, addresses: addresses.map(String), attempt, retryIn } }))
+    this.lastError = { error, addresses: addresses.map(String), attempt, retryIn }
+    this.dispatchEvent(new CustomEvent('bootstrap:error', { detail: this.lastError }))
     this.timer = setTimeout(() => { void this.round(addresses, attempt + 1) }, retryIn)
   }
 }

@@ -47,6 +47,8 @@ export interface FirstContactComponents {
 export interface FirstContact extends TypedEventTarget<FirstContactEvents>, Startable {
   /** True once a bootstrap peer was reached (the mesh takes over from there) */
   readonly connected: boolean
+  /** The latest failure, until a bootstrap peer is reached */
+  readonly lastError?: BootstrapErrorDetail
 }
 
 /**
