@@ -90,6 +90,8 @@ function drawMap (node: Membrane): void {
     relayout()
   })
   map.addEventListener('edge:remove', (evt) => { cy.getElementById(edgeId(evt.detail)).remove(); relayout() })
+  // keep the whole map in view when the screen turns or resizes
+  cy.on('resize', () => { cy.fit(undefined, 20) })
   cy.on('tap', 'node', (evt) => {
     const id = evt.target.id() as string
     if (id !== self) { target.value = id }
