@@ -2,11 +2,10 @@
 import { createBootstrapPeer } from '../src/bootstrap/index.js'
 import { launchChromium } from '../test/fixtures/browser.js'
 import { serveTestPage } from '../test/fixtures/browser-server.js'
-import { call, openHarnessPage } from '../test/fixtures/pages.js'
+import { call, linkDirect, openHarnessPage } from '../test/fixtures/pages.js'
 import { waitFor } from '../test/fixtures/wait.js'
 import { metric, percentile } from './metric.js'
 import type { BenchOptions, Metric } from './metric.js'
-import type { Page } from 'playwright-core'
 
 /** A stock dial not connected by now hangs on the init-channel race (healthy ones take < 1.5 s here) */
 const STOCK_DIAL_TIMEOUT = 5000
@@ -26,19 +25,12 @@ export async function browserBench ({ quick }: BenchOptions): Promise<Metric[]> 
   const site = await serveTestPage()
   const browser = await launchChromium()
   try {
-    const link = async (from: Page, to: Page): Promise<void> => {
-      await waitFor(async () => (await call(to, 'webrtcAddress')) != null, 'relay reservation', 20_000)
-      const addr = await call(to, 'webrtcAddress') as string
-      for (let attempt = 1; ; attempt++) {
-        try { await call(from, 'dial', addr); return } catch (err) { if (attempt === 3) { throw err } }
-      }
-    }
     const [x, m, y] = [await openHarnessPage(browser, site.url), await openHarnessPage(browser, site.url), await openHarnessPage(browser, site.url)]
     await call(x, 'startMember', { bootstrap })
     const mId = await call(m, 'startMember', { bootstrap, circuit: { forwardRate: 10_000 } })
     const yId = await call(y, 'startMember', { bootstrap })
-    await link(m, x)
-    await link(m, y)
+    await linkDirect(m, x)
+    await linkDirect(m, y)
     await waitFor(async () => (await call(x, 'mapNodes')).includes(yId), 'map', 20_000)
     const membrane = await call(x, 'connectTrials', yId, [mId], Math.max(timingTrials, successTrials))
     await Promise.all([x, m, y].map(async p => { await call(p, 'stop'); await p.close() }))

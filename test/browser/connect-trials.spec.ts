@@ -3,13 +3,12 @@ import { after, before, describe, it } from 'node:test'
 import { createBootstrapPeer } from '../../src/bootstrap/index.js'
 import { launchChromium } from '../fixtures/browser.js'
 import { serveTestPage } from '../fixtures/browser-server.js'
-import { call, openHarnessPage } from '../fixtures/pages.js'
+import { call, linkDirect, openHarnessPage } from '../fixtures/pages.js'
 import { waitFor } from '../fixtures/wait.js'
 import type { BootstrapPeer } from '../../src/bootstrap/index.js'
 import type { Browser } from '../fixtures/browser.js'
 import type { TestPageServer } from '../fixtures/browser-server.js'
 import type { TrialResult } from './pages/harness.js'
-import type { Page } from 'playwright-core'
 
 /** Page-to-page dials per side; `MEMBRANE_TRIALS` may lower it for a quick local run */
 const TRIALS = Number(process.env.MEMBRANE_TRIALS ?? 100)
@@ -44,20 +43,6 @@ describe(`page-to-page WebRTC dials in Chromium, ${TRIALS} trials each`, () => {
     await site?.close()
     await boot?.stop()
   })
-
-  /** Link `from` to `to` over stock relay→WebRTC through the bootstrap peer (retrying a dial lost to the race) */
-  async function linkDirect (from: Page, to: Page): Promise<void> {
-    await waitFor(async () => (await call(to, 'webrtcAddress')) != null, 'relay reservation', 20_000)
-    const addr = await call(to, 'webrtcAddress') as string
-    for (let attempt = 1; ; attempt++) {
-      try {
-        assert.match(await call(from, 'dial', addr), /\/webrtc/)
-        return
-      } catch (err) {
-        if (attempt === 3) { throw err }
-      }
-    }
-  }
 
   it(`Membrane connect() through a middle page beside stock relay→WebRTC dials (stock pages carry no guard)`, async (t) => {
     const [x, m, y, s1, s2] = await Promise.all([0, 1, 2, 3, 4].map(async () => openHarnessPage(browser, site.url)))

@@ -4,7 +4,7 @@ import { createBootstrapPeer } from '../../src/bootstrap/index.js'
 import { launchChromium } from '../fixtures/browser.js'
 import { serveTestPage } from '../fixtures/browser-server.js'
 import { startMember, stopAll } from '../fixtures/nodes.js'
-import { call, openHarnessPage } from '../fixtures/pages.js'
+import { call, linkDirect, openHarnessPage } from '../fixtures/pages.js'
 import { waitFor } from '../fixtures/wait.js'
 import type { BootstrapPeer } from '../../src/bootstrap/index.js'
 import type { Membrane } from '../../src/index.js'
@@ -40,20 +40,6 @@ describe('Chromium pages form a mesh through one bootstrap peer, then keep it wi
   })
 
   async function mapOf (page: Page): Promise<string[]> { return call(page, 'mapNodes') }
-
-  /** `from` dials `to` over stock relay→WebRTC through the bootstrap peer (retried: it is the stock path) */
-  async function linkDirect (from: Page, to: Page): Promise<void> {
-    await waitFor(async () => (await call(to, 'webrtcAddress')) != null, 'relay reservation', 20_000)
-    const addr = await call(to, 'webrtcAddress') as string
-    for (let attempt = 1; ; attempt++) {
-      try {
-        assert.match(await call(from, 'dial', addr), /\/webrtc\//)
-        return
-      } catch (err) {
-        if (attempt === 3) { throw err }
-      }
-    }
-  }
 
   it('three pages join through the bootstrap peer, see each other on the map and exchange broadcasts', async () => {
     for (let i = 0; i < 3; i++) {
