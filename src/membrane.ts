@@ -15,6 +15,8 @@ import type { Admission } from './admission/index.js'
 import { channels } from './channels/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
 import type { Channels, ChannelsInit } from './channels/index.js'
+import { firstContact } from './first-contact/index.js'
+import type { FirstContact } from './first-contact/index.js'
 import { networkMap } from './network-map/index.js'
 import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
 import { meshCircuits, meshCircuitTransport } from './circuit/index.js'
@@ -25,6 +27,7 @@ import type { Identify } from '@libp2p/identify'
 import type { PeerDiscovery, PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { WebRTCTransportInit } from '@libp2p/webrtc'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, Libp2pOptions } from 'libp2p'
 
@@ -43,6 +46,8 @@ export interface MembraneServices extends ServiceMap {
   channels: Channels
   networkMap: NetworkMap
   circuit: MeshCircuitsService
+  /** Dials the bootstrap peers with backoff; `bootstrap:error` events say why first contact fails */
+  firstContact: FirstContact
 }
 
 /** A started libp2p node with Membrane's services */
@@ -179,8 +184,10 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   const maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS
   const bootstrapList = (options.bootstrap ?? []).map(String)
   const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
-  if (bootstrapList.length > 0) {
-    peerDiscovery.push(bootstrapDiscovery({ list: bootstrapList, timeout: 0 }))
+  // malformed addresses are reported by firstContact as bootstrap:error events, not thrown here
+  const wellFormed = bootstrapList.filter(a => { try { multiaddr(a); return true } catch { return false } })
+  if (wellFormed.length > 0) {
+    peerDiscovery.push(bootstrapDiscovery({ list: wellFormed, timeout: 0 }))
   }
   const { services: extraServices, ...libp2pOptions } = options.libp2p ?? {}
 
@@ -212,13 +219,27 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
           if (running.node == null) {
             throw new Error('the node is still starting')
           }
-          return (await running.node.services.circuit.connect(peer, { signal })).connection
+          const node = running.node
+          try {
+            return (await node.services.circuit.connect(peer, { signal })).connection
+          } catch (err) {
+            // no mesh path (e.g. only a bootstrap peer between us, which relays v2 but not mesh
+            // circuits): stock relay→WebRTC through the relay addresses the peer's map record announces
+            const relayed = (node.services.networkMap.get(peer)?.multiaddrs ?? [])
+              .filter(ma => ma.toString().endsWith('/p2p-circuit/webrtc'))
+              .map(ma => ma.encapsulate(`/p2p/${peer}`))
+            if (relayed.length === 0) {
+              throw err
+            }
+            return node.dial(relayed, { signal })
+          }
         },
         ...options.directMessages
       }),
       channels: channels(options.channels),
       networkMap: networkMap(options.networkMap),
       circuit: meshCircuits(options.circuit),
+      firstContact: firstContact({ bootstrap: bootstrapList }),
       ...extraServices
     }
   }) as unknown as Membrane<T>

@@ -20,6 +20,12 @@ class TestChannel extends EventTarget {
     this.dispatchEvent(new Event('close'))
   }
 
+  /** the remote closed it after it opened */
+  remoteClose (): void {
+    this.state = 'closed'
+    this.dispatchEvent(new Event('close'))
+  }
+
   open (): void {
     this.state = 'open'
     this.dispatchEvent(new Event('open'))
@@ -57,6 +63,24 @@ describe('init channel guard', () => {
     const done = dialerFinishes(channel)
     setTimeout(() => { channel.remoteCloseBeforeOpen() }, 10)
     await done
+  })
+
+  it('lets the dialer finish when the channel opened and the answerer closed it before the dialer looked (Chromium)', async () => {
+    const channel = new TestChannel()
+    guardInitChannel(channel as unknown as RTCDataChannel)
+    channel.open()
+    channel.remoteClose()
+    assert.equal(channel.readyState, 'open', 'reports open so the dialer does not wait')
+    await dialerFinishes(channel)
+    assert.equal(channel.readyState, 'closed')
+    assert.equal(channel.closeCalls, 0, 'the long-closed channel is not closed again')
+  })
+
+  it('without the guard an open-then-closed channel hangs the dialer too', async () => {
+    const channel = new TestChannel()
+    channel.open()
+    channel.remoteClose()
+    await assert.rejects(dialerFinishes(channel), /no open within/)
   })
 
   it('without the guard the same sequence hangs (the race it fixes)', async () => {

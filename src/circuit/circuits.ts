@@ -1,4 +1,4 @@
-import { InvalidParametersError, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
+import { DialError, InvalidParametersError, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { DEFAULT_WEBRTC_ATTEMPT_TIMEOUT, DEFAULT_WEBRTC_ATTEMPTS } from './constants.js'
@@ -81,20 +81,30 @@ export class MeshCircuits implements MeshCircuitsService {
     let carrier = this.components.connectionManager.getConnections(peer).find(c => c.status === 'open')
     let ownCircuit: Connection | undefined
     let webrtcError: Error | undefined
+    // set when the last attempt could not even open its signaling circuit
+    let circuitError: Error | undefined
 
+    if (options.webrtc !== false && await this.components.connectionGater?.denyDialPeer?.(peer) === true) {
+      throw new DialError(`the connection gater denies dialing ${peer}`)
+    }
     if (options.webrtc !== false) {
       for (let attempt = 1; attempt <= this.webrtcAttempts; attempt++) {
-        if (carrier == null || carrier.status !== 'open') {
-          ownCircuit = await transport.open(peer, { route, mode: 'signaling', signal: options.signal, onProgress: options.onProgress })
-          carrier = ownCircuit
-        }
-        options.onProgress?.(new CustomEvent('signaling', { detail: { target: peer, attempt } }))
-        const signal = AbortSignal.any([AbortSignal.timeout(this.webrtcAttemptTimeout), ...(options.signal == null ? [] : [options.signal])])
         try {
-          const connection = await this.components.connectionManager.openConnection(multiaddr(`/webrtc/p2p/${peer}`), {
+          if (carrier == null || carrier.status !== 'open') {
+            circuitError = undefined
+            ownCircuit = await transport.open(peer, { route, mode: 'signaling', signal: options.signal, onProgress: options.onProgress }).catch((err: Error) => {
+              circuitError = err
+              throw err
+            })
+            carrier = ownCircuit
+          }
+          options.onProgress?.(new CustomEvent('signaling', { detail: { target: peer, attempt } }))
+          const signal = AbortSignal.any([AbortSignal.timeout(this.webrtcAttemptTimeout), ...(options.signal == null ? [] : [options.signal])])
+          // straight to the transport, not the dial queue: a retry must be a fresh dial, not
+          // join the attempt that just timed out (which the queue keeps running to its own timeout)
+          const connection = await this.components.transportManager.dial(multiaddr(`/webrtc/p2p/${peer}`), {
             signal,
-            onProgress: options.onProgress,
-            force: true
+            onProgress: options.onProgress
           })
           options.onProgress?.(new CustomEvent('webrtc', { detail: { target: peer, attempt } }))
           if (ownCircuit != null) {
@@ -105,13 +115,18 @@ export class MeshCircuits implements MeshCircuitsService {
           options.signal?.throwIfAborted()
           webrtcError = err as Error
           this.log('WebRTC attempt %d to %p failed - %e', attempt, peer, err)
-          if (isUnsupported(err)) {
+          // no route and no WebRTC at the far end will not change on a retry
+          if (isUnsupported(err) || (err as Error).name === 'NoRouteError') {
             break
           }
         }
       }
     }
 
+    if (circuitError != null) {
+      // the mesh path itself failed (refused, timed out, bad key): a relay circuit over it would too
+      throw circuitError
+    }
     if (options.relay === false) {
       if (ownCircuit != null) {
         void this.closeAfterSignaling(ownCircuit)

@@ -1,6 +1,6 @@
 import { MeshCircuits as MeshCircuitsClass } from './circuits.js'
 import { MeshCircuitTransport } from './transport.js'
-import type { ComponentLogger, Connection, PeerId, Transport, Upgrader } from '@libp2p/interface'
+import type { ComponentLogger, Connection, ConnectionGater, PeerId, Transport, Upgrader } from '@libp2p/interface'
 import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/interface-internal'
 import type { ProgressEvent } from 'progress-events'
 
@@ -194,7 +194,7 @@ export interface MeshCircuitsInit {
   /**
    * WebRTC attempts per `connect()` before falling back to a relay circuit
    *
-   * @default 2
+   * @default 3
    */
   webrtcAttempts?: number
 
@@ -217,6 +217,8 @@ export interface MeshCircuitsInit {
 
 export interface MeshCircuitsComponents {
   peerId: PeerId
+  /** Consulted before `connect()` dials (its WebRTC attempts bypass the dial queue) */
+  connectionGater?: ConnectionGater
   connectionManager: ConnectionManager
   transportManager: TransportManager
   logger: ComponentLogger

@@ -4,15 +4,17 @@
  * The dialer creates a data channel labelled `init` only so the offer has an
  * SCTP section; the answerer closes that channel as soon as it arrives. When
  * the close wins the race against the dialer's "connected" (measured here at
- * about 1 dial in 5 between Chromium pages), the dialer's channel goes from
- * `connecting` straight to `closed`, and the dialer, which waits for `open`,
- * hangs until its dial timeout.
+ * about 1 dial in 5 between Chromium pages), the dialer finds the channel
+ * `closed` when it looks, and, waiting for an `open` that already happened or
+ * never will, hangs until its dial timeout. Chromium shows both orders: the
+ * channel goes `connecting` → `closed`, or `open` → `closed`, all before the
+ * peer connection reports `connected`.
  *
- * A channel that closes before it ever opened has still shown that the SCTP
- * association works, which is all the dialer needs from it. The guard makes
- * such an `init` channel report `open` (and fires `open` for a waiter), then
- * answers the dialer's own `close()` with a `close` event, so the dial goes on
- * at once. Channels with any other label are untouched.
+ * A channel the remote closed has shown that the SCTP association works, which
+ * is all the dialer needs from it. The guard makes such an `init` channel
+ * report `open` (and fires `open` for a waiter if it never opened) until the
+ * dialer's own `close()`, which it answers with a `close` event, so the dial
+ * goes on at once. Channels with any other label are untouched.
  *
  * It patches the prototype of the RTCPeerConnection class `@libp2p/webrtc`
  * uses (the browser's own, or node-datachannel's polyfill in Node), so every
@@ -28,7 +30,7 @@ interface PeerConnectionClass {
   }
 }
 
-/** Make one `init` channel safe against closing before it opened */
+/** Make one `init` channel safe against the remote closing it before the dialer is done with it */
 export function guardInitChannel (channel: RTCDataChannel): void {
   let opened = channel.readyState === 'open'
   let closedEarly = false
@@ -37,13 +39,16 @@ export function guardInitChannel (channel: RTCDataChannel): void {
 
   channel.addEventListener('open', () => { opened = true })
   channel.addEventListener('close', () => {
-    if (opened || closeRequested) {
+    if (closeRequested || closedEarly) {
       return
     }
+    // the remote closed it before the dialer was done with it
     closedEarly = true
-    opened = true
-    // release a dialer already waiting for `open`
-    channel.dispatchEvent(new Event('open'))
+    if (!opened) {
+      opened = true
+      // release a dialer already waiting for `open`
+      channel.dispatchEvent(new Event('open'))
+    }
   })
 
   Object.defineProperty(channel, 'readyState', {

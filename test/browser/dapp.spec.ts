@@ -59,6 +59,46 @@ describe('example dapp in Chromium', () => {
     assert.equal(await a.page.textContent('#status'), 'connected')
     await a.page.screenshot({ path: `${ARTIFACTS}/dapp-page-a.png` })
     await b.page.screenshot({ path: `${ARTIFACTS}/dapp-page-b.png` })
+
+    // the map on each page shows both pages and the bootstrap peer, linked
+    for (const { page } of [a, b]) {
+      await page.waitForFunction(() => Number(document.getElementById('map')?.dataset.nodes) >= 3 && Number(document.getElementById('map')?.dataset.edges) >= 2, null, { timeout: 30_000 })
+    }
+    const idB = await b.page.textContent('#self') as string
+
+    // a direct message to the chosen peer
+    await a.page.selectOption('#target', idB)
+    await a.page.fill('#message', 'just for b')
+    await a.page.click('button[type=submit]')
+    await b.page.waitForFunction(() => [...document.querySelectorAll('#messages li.direct')].some(li => li.textContent?.includes('just for b')), null, { timeout: 30_000 })
+
+    await a.page.screenshot({ path: `${ARTIFACTS}/dapp-desktop.png`, fullPage: true })
+    await b.page.setViewportSize({ width: 390, height: 844 })
+    await b.page.waitForTimeout(500)
+    await b.page.screenshot({ path: `${ARTIFACTS}/dapp-phone.png`, fullPage: true })
+    const overflow = await b.page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+    assert.ok(overflow <= 0, `no horizontal scrolling at phone width (overflow ${overflow}px)`)
     assert.deepEqual([...a.errors, ...b.errors], [])
+  })
+
+  it('an unreachable bootstrap address: a clear message, and retries with growing delays', async () => {
+    const page = await browser.context.newPage()
+    // a closed port on loopback, the bootstrap peer's own id
+    await page.goto(`${url}?bootstrap=${encodeURIComponent(`/ip4/127.0.0.1/tcp/9/ws/p2p/${boot.peerId.toString()}`)}`)
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('retrying in 1 s'), null, { timeout: 30_000 })
+    assert.ok(await page.$eval('#status', el => el.classList.contains('error')))
+    assert.match(await page.textContent('#status') ?? '', /cannot reach the network: no bootstrap peer answered/)
+    // backoff: the next round waits longer
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('retrying in 2 s'), null, { timeout: 30_000 })
+    await page.screenshot({ path: `${ARTIFACTS}/dapp-unreachable.png` })
+    await page.close()
+  })
+
+  it('a malformed bootstrap address: the page says so and does not hang', async () => {
+    const page = await browser.context.newPage()
+    await page.goto(`${url}?bootstrap=not-a-multiaddr`)
+    await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('malformed'), null, { timeout: 30_000 })
+    assert.match(await page.textContent('#status') ?? '', /bootstrap address "not-a-multiaddr" is malformed/)
+    await page.close()
   })
 })

@@ -1,0 +1,264 @@
+/**
+ * The in-page side of the Chromium tests and the browser bench. Bundled to
+ * dist/browser/harness.js with `/membrane.js` and `/stock.js` left as runtime
+ * imports, so a page loads the library exactly as a dapp would, and a stock
+ * page never loads Membrane (nor its init-channel guard).
+ *
+ * Tests drive it with `page.evaluate(() => harness.x(...))`; everything crossing
+ * the page boundary is plain JSON (peer ids and multiaddrs as strings).
+ */
+import type { ConnectResult, Membrane, MembraneOptions } from '../../../src/index.browser.js'
+import type * as Stock from './stock.js'
+import type { Connection, Libp2p, PeerId } from '@libp2p/interface'
+
+type MembraneModule = typeof import('../../../src/index.browser.js')
+
+export interface MemberOptions {
+  bootstrap: string[]
+  /** Peers this page must never dial nor accept (a connection gater) */
+  deny?: string[]
+  /** Passed to createMembrane */
+  circuit?: MembraneOptions['circuit']
+  networkMap?: MembraneOptions['networkMap']
+}
+
+export interface TrialResult {
+  ok: boolean
+  /** Setup time, ms */
+  ms: number
+  /** WebRTC attempts connect() made (1 for a stock dial) */
+  attempts: number
+  error?: string
+}
+
+export interface EdgeInfo { from: string, to: string, kind: string }
+
+const TOPIC = 'harness'
+const rtc = { rtcConfiguration: { iceServers: [] } }
+
+let node: Membrane | undefined
+let stock: Libp2p | undefined
+let stockModule: typeof Stock | undefined
+/** While true, dials of relay v2 (`/p2p-circuit`) addresses are refused, so links come from mesh circuits only */
+let denyRelayDials = false
+const broadcasts: string[] = []
+const directs: string[] = []
+const errors: string[] = []
+
+function member (): Membrane {
+  if (node == null) { throw new Error('no member started in this page') }
+  return node
+}
+
+function peer (id: string): PeerId {
+  const n = member()
+  const known = n.services.networkMap.nodes().find(m => m.id.toString() === id)?.id ??
+    n.getConnections().find(c => c.remotePeer.toString() === id)?.remotePeer
+  if (known == null) { throw new Error(`peer ${id} is not in this page's map`) }
+  return known
+}
+
+/** Start a Membrane node from `/membrane.js` */
+export async function startMember (options: MemberOptions): Promise<string> {
+  const { createMembrane } = await import('/membrane.js' as string) as MembraneModule
+  const deny = new Set(options.deny ?? [])
+  node = await createMembrane({
+    bootstrap: options.bootstrap,
+    allowLocalDial: true,
+    webrtc: rtc,
+    topics: [TOPIC],
+    circuit: options.circuit,
+    networkMap: options.networkMap,
+    libp2p: {
+      // replaces allowLocalDial's gater, so loopback and ws:// stay allowed here too
+      connectionGater: {
+        denyDialMultiaddr: (ma) => denyRelayDials && ma.toString().includes('/p2p-circuit'),
+        denyDialPeer: (p) => deny.has(p.toString()),
+        denyInboundEncryptedConnection: (p) => deny.has(p.toString())
+      }
+    }
+  })
+  node.services.broadcast.addEventListener('message', (evt) => {
+    broadcasts.push(new TextDecoder().decode(evt.detail.data))
+  })
+  node.services.directMessages.addEventListener('message', (evt) => {
+    directs.push(`${evt.detail.from.toString()}:${new TextDecoder().decode(evt.detail.data)}`)
+  })
+  return node.peerId.toString()
+}
+
+export function setDenyRelayDials (value: boolean): void { denyRelayDials = value }
+
+export function peers (): string[] {
+  return member().getPeers().map(String)
+}
+
+/** Remote addresses of open connections to `id` */
+export function connectionsTo (id: string): string[] {
+  return member().getConnections().filter(c => c.remotePeer.toString() === id).map(c => c.remoteAddr.toString())
+}
+
+/** This page's relay v2 + WebRTC address (`…/p2p-circuit/webrtc/p2p/<self>`), once it has a reservation */
+export function webrtcAddress (): string | undefined {
+  return member().getMultiaddrs().map(String).find(a => a.includes('/p2p-circuit/webrtc'))
+}
+
+/** Circuits this page has forwarded as a middle hop */
+export function forwarded (): number {
+  return member().services.circuit.stats().forwarded
+}
+
+/** Close every connection to `id` */
+export async function hangUpPeer (id: string): Promise<void> {
+  await member().hangUp(peer(id))
+}
+
+export function mapNodes (): string[] {
+  return member().services.networkMap.nodes().map(n => n.id.toString()).sort()
+}
+
+export function mapEdges (): EdgeInfo[] {
+  return member().services.networkMap.edges().map(e => ({ from: e.from.toString(), to: e.to.toString(), kind: e.kind }))
+}
+
+export function subscribers (): string[] {
+  return member().services.broadcast.subscribers(TOPIC).map(String)
+}
+
+export async function publish (text: string): Promise<void> {
+  await member().services.broadcast.publish(TOPIC, new TextEncoder().encode(text))
+}
+
+export function received (): string[] { return [...broadcasts] }
+export function receivedDirect (): string[] { return [...directs] }
+export function pageErrors (): string[] { return [...errors] }
+
+export async function sendDirect (to: string, text: string): Promise<string> {
+  const result = await member().services.directMessages.send(peer(to), new TextEncoder().encode(text), { signal: AbortSignal.timeout(30_000) })
+  return result.connection.remoteAddr.toString()
+}
+
+/** A stock relay→WebRTC dial made through Membrane's node (the bootstrap relays the signaling) */
+export async function dial (addr: string): Promise<string> {
+  const { multiaddr } = await import('/stock.js' as string) as typeof Stock
+  const connection = await member().dial(multiaddr(addr), { signal: AbortSignal.timeout(15_000) })
+  return connection.remoteAddr.toString()
+}
+
+export interface ConnectSummary { kind: ConnectResult['kind'], remoteAddr: string, route?: string[], ms: number }
+
+/** `connect()` to `to`, through `route` when given */
+export async function connect (to: string, route?: string[]): Promise<ConnectSummary> {
+  const started = performance.now()
+  let used: string[] | undefined
+  const result = await member().services.circuit.connect(peer(to), {
+    route: route?.map(peer),
+    signal: AbortSignal.timeout(30_000),
+    onProgress: (evt) => {
+      if (evt.type === 'circuit') {
+        used = (evt.detail as { route: PeerId[] }).route.map(String)
+      }
+    }
+  })
+  return { kind: result.kind, remoteAddr: result.connection.remoteAddr.toString(), route: used, ms: performance.now() - started }
+}
+
+async function closeAll (connections: Connection[]): Promise<void> {
+  await Promise.all(connections.map(async c => c.close().catch(() => { c.abort(new Error('trial over')) })))
+}
+
+/**
+ * `n` page-to-page `connect()` trials to `to` through `route`, closing the
+ * WebRTC link after each. A trial succeeds when it yields a direct WebRTC link.
+ */
+export async function connectTrials (to: string, route: string[], n: number): Promise<TrialResult[]> {
+  const results: TrialResult[] = []
+  const target = peer(to)
+  const hops = route.map(peer)
+  for (let i = 0; i < n; i++) {
+    let attempts = 0
+    const started = performance.now()
+    try {
+      const result = await member().services.circuit.connect(target, {
+        route: hops,
+        relay: false,
+        signal: AbortSignal.timeout(20_000),
+        onProgress: (evt) => { if (evt.type === 'signaling') { attempts++ } }
+      })
+      results.push({ ok: result.kind === 'webrtc', ms: performance.now() - started, attempts })
+    } catch (err) {
+      results.push({ ok: false, ms: performance.now() - started, attempts, error: (err as Error).message })
+    }
+    await closeAll(member().getConnections(target))
+    await settle(() => member().getConnections(target).length === 0)
+  }
+  return results
+}
+
+async function settle (done: () => boolean, timeout = 3000): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!done() && Date.now() < deadline) {
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+/** Start a stock js-libp2p node from `/stock.js`: WebSockets to the relay, relay v2 reservation, WebRTC */
+export async function startStock (bootstrap: string[]): Promise<string> {
+  stockModule = await import('/stock.js' as string) as typeof Stock
+  const { createLibp2p, webRTC, webSockets, circuitRelayTransport, noise, yamux, identify, multiaddr } = stockModule
+  stock = await createLibp2p({
+    addresses: { listen: ['/p2p-circuit', '/webrtc'] },
+    transports: [webSockets(), webRTC(rtc), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    // the browser default gater refuses loopback ws:// dials
+    connectionGater: { denyDialMultiaddr: () => false },
+    services: { identify: identify() }
+  })
+  await Promise.all(bootstrap.map(async a => stock?.dial(multiaddr(a))))
+  return stock.peerId.toString()
+}
+
+export function stockWebrtcAddress (): string | undefined {
+  return stock?.getMultiaddrs().map(String).find(a => a.includes('/p2p-circuit/webrtc'))
+}
+
+export function stockState (): { addrs: string[], connections: string[] } {
+  return { addrs: stock?.getMultiaddrs().map(String) ?? [], connections: stock?.getConnections().map(c => c.remoteAddr.toString()) ?? [] }
+}
+
+/**
+ * Up to `n` stock relay→WebRTC dials to `addr` (`…/p2p-circuit/webrtc/p2p/<peer>`),
+ * each bounded by `timeout` ms, hanging up (relay link included) after each;
+ * stops early after `budget` ms.
+ */
+export async function stockTrials (addr: string, n: number, timeout: number, budget = Infinity): Promise<TrialResult[]> {
+  const end = performance.now() + budget
+  if (stock == null || stockModule == null) { throw new Error('no stock node started in this page') }
+  const s = stock
+  const ma = stockModule.multiaddr(addr)
+  const target = stockModule.peerIdFromString(addr.slice(addr.lastIndexOf('/') + 1))
+  const results: TrialResult[] = []
+  for (let i = 0; i < n && performance.now() < end; i++) {
+    const started = performance.now()
+    try {
+      const connection = await s.dial(ma, { signal: AbortSignal.timeout(timeout) })
+      results.push({ ok: connection.remoteAddr.toString().includes('/webrtc'), ms: performance.now() - started, attempts: 1 })
+    } catch (err) {
+      results.push({ ok: false, ms: performance.now() - started, attempts: 1, error: (err as Error).message })
+      // the dial queue runs a hung dial on to its own timeout; the next trial must not join it
+      await new Promise(resolve => setTimeout(resolve, 2000))
+    }
+    await s.hangUp(target).catch(() => {})
+    await settle(() => s.getConnections(target).length === 0)
+  }
+  return results
+}
+
+export async function stop (): Promise<void> {
+  await node?.stop()
+  await stock?.stop()
+}
+
+globalThis.addEventListener('error', (evt) => { errors.push(String(evt.message)) })
+globalThis.addEventListener('unhandledrejection', (evt) => { errors.push(String(evt.reason)) })
