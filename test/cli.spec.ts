@@ -39,7 +39,7 @@ async function startCli (args: string[]): Promise<Running> {
 
 async function stopCli (running: Running, signal: NodeJS.Signals = 'SIGINT'): Promise<number | null> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => { running.child.kill('SIGKILL') }, 10_000)
+    const timer = setTimeout(() => { running.child.kill('SIGKILL') }, 25_000)
     running.child.once('exit', (code) => { clearTimeout(timer); resolve(code) })
     running.child.kill(signal)
   })

@@ -25,6 +25,9 @@ async function readTls (options: CliOptions): Promise<{ port: number, cert: Buff
   return { port: options.wssPort, cert: await read(options.tlsCert, 'certificate'), key: await read(options.tlsKey, 'key') }
 }
 
+/** How long a clean shutdown may take before the process exits anyway */
+const STOP_TIMEOUT = 15_000
+
 const EXPECTED_ERRORS = new Set(['InvalidBootstrapOptionError', 'InvalidKeyFileError', 'ListenError'])
 
 async function main (): Promise<void> {
@@ -91,6 +94,11 @@ async function main (): Promise<void> {
     }
     stopping = true
     log.info('stopping', `${signal}: shutting down`, { signal })
+    // a peer that cannot close its connections in time still exits, and says so
+    setTimeout(() => {
+      log.error('error', `membrane: connections did not close within ${STOP_TIMEOUT / 1000} s, exiting`)
+      process.exit(1)
+    }, STOP_TIMEOUT).unref()
     server?.close()
     server?.closeAllConnections()
     Promise.all([ops?.close(), peer.stop()]).then(() => {

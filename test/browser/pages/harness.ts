@@ -189,7 +189,8 @@ export async function connectTrials (to: string, route: string[], n: number): Pr
     } catch (err) {
       results.push({ ok: false, ms: performance.now() - started, attempts, error: (err as Error).message })
     }
-    await closeAll(member().getConnections(target))
+    // a failed close must not end the loop: the next trial starts from whatever is left
+    await closeAll(member().getConnections(target)).catch(() => {})
     await settle(() => member().getConnections(target).length === 0)
   }
   return results
