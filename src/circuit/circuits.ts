@@ -74,7 +74,7 @@ export class MeshCircuits implements MeshCircuitsService {
       return { connection: existingWebRTC, kind: 'webrtc' }
     }
     const transport = this.transport()
-    const route = options.route ?? this.router?.path(peer)
+    let route = options.route ?? this.router?.path(peer)
     options.onProgress?.(new CustomEvent('route', { detail: { target: peer, route } }))
 
     // any open link to the peer (a neighbour, an earlier circuit) can carry the signaling
@@ -115,8 +115,18 @@ export class MeshCircuits implements MeshCircuitsService {
           options.signal?.throwIfAborted()
           webrtcError = err as Error
           this.log('WebRTC attempt %d to %p failed - %e', attempt, peer, err)
-          // no route and no WebRTC at the far end will not change on a retry
-          if (isUnsupported(err) || (err as Error).name === 'NoRouteError') {
+          // no WebRTC at the far end will not change on a retry
+          if (isUnsupported(err)) {
+            break
+          }
+          // an explicit route that broke (a hop left, a link dropped): let the map choose next time.
+          // Never after a failed authentication: a hop that tried to pose as the target is reported.
+          if (circuitError != null && circuitError.name !== 'CircuitUpgradeError' && route === options.route && options.route != null) {
+            route = this.router?.path(peer)
+            options.onProgress?.(new CustomEvent('route', { detail: { target: peer, route } }))
+            continue
+          }
+          if ((err as Error).name === 'NoRouteError') {
             break
           }
         }
