@@ -3,6 +3,7 @@ import { broadcastBench } from './broadcast.js'
 import { channelsBench } from './channels.js'
 import { networkMapBench } from './network-map.js'
 import { circuitBench } from './circuit.js'
+import { topologyRecoveryBench } from './topology-recovery.js'
 import type { Bench } from './metric.js'
 
 /** Every bench, by name; later issues add theirs here */
@@ -10,7 +11,8 @@ const BENCHES: Record<string, Bench> = {
   broadcast: broadcastBench,
   channels: channelsBench,
   'network-map': networkMapBench,
-  circuit: circuitBench
+  circuit: circuitBench,
+  topology: topologyRecoveryBench
 }
 
 const args = process.argv.slice(2)

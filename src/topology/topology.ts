@@ -280,7 +280,9 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
     }
 
     // (a) a relayed or circuit member link becomes direct WebRTC, one per round
-    const relayed = members.find(m => !m.connections.some(isDirect) && this.ready(m.key, now))
+    // the end with the smaller PeerId upgrades; the other steps in if the link is still relayed three rounds later
+    const relayed = members.find(m => !m.connections.some(isDirect) && this.ready(m.key, now) &&
+      (this.self < m.key || now - (this.peers.get(m.key)?.linkedAt ?? now) > 3 * this.interval))
     if (relayed != null) {
       tasks.push(this.upgrade(relayed.id))
     }
