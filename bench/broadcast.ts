@@ -56,6 +56,8 @@ async function measure (nodes: Libp2p[], pubsubOf: (n: Libp2p) => GossipSub, pub
 async function membraneRun (n: number, messages: number): Promise<Run> {
   const nodes = await Promise.all(Array.from({ length: n }, async () => createMembrane({
     listen: ['/ip4/127.0.0.1/tcp/0'],
+    // the same fixed graph as the stock run: no topology manager rewiring it
+    topology: { enabled: false },
     topics: [TOPIC]
   })))
   try {

@@ -91,6 +91,8 @@ export async function channelsBench (options: BenchOptions): Promise<Metric[]> {
   const messages = options.quick ? 40 : 200
   const nodes = await Promise.all(Array.from({ length: NODES }, async () => createMembrane({
     listen: ['/ip4/127.0.0.1/tcp/0'],
+    // the same fixed graph as the stock run: no topology manager rewiring it
+    topology: { enabled: false },
     // 50 nodes share one loopback IP: lift the per-IP inbound rate limit that would reset the mesh dials
     libp2p: { connectionManager: { inboundConnectionThreshold: 1000, maxIncomingPendingConnections: 100 } }
   })))

@@ -4,6 +4,7 @@ import { channelsBench } from './channels.js'
 import { networkMapBench } from './network-map.js'
 import { circuitBench } from './circuit.js'
 import { browserBench } from './browser.js'
+import { topologyRecoveryBench } from './topology-recovery.js'
 import type { Bench } from './metric.js'
 
 /** Every bench, by name; later issues add theirs here */
@@ -12,7 +13,8 @@ const BENCHES: Record<string, Bench> = {
   channels: channelsBench,
   'network-map': networkMapBench,
   circuit: circuitBench,
-  browser: browserBench
+  browser: browserBench,
+  topology: topologyRecoveryBench
 }
 
 const args = process.argv.slice(2)

@@ -21,6 +21,8 @@ import { networkMap } from './network-map/index.js'
 import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
 import { meshCircuits, meshCircuitTransport } from './circuit/index.js'
 import type { MeshCircuitsInit, MeshCircuitsService, MeshCircuitTransportInit } from './circuit/index.js'
+import { topology } from './topology/index.js'
+import type { Topology, TopologyInit } from './topology/index.js'
 import type { Preset } from './presets/index.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -48,6 +50,7 @@ export interface MembraneServices extends ServiceMap {
   circuit: MeshCircuitsService
   /** Dials the bootstrap peers with backoff; `bootstrap:error` events say why first contact fails */
   firstContact: FirstContact
+  topology: Topology
 }
 
 /** A started libp2p node with Membrane's services */
@@ -90,6 +93,22 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
    * @default 6
    */
   maxPeers?: number
+
+  /**
+   * The topology manager adds member links while this node has fewer than
+   * this (and trims above `maxPeers`)
+   *
+   * @default min(3, maxPeers)
+   */
+  minPeers?: number
+
+  /**
+   * Options for the topology manager (round interval, back-off, `enabled`…);
+   * `minPeers`/`maxPeers` above take precedence
+   *
+   * @default {}
+   */
+  topology?: TopologyInit
 
   /**
    * Allow dials to loopback, private-range and plain `ws://` addresses. The
@@ -212,7 +231,8 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       // answers a loaded bootstrap peer's proof-of-work challenge
       admission: admission(),
       // learns other bootstrap peers from the ones it reaches, and fails over to them
-      peerExchange: peerExchange(),
+      // once the topology holds enough member links, a lost bootstrap peer is not replaced
+      peerExchange: peerExchange({ needsBootstrap: () => running.node?.services.topology.needsBootstrap() ?? true }),
       // a peer with no link is reached through connect(): WebRTC over the mesh, else an end-to-end encrypted circuit
       directMessages: directMessages({
         makeLink: async (peer, { signal }) => {
@@ -240,6 +260,8 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       networkMap: networkMap(options.networkMap),
       circuit: meshCircuits(options.circuit),
       firstContact: firstContact({ bootstrap: bootstrapList }),
+      // after networkMap and circuit: it reads both when it starts
+      topology: topology({ enabled: false, ...options.topology, maxPeers, ...(options.minPeers != null ? { minPeers: options.minPeers } : {}) }),
       ...extraServices
     }
   }) as unknown as Membrane<T>

@@ -95,6 +95,12 @@ export const OFFENCE_POINTS: Record<string, number> = {
 export const DEFAULT_PENALTY_THRESHOLD = 10
 export const PENALTY_HALF_LIFE = 60_000
 export const STALE_GRACE = 5_000
+/**
+ * A stale record issued at most this long before the one we hold is excused
+ * too (sequence numbers are issue times in ms): under churn a node re-issues
+ * its record every few hundred ms and the versions cross in the floods.
+ */
+export const STALE_RACE_WINDOW = 1_000
 
 /** The latency assumed for an edge nobody measured, when `path()` weighs by latency */
 export const UNMEASURED_RTT = 100

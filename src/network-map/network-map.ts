@@ -12,7 +12,7 @@ import {
   DEFAULT_FLOOD_DELAY, DEFAULT_GOODBYE_TIMEOUT, DEFAULT_MAX_RECORD_TTL, DEFAULT_MAX_RECORDS_PER_SECOND, DEFAULT_PENALTY_THRESHOLD,
   DEFAULT_PUBLISH_DELAY, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
   MAX_INBOUND_STREAMS, MAX_FRAME_SIZE, MAX_MULTIADDRS, MAX_NEIGHBOURS, MAX_NODES, MAX_OUTBOUND_STREAMS, MAX_RECORD_SIZE,
-  MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, RECORD_DOMAIN, RECORD_PAYLOAD_TYPE, STALE_GRACE, UNMEASURED_RTT
+  MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, RECORD_DOMAIN, RECORD_PAYLOAD_TYPE, STALE_GRACE, STALE_RACE_WINDOW, UNMEASURED_RTT
 } from './constants.js'
 import {
   ExpiredRecordError, InvalidRecordError, MalformedFrameError, MalformedRecordError, MapFullError, FrameTooLargeError,
@@ -941,7 +941,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
     if (existing != null && record.seq < existing.seq) {
       const error = new StaleRecordError(`record ${record.seq} about ${key} is older than ${existing.seq}`)
-      const race = record.seq === existing.previousSeq && Date.now() - existing.acceptedAt < STALE_GRACE
+      // under churn a record is re-issued every publishDelay, so several versions race through the floods at once
+      const race = (record.seq === existing.previousSeq && Date.now() - existing.acceptedAt < STALE_GRACE) || existing.seq - record.seq <= BigInt(STALE_RACE_WINDOW)
       throw race ? Object.assign(error, { excused: true }) : error
     }
     let subject: PeerId

@@ -44,6 +44,13 @@ export interface PeerExchangeInit {
    * @default true
    */
   failover?: boolean
+  /**
+   * Consulted before a failover: return false when this member no longer
+   * needs a bootstrap peer (the topology manager holds enough member links)
+   *
+   * @default () => true
+   */
+  needsBootstrap?(): boolean
 }
 
 export interface PeerExchange extends Startable {

@@ -26,6 +26,7 @@ export class DefaultPeerExchange implements PeerExchange {
   private readonly isBootstrap: boolean
   private readonly sampleSize: number
   private readonly failover: boolean
+  private readonly needsBootstrap: () => boolean
   /** Bootstrap peers known, most recently seen last */
   private readonly bootstraps = new Map<string, PeerId>()
   private readonly lastRequest = new Map<string, number>()
@@ -43,6 +44,7 @@ export class DefaultPeerExchange implements PeerExchange {
     this.isBootstrap = init.bootstrap ?? false
     this.sampleSize = init.sampleSize ?? DEFAULT_SAMPLE_SIZE
     this.failover = init.failover ?? !this.isBootstrap
+    this.needsBootstrap = init.needsBootstrap ?? (() => true)
     this.refreshInterval = init.refreshInterval ?? REFRESH_INTERVAL
     this.onIdentify = this.onIdentify.bind(this)
     this.onDisconnect = this.onDisconnect.bind(this)
@@ -211,6 +213,17 @@ export class DefaultPeerExchange implements PeerExchange {
         .filter(p => !p.equals(requester) && !this.bootstraps.has(p.toString())))
       const unique = new Map<string, PeerId>()
       for (const p of members) { unique.set(p.toString(), p) }
+      if (unique.size < this.sampleSize) {
+        // members that left us (the topology manager drops bootstrap peers) are still the way into the mesh
+        const seen = await this.components.peerStore.all({
+          filters: [(p) => p.addresses.length > 0 && !p.id.equals(requester) && !p.id.equals(this.components.peerId) && !this.bootstraps.has(p.id.toString())],
+          limit: this.sampleSize * 4
+        })
+        for (const p of shuffle(seen.map(p => p.id))) {
+          if (unique.size >= this.sampleSize) { break }
+          unique.set(p.toString(), p)
+        }
+      }
       const chosen = [...bootstraps.slice(-MAX_PEERS), ...[...unique.values()].slice(0, this.sampleSize)].slice(0, MAX_PEERS)
       const peers: PeerInfo[] = []
       for (const p of chosen) {
@@ -244,7 +257,7 @@ export class DefaultPeerExchange implements PeerExchange {
   }
 
   private async runFailover (): Promise<void> {
-    if (!this.started || this.connectedToBootstrap()) {
+    if (!this.started || this.connectedToBootstrap() || !this.needsBootstrap()) {
       return
     }
     for (const peer of shuffle(this.knownBootstraps())) {

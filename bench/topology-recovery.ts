@@ -1,0 +1,89 @@
+import { startLine } from '../test/fixtures/line.js'
+import { mapProblems, meshProblems, startMesh, untilBroadcastReachesAll } from '../test/fixtures/mesh.js'
+import { stopAll } from '../test/fixtures/nodes.js'
+import { waitFor } from '../test/fixtures/wait.js'
+import { metric, percentile } from './metric.js'
+import type { BenchOptions, Metric } from './metric.js'
+
+const TOPIC = 'bench-topology'
+const MIN_PEERS = 3
+const MAX_PEERS = 6
+/** Bounds on each phase; a bench that does not recover reports null, not a number */
+const SETTLE_BOUND = 180_000
+const RECOVERY_BOUND = 180_000
+
+/** Seconds from killing 30 % of the members (no goodbye) to degrees in bounds, one component, agreeing maps and a broadcast reaching every survivor */
+async function recovery (size: number): Promise<Metric> {
+  const mesh = await startMesh({ size, minPeers: MIN_PEERS, maxPeers: MAX_PEERS, topic: TOPIC })
+  const extra = { nodes: size, killed: Math.round(size * 0.3), min_peers: MIN_PEERS, max_peers: MAX_PEERS, transport: 'tcp-loopback (topology dials the TCP addresses the map lists)' }
+  try {
+    const nodes = mesh.members.map(m => m.node)
+    await waitFor(() => meshProblems(nodes, mesh.bootstrap, MIN_PEERS, MAX_PEERS).length === 0, 'the mesh settles', SETTLE_BOUND, 500)
+    const victims = new Set(mesh.members.slice().sort(() => Math.random() - 0.5).slice(0, extra.killed))
+    const started = Date.now()
+    await Promise.all([...victims].map(async v => v.kill()))
+    const survivors = mesh.members.filter(m => !victims.has(m)).map(m => m.node)
+    const deadline = started + RECOVERY_BOUND
+    await waitFor(() => meshProblems(survivors, mesh.bootstrap, MIN_PEERS, MAX_PEERS).length === 0 && mapProblems(survivors).length === 0,
+      'survivors heal', RECOVERY_BOUND, 250)
+    const healed = (Date.now() - started) / 1000
+    await untilBroadcastReachesAll(survivors, TOPIC, deadline, 1_000)
+    return metric('recovery.kill30.s', 's', (Date.now() - started) / 1000, null, size, { ...extra, degrees_and_maps_s: healed })
+  } catch (err) {
+    return metric('recovery.kill30.s', 's', null, null, size, { ...extra, error: (err as Error).message })
+  } finally {
+    await mesh.stop()
+  }
+}
+
+/** Direct-message round trips over an existing link, and to a peer two hops away over a fresh connect() each time */
+async function dmRoundTrips (samples: number): Promise<Metric[]> {
+  // A–B–C: A holds a TCP link to B only, so each message to C needs a WebRTC link made through B
+  const [a, b, c] = await startLine(3)
+  try {
+    await waitFor(() => a.services.networkMap.path(c.peerId) != null, 'A routes to C', 20_000)
+    const payload = new Uint8Array(64)
+    const existing: number[] = []
+    // within the receiver's per-sender burst (50), so no sample waits on its rate limit
+    for (let i = 0; i < Math.min(40, samples * 2); i++) {
+      const t = performance.now()
+      await a.services.directMessages.send(b.peerId, payload)
+      existing.push(performance.now() - t)
+    }
+    const fresh: number[] = []
+    const kinds = new Set<string>()
+    for (let i = 0; i < samples; i++) {
+      await a.hangUp(c.peerId)
+      // the route must run through B again: wait until the map dropped the A–C edge
+      await waitFor(() => a.getConnections(c.peerId).length === 0 && c.getConnections(a.peerId).length === 0 && a.services.networkMap.path(c.peerId)?.length === 3, 'A and C unlinked', 10_000)
+      const t = performance.now()
+      const result = await a.services.directMessages.send(c.peerId, payload)
+      fresh.push(performance.now() - t)
+      kinds.add(linkKind(result.connection.remoteAddr.toString()))
+    }
+    // the stock counterpart of a message over an existing link: libp2p ping on the same connection
+    const pings: number[] = []
+    for (let i = 0; i < Math.min(40, samples * 2); i++) {
+      pings.push(await a.services.ping.ping(b.peerId))
+    }
+    return [
+      metric('dm.rtt.existing.p50', 'ms', percentile(existing, 50), percentile(pings, 50), existing.length, { transport: 'tcp-loopback', stock_is: 'libp2p ping on the same link' }),
+      metric('dm.rtt.fresh.p50', 'ms', percentile(fresh, 50), null, fresh.length, { hops: 2, link: [...kinds].join(','), includes: 'connect() (circuit through B, WebRTC signaling, upgrade) + message + ack' })
+    ]
+  } finally {
+    await stopAll(a, b, c)
+  }
+}
+
+function linkKind (addr: string): string {
+  if (addr.includes('/webrtc')) { return 'webrtc' }
+  return addr.includes('membrane-circuit') ? 'circuit' : 'other'
+}
+
+export async function topologyRecoveryBench (options: BenchOptions): Promise<Metric[]> {
+  // quick mode: 30 members instead of 50 (the metric's n and nodes say which)
+  const size = options.quick ? 30 : 50
+  const out = [await recovery(size)]
+  out.push(...await dmRoundTrips(options.quick ? 5 : 15))
+  return out
+}
