@@ -176,7 +176,8 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
   }
 
   needsBootstrap (): boolean {
-    return !this.started || this.neighbours().length < this.minPeers
+    // a disabled manager does not hold member links, so bootstrap failover stays on
+    return !this.started || !this.enabled || this.neighbours().length < this.minPeers
   }
 
   async rebalance (): Promise<void> {
