@@ -24,6 +24,7 @@ import type { MeshCircuitsInit, MeshCircuitsService, MeshCircuitTransportInit } 
 import { topology } from './topology/index.js'
 import type { Topology, TopologyInit } from './topology/index.js'
 import type { Preset } from './presets/index.js'
+import { PEER_SCORE_PARAMS } from './utils/gossip-score.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
 import type { PeerDiscovery, PrivateKey, ServiceMap } from '@libp2p/interface'
@@ -191,7 +192,8 @@ export function gossipsubDefaults (maxPeers: number, overrides: Partial<Gossipsu
     Dhi: Math.max(D, maxPeers),
     // one RPC may carry several messages; each message's payload is checked by the broadcast validator
     maxInboundDataLength: 1024 * 1024,
-    ...overrides
+    ...overrides,
+    scoreParams: { ...PEER_SCORE_PARAMS, ...overrides.scoreParams }
   }
 }
 

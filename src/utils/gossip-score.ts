@@ -21,6 +21,26 @@ export const INVALID_MESSAGE_SCORE = {
   invalidMessageDeliveriesDecay: 0.5
 }
 
+/**
+ * Peer score parameters Membrane sets over gossipsub's defaults.
+ *
+ * IP colocation (P6) is off. Gossipsub counts the peers it has met from each
+ * IP and, above 10, scores every peer from that IP down quadratically. In
+ * Membrane that count is not a Sybil signal: members reach each other through
+ * circuit relays (a relayed address carries the relay's IP), WebRTC and
+ * shared NATs, so honest members share IPs. Worse, gossipsub retains the
+ * stats of disconnected peers whose score is not positive, which with
+ * {@link INVALID_MESSAGE_SCORE} is every well-behaved peer (score 0), for
+ * `retainScore` (1 h), IPs included: the count grows with every peer a member
+ * ever linked to, so after churn a long-lived member scores all its
+ * neighbours below the graylist threshold (15 peers met: -125 < -80), drops
+ * their messages and prunes them from its mesh, and never hears a broadcast
+ * again (issue 6). Invalid messages and the behaviour penalty still score.
+ */
+export const PEER_SCORE_PARAMS = {
+  IPColocationFactorWeight: 0
+} as const
+
 /** The gossipsub score keeper, when the pubsub service is @libp2p/gossipsub */
 function peerScore (pubsub: GossipSub): PeerScore | undefined {
   return (pubsub as GossipSub & { score?: PeerScore }).score
