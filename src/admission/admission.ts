@@ -2,39 +2,11 @@ import { serviceCapabilities } from '@libp2p/interface'
 import { pbStream } from '@libp2p/utils'
 import { ADMISSION_TIMEOUT, ADMITTED_TTL, BASE_DIFFICULTY, DIFFICULTY_PER_DOUBLING, HASHES_PER_YIELD, MAX_ACCEPTED_DIFFICULTY, MAX_DIFFICULTY, MAX_MESSAGE_SIZE, MAX_REMEMBERED_PEERS, PROTOCOL, REJECT_BACKOFF } from './constants.js'
 import { AdmissionFailedError, DifficultyTooHighError } from './errors.js'
+import { SeenCache } from '../utils/seen-cache.js'
 import { Challenge, Solution, Verdict } from './pb/admission.js'
 import { difficultyForLoad, solveWork, verifyWork } from './pow.js'
 import type { Admission, AdmissionComponents, AdmissionInit, AdmissionStats, LoadFunction } from './index.js'
 import type { Connection, Counter, Logger, PeerId, Stream } from '@libp2p/interface'
-
-/** A bounded map of PeerId → expiry time; oldest entries go first */
-class ExpiringSet {
-  private readonly entries = new Map<string, number>()
-  constructor (private readonly ttl: number, private readonly max: number) {}
-
-  add (peer: PeerId): void {
-    const key = peer.toString()
-    this.entries.delete(key)
-    this.entries.set(key, Date.now() + this.ttl)
-    if (this.entries.size > this.max) {
-      const oldest = this.entries.keys().next().value
-      if (oldest != null) { this.entries.delete(oldest) }
-    }
-  }
-
-  has (peer: PeerId): boolean {
-    const key = peer.toString()
-    const expires = this.entries.get(key)
-    if (expires == null) { return false }
-    if (expires < Date.now()) {
-      this.entries.delete(key)
-      return false
-    }
-    return true
-  }
-
-  clear (): void { this.entries.clear() }
-}
 
 export class DefaultAdmission implements Admission {
   readonly stats: AdmissionStats = { challenged: 0, admitted: 0, rejected: 0 }
@@ -47,8 +19,8 @@ export class DefaultAdmission implements Admission {
   private readonly maxAcceptedDifficulty: number
   private readonly timeout: number
   private readonly exempt: Set<string>
-  private readonly admitted = new ExpiringSet(ADMITTED_TTL, MAX_REMEMBERED_PEERS)
-  private readonly barred = new ExpiringSet(REJECT_BACKOFF, MAX_REMEMBERED_PEERS)
+  private readonly admitted = new SeenCache(MAX_REMEMBERED_PEERS, ADMITTED_TTL)
+  private readonly barred = new SeenCache(MAX_REMEMBERED_PEERS, REJECT_BACKOFF)
   private readonly counters: Partial<Record<keyof AdmissionStats, Counter>> = {}
   private shutdown = new AbortController()
   private started = false
@@ -103,7 +75,7 @@ export class DefaultAdmission implements Admission {
   }
 
   isBarred (peer: PeerId): boolean {
-    return this.barred.has(peer)
+    return this.barred.has(peer.toString())
   }
 
   currentDifficulty (): number {
@@ -124,12 +96,12 @@ export class DefaultAdmission implements Admission {
       return
     }
     const peer = connection.remotePeer
-    if (this.barred.has(peer)) {
+    if (this.barred.has(peer.toString())) {
       this.log('closing connection from barred peer %p', peer)
       connection.abort(new AdmissionFailedError('peer is barred after failing admission'))
       return
     }
-    if (this.exempt.has(peer.toString()) || this.admitted.has(peer)) {
+    if (this.exempt.has(peer.toString()) || this.admitted.has(peer.toString())) {
       return
     }
     const difficulty = this.currentDifficulty()
@@ -139,7 +111,7 @@ export class DefaultAdmission implements Admission {
     this.challenge(connection, difficulty).catch((err: Error) => {
       this.log('peer %p failed admission at difficulty %d - %e', peer, difficulty, err)
       this.count('rejected')
-      this.barred.add(peer)
+      this.barred.add(peer.toString())
       connection.abort(new AdmissionFailedError(`admission failed: ${err.message}`))
     })
   }
@@ -160,7 +132,7 @@ export class DefaultAdmission implements Admission {
       if (!ok) {
         throw new AdmissionFailedError('wrong solution')
       }
-      this.admitted.add(connection.remotePeer)
+      this.admitted.add(connection.remotePeer.toString())
       this.count('admitted')
       this.log('admitted %p at difficulty %d', connection.remotePeer, difficulty)
     } catch (err) {

@@ -22,4 +22,6 @@ export const MAX_OUTBOUND_STREAMS = 32
 
 /** Message ids remembered so a resent message is acknowledged but not delivered twice */
 export const SEEN_CACHE_SIZE = 4096
+/** A resend comes within one send deadline; ids are kept well past it */
+export const SEEN_TTL = 10 * 60_000
 export const ID_LENGTH = 16

@@ -2,7 +2,8 @@ import { TypedEventEmitter, serviceCapabilities } from '@libp2p/interface'
 import { pbStream, RateLimiter } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { MessageTooLargeError } from '../broadcast/errors.js'
-import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_OUTBOUND_STREAMS, PROTOCOL, RATE_BURST, RATE_LIMIT, RECEIVE_TIMEOUT, SEEN_CACHE_SIZE, SEND_TIMEOUT } from './constants.js'
+import { SeenCache } from '../utils/seen-cache.js'
+import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_OUTBOUND_STREAMS, PROTOCOL, RATE_BURST, RATE_LIMIT, RECEIVE_TIMEOUT, SEEN_CACHE_SIZE, SEEN_TTL, SEND_TIMEOUT } from './constants.js'
 import { DirectMessageRefusedError, DirectMessageTimeoutError, PeerUnreachableError } from './errors.js'
 import { Ack, DirectMessage } from './pb/dm.js'
 import type { DirectMessageHandler, DirectMessages, DirectMessagesComponents, DirectMessagesEvents, DirectMessagesInit, LinkMaker, ReceivedDirectMessage, SendOptions, SendResult } from './index.js'
@@ -16,8 +17,8 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
   private readonly rateLimiter: RateLimiter
   private readonly makeLink?: LinkMaker
   private readonly handlers = new Set<DirectMessageHandler>()
-  /** sender/id pairs already delivered, oldest first */
-  private readonly seen = new Set<string>()
+  /** sender/id pairs already delivered */
+  private readonly seen = new SeenCache(SEEN_CACHE_SIZE, SEEN_TTL)
   private shutdown = new AbortController()
   private started = false
 
@@ -168,21 +169,13 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
           await reply({ id: message.id, status: Ack.Status.REFUSED, reason: String((err as Error).message ?? err).slice(0, 200) })
           return
         }
-        this.remember(key)
+        this.seen.add(key)
         this.safeDispatchEvent('message', { detail: received })
       }
       await reply({ id: message.id, status: Ack.Status.OK, reason: '' })
     } catch (err) {
       this.log('bad direct message stream from %p - %e', from, err)
       stream.abort(err as Error)
-    }
-  }
-
-  private remember (key: string): void {
-    this.seen.add(key)
-    if (this.seen.size > SEEN_CACHE_SIZE) {
-      const oldest = this.seen.values().next().value
-      if (oldest != null) { this.seen.delete(oldest) }
     }
   }
 }

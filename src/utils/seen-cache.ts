@@ -1,6 +1,7 @@
 /**
  * Remembers keys for a time window, up to a count; the oldest go first.
- * Used for content ids and routed message ids.
+ * Used for channel content ids, routed message ids, direct-message ids and
+ * admission decisions.
  */
 export class SeenCache {
   private readonly entries = new Map<string, number>()
