@@ -1,5 +1,5 @@
 import { createServer } from 'node:http'
-import { ListenError } from './errors.js'
+import { listenHttp } from './http.js'
 import type { BootstrapPeer } from './index.js'
 import type { Server } from 'node:http'
 import type { Registry } from 'prom-client'
@@ -63,17 +63,10 @@ export async function serveOps (peer: BootstrapPeer, options: ServeOpsOptions): 
     }
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new ListenError(`cannot serve metrics on ${host}:${options.port}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`))
-    })
-    server.listen(options.port, host, () => { resolve() })
-  })
-  const address = server.address()
-  const port = typeof address === 'object' && address != null ? address.port : options.port
+  const url = await listenHttp(server, host, options.port, 'metrics')
   return {
     server,
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url,
     close: async () => {
       server.closeAllConnections()
       await new Promise<void>(resolve => { server.close(() => { resolve() }) })

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import { fileURLToPath } from 'node:url'
-import { ListenError } from '../bootstrap/errors.js'
+import { listenHttp } from '../bootstrap/http.js'
 import type { Libp2p } from '@libp2p/interface'
 import type { Server } from 'node:http'
 
@@ -55,14 +55,6 @@ export async function serveDapp (peer: Libp2p, options: ServeDappOptions = {}): 
       res.writeHead(500, { 'content-type': 'text/plain' }).end('dapp not built: run npm run build\n')
     })
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      reject(new ListenError(`cannot serve the dapp on ${host}:${options.port ?? 8080}: ${err.code === 'EADDRINUSE' ? 'address already in use' : err.message}`))
-    })
-    server.listen(options.port ?? 8080, host, () => { resolve() })
-  })
-  const address = server.address()
-  const port = typeof address === 'object' && address != null ? address.port : options.port
-  const urlHost = host.includes(':') ? `[${host}]` : host
-  return { server, url: `http://${urlHost}:${port}/` }
+  const url = await listenHttp(server, host, options.port ?? 8080, 'the dapp')
+  return { server, url: `${url}/` }
 }

@@ -4,6 +4,7 @@ import { pbStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as Digest from 'multiformats/hashes/digest'
 import { BOOTSTRAP_TAG, DEFAULT_SAMPLE_SIZE, FAILOVER_BACKOFF, MAX_ADDRS_PER_PEER, MAX_KNOWN_BOOTSTRAPS, MAX_MESSAGE_SIZE, MAX_PEERS, MIN_REQUEST_INTERVAL, PROTOCOL, REFRESH_INTERVAL, TIMEOUT } from './constants.js'
+import { SeenCache } from '../utils/seen-cache.js'
 import { InvalidPeerExchangeError } from './errors.js'
 import { PeerExchangeResponse } from './pb/px.js'
 import type { ExchangedPeer, PeerExchange, PeerExchangeComponents, PeerExchangeInit } from './index.js'
@@ -29,7 +30,8 @@ export class DefaultPeerExchange implements PeerExchange {
   private readonly needsBootstrap: () => boolean
   /** Bootstrap peers known, most recently seen last */
   private readonly bootstraps = new Map<string, PeerId>()
-  private readonly lastRequest = new Map<string, number>()
+  /** Peers that asked within the last MIN_REQUEST_INTERVAL */
+  private readonly recentRequesters = new SeenCache(10_000, MIN_REQUEST_INTERVAL)
   private shutdown = new AbortController()
   private failoverTimer?: ReturnType<typeof setTimeout>
   private refreshTimer?: ReturnType<typeof setInterval>
@@ -195,17 +197,12 @@ export class DefaultPeerExchange implements PeerExchange {
     const signal = AbortSignal.any([AbortSignal.timeout(TIMEOUT), this.shutdown.signal])
     const requester = connection.remotePeer
     const key = requester.toString()
-    const last = this.lastRequest.get(key) ?? 0
-    if (Date.now() - last < MIN_REQUEST_INTERVAL) {
+    if (this.recentRequesters.has(key)) {
       this.log('%p asked again within %d ms', requester, MIN_REQUEST_INTERVAL)
       stream.abort(new InvalidPeerExchangeError('peer exchange requested too often'))
       return
     }
-    this.lastRequest.set(key, Date.now())
-    if (this.lastRequest.size > 10_000) {
-      const oldest = this.lastRequest.keys().next().value
-      if (oldest != null) { this.lastRequest.delete(oldest) }
-    }
+    this.recentRequesters.add(key)
     try {
       const bootstraps = this.knownBootstraps().filter(p => !p.equals(requester))
       const members = shuffle(this.components.connectionManager.getConnections()
