@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
-import { addressKind, bestConnection, isDirectLink, linkKind } from '../src/utils/connections.js'
+import { addressKind, bestConnection, isDirectLink, linkKind, relayOf } from '../src/utils/connections.js'
 import { startMember, stopAll, tcpAddress } from './fixtures/nodes.js'
 import type { Membrane } from '../src/index.js'
 
@@ -15,6 +15,13 @@ describe('link kinds', () => {
     assert.equal(addressKind(multiaddr(`/ip4/10.0.0.1/tcp/4001/p2p/${A}/p2p-circuit/p2p/${B}`)), 'relay')
     assert.equal(addressKind(multiaddr(`/ip4/10.0.0.1/tcp/4001/p2p/${A}/p2p-circuit/webrtc/p2p/${B}`)), 'webrtc')
     assert.equal(addressKind(multiaddr(`/p2p/${A}/membrane-circuit/p2p/${B}`)), 'circuit')
+  })
+
+  it('names the relay of a relay v2 address', () => {
+    assert.equal(relayOf(multiaddr(`/ip4/10.0.0.1/tcp/4001/p2p/${A}/p2p-circuit/p2p/${B}`)), A)
+    assert.equal(relayOf(multiaddr(`/ip4/10.0.0.1/tcp/4001/p2p/${A}/p2p-circuit/webrtc/p2p/${B}`)), A)
+    assert.equal(relayOf(multiaddr(`/ip4/10.0.0.1/tcp/4001/p2p/${A}`)), undefined)
+    assert.equal(relayOf(multiaddr('/p2p-circuit')), undefined)
   })
 })
 

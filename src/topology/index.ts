@@ -183,12 +183,12 @@ export interface TopologyComponents {
   addressManager: AddressManager
   events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
-  /** The `networkMap` service (read when the node starts) */
+  /** The `networkMap` service (capability `@membrane/network-map`) */
   networkMap: NetworkMap
-  /** The `circuit` service, for links to members with no dialable address */
+  /** The `circuit` service (`@membrane/circuit`), for links to members with no dialable address */
   circuit: MeshCircuitsService
-  /** The `peerExchange` service, if any, for known bootstrap peers */
-  peerExchange?: PeerExchange
+  /** The `peerExchange` service (`@membrane/peer-exchange`), for the bootstrap peers this node knows */
+  peerExchange: PeerExchange
 }
 
 /**

@@ -1,15 +1,14 @@
 import { TypedEventEmitter, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
-import { WebRTC } from '@multiformats/multiaddr-matcher'
-import { isCircuitAddress } from '../circuit/address.js'
+import { isDialableDirectAddress, isDirectLink, relayOf } from '../utils/connections.js'
 import {
   BOOTSTRAP_ROLE, BRIDGES_PER_ROUND, DEFAULT_BACKOFF_BASE, DEFAULT_BACKOFF_MAX, DEFAULT_COOLDOWN, DEFAULT_DIAL_TIMEOUT,
   DEFAULT_GRACE_PERIOD, DEFAULT_INTERVAL, DEFAULT_JITTER, DEFAULT_MAX_ADDS_PER_ROUND, HEAL_DELAY, SAMPLE_SIZE, TOPOLOGY_TAG, TOPOLOGY_TAG_VALUE
 } from './constants.js'
 import { LinkAttemptError } from './errors.js'
+import { addPolicy, distances, leaveBootstrapPolicy, memberGraph, trimPolicy, upgradePolicy } from './policies/index.js'
+import type { Candidate, LinkView, RoundView } from './policies/index.js'
 import type { Topology, TopologyAction, TopologyComponents, TopologyEvents, TopologyInit, TopologyStats } from './index.js'
-import type { MeshCircuitsService } from '../circuit/index.js'
-import type { MapEdge, NetworkMap } from '../network-map/index.js'
-import type { PeerExchange } from '../peer-exchange/index.js'
+import type { MapEdge } from '../network-map/index.js'
 import type { Connection, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -23,50 +22,6 @@ interface PeerState {
   coolUntil: number
   /** When the current link opened */
   linkedAt?: number
-}
-
-interface Link {
-  key: string
-  id: PeerId
-  connections: Connection[]
-}
-
-interface Candidate {
-  key: string
-  id: PeerId
-  multiaddrs: Multiaddr[]
-  distance: number
-  degree: number
-  cooling: boolean
-  random: number
-}
-
-/** A link that crosses no relay: TCP, WebSockets, WebRTC(-direct) */
-function isDirect (connection: Connection): boolean {
-  return connection.limits == null && !connection.remoteAddr.toString().includes('/p2p-circuit') && !isCircuitAddress(connection.remoteAddr)
-}
-
-/** Addresses worth a direct dial: no relay, no WebRTC that needs signaling first */
-function isDirectAddress (ma: Multiaddr): boolean {
-  const s = ma.toString()
-  return !s.includes('/p2p-circuit') && !WebRTC.matches(ma) && !isCircuitAddress(ma)
-}
-
-/** Breadth-first hop counts from `from` over `graph`, optionally without the edge from–`without` */
-function distances (graph: Map<string, Set<string>>, from: string, without?: string): Map<string, number> {
-  const dist = new Map<string, number>([[from, 0]])
-  const queue = [from]
-  for (let i = 0; i < queue.length; i++) {
-    const key = queue[i]
-    for (const next of graph.get(key) ?? []) {
-      if (dist.has(next) || (without != null && key === from && next === without)) {
-        continue
-      }
-      dist.set(next, dist.get(key)! + 1)
-      queue.push(next)
-    }
-  }
-  return dist
 }
 
 export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implements Topology, Startable {
@@ -94,13 +49,10 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
   /** Members with addresses from the peer store, read when the map knows no member (see `sampledPeers`) */
   private sampled: Array<{ key: string, id: PeerId, multiaddrs: Multiaddr[] }> = []
   private readonly counters = { rounds: 0, added: 0, bridged: 0, upgraded: 0, trimmed: 0, bootstrapsDropped: 0, failedAttempts: 0 }
-  private map?: NetworkMap
-  private circuit?: MeshCircuitsService
-  private peerExchange?: PeerExchange
   private timer?: ReturnType<typeof setTimeout>
   private healTimer?: ReturnType<typeof setTimeout>
   private running?: Promise<void>
-  private shutdown = new AbortController()
+  private shutdownController = new AbortController()
   private started = false
 
   constructor (components: TopologyComponents, init: TopologyInit & { minPeers: number, maxPeers: number }) {
@@ -129,24 +81,16 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
 
   readonly [Symbol.toStringTag] = '@membrane/topology'
   readonly [serviceCapabilities]: string[] = ['@membrane/topology']
-  readonly [serviceDependencies]: string[] = ['@membrane/network-map', '@membrane/circuit']
+  readonly [serviceDependencies]: string[] = ['@membrane/network-map', '@membrane/circuit', '@membrane/peer-exchange']
 
   isStarted (): boolean {
     return this.started
   }
 
   async start (): Promise<void> {
-    this.shutdown = new AbortController()
-    this.map = this.components.networkMap
-    this.circuit = this.components.circuit
-    try {
-      this.peerExchange = this.components.peerExchange
-    } catch {
-      // libp2p's components throw for a service that is not configured: peer exchange is optional
-      this.peerExchange = undefined
-    }
-    this.map.addEventListener('edge:add', this.onEdgeAdd)
-    this.map.addEventListener('edge:remove', this.onEdgeRemove)
+    this.shutdownController = new AbortController()
+    this.components.networkMap.addEventListener('edge:add', this.onEdgeAdd)
+    this.components.networkMap.addEventListener('edge:remove', this.onEdgeRemove)
     this.components.events.addEventListener('connection:open', this.onConnectionOpen)
     this.components.events.addEventListener('connection:close', this.onConnectionClose)
     this.started = true
@@ -155,11 +99,11 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
 
   async stop (): Promise<void> {
     this.started = false
-    this.shutdown.abort()
+    this.shutdownController.abort()
     clearTimeout(this.timer)
     clearTimeout(this.healTimer)
-    this.map?.removeEventListener('edge:add', this.onEdgeAdd)
-    this.map?.removeEventListener('edge:remove', this.onEdgeRemove)
+    this.components.networkMap.removeEventListener('edge:add', this.onEdgeAdd)
+    this.components.networkMap.removeEventListener('edge:remove', this.onEdgeRemove)
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
     this.components.events.removeEventListener('connection:close', this.onConnectionClose)
     await this.running
@@ -262,67 +206,39 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
 
   // --- the policy ---
 
+  /** One round: take a snapshot, ask each policy, carry out what they decide */
   private async round (): Promise<void> {
-    if (!this.started || !this.enabled || this.map == null) {
+    if (!this.started || !this.enabled) {
       return
     }
     this.counters.rounds++
-    const now = Date.now()
-    const bootstraps = this.bootstrapKeys()
-    const links = this.links()
-    const members = this.members(links, bootstraps)
-    this.syncTags(members)
-    const graph = this.memberGraph(bootstraps, members)
-    const dist = distances(graph, this.self)
-    const degree = members.length
-    const tasks: Array<Promise<void>> = []
-    if (degree < this.minPeers && this.map.nodes().every(n => n.id.toString() === this.self || bootstraps.has(n.id.toString()))) {
+    let view = this.view()
+    if (view.members.length < this.minPeers && this.components.networkMap.nodes().every(n => n.id.toString() === this.self || view.bootstraps.has(n.id.toString()))) {
       await this.refreshSample()
+      view = this.view()
     }
+    const tasks: Array<Promise<void>> = []
 
-    // (a) a relayed or circuit member link becomes direct WebRTC, one per round
-    // the end with the smaller PeerId upgrades; the other steps in if the link is still relayed three rounds later
-    const relayed = members.find(m => !m.connections.some(isDirect) && this.ready(m.key, now) &&
-      (this.self < m.key || now - (this.peers.get(m.key)?.linkedAt ?? now) > 3 * this.interval))
+    const relayed = upgradePolicy(view, { interval: this.interval, ready: (key) => this.ready(key, view.now) })
     if (relayed != null) {
       tasks.push(this.upgrade(relayed.id))
     }
 
-    // (b) below minPeers: farthest and weakly linked members first; (b') bridge parts reachable only through bootstrap peers
-    const candidates = this.candidates(bootstraps, links, dist, now)
-    if (degree < this.minPeers) {
-      const deficit = Math.min(this.minPeers - degree, this.maxAddsPerRound) - this.pending.size
-      for (const c of candidates.slice(0, Math.max(0, deficit))) {
-        tasks.push(this.link(c, c.distance === Infinity && degree > 0 ? 'bridge' : 'add'))
-      }
-      const bootstrapLinked = links.some(l => bootstraps.has(l.key))
-      if (degree === 0 && candidates.length === 0 && !bootstrapLinked && this.pending.size === 0) {
-        tasks.push(this.rejoin(now))
-      }
-    } else if (degree < this.maxPeers && this.pending.size === 0) {
-      const across = candidates.filter(c => c.distance === Infinity && !c.cooling && c.degree > 0)
-      if (across.length > 0 && Math.random() < BRIDGES_PER_ROUND / Math.max(1, dist.size)) {
-        tasks.push(this.link(across[0], 'bridge'))
-      }
+    for (const { candidate, action } of addPolicy(view, { maxAddsPerRound: this.maxAddsPerRound, bridgesPerRound: BRIDGES_PER_ROUND, random: Math.random })) {
+      tasks.push(this.link(candidate, action))
+    }
+    if (view.members.length === 0 && view.candidates.length === 0 && !view.links.some(l => view.bootstraps.has(l.key)) && view.pending === 0) {
+      tasks.push(this.rejoin(view.now))
     }
 
-    // (c) above maxPeers: close one link that is not a bridge and not new
-    if (degree > this.maxPeers) {
-      const victim = this.trimCandidate(members, graph, now)
-      if (victim != null) {
-        tasks.push(this.close(victim.id, 'trim'))
-      }
+    const victim = trimPolicy(view, { gracePeriod: this.gracePeriod })
+    if (victim != null) {
+      tasks.push(this.close(victim.id, 'trim'))
     }
 
-    // (d) first contact is over once we hold minPeers member links and the mesh is whole without bootstrap peers
-    if (this.dropBootstraps && degree >= this.minPeers) {
-      const whole = (this.map.nodes()).every(n => bootstraps.has(n.id.toString()) || dist.has(n.id.toString()))
-      if (whole) {
-        for (const l of links) {
-          if (bootstraps.has(l.key) && !this.holdsReservation(l.key)) {
-            tasks.push(this.close(l.id, 'drop-bootstrap'))
-          }
-        }
+    if (this.dropBootstraps) {
+      for (const link of leaveBootstrapPolicy(view, { holdsReservation: (key) => this.holdsReservation(key) })) {
+        tasks.push(this.close(link.id, 'drop-bootstrap'))
       }
     }
 
@@ -335,33 +251,64 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
     clearTimeout(timer)
   }
 
-  /** Open connections by peer */
-  private links (): Link[] {
-    const byPeer = new Map<string, Link>()
+  /** The snapshot the policies decide on */
+  private view (): RoundView {
+    const now = Date.now()
+    const bootstraps = this.bootstrapKeys()
+    const links = this.links()
+    const members = this.members(links, bootstraps)
+    this.syncTags(members)
+    const edges = this.components.networkMap.edges().map((e): [string, string] => [e.from.toString(), e.to.toString()])
+    const graph = memberGraph(this.self, edges, bootstraps, members.map(m => m.key))
+    const dist = distances(graph, this.self)
+    return {
+      self: this.self,
+      now,
+      minPeers: this.minPeers,
+      maxPeers: this.maxPeers,
+      links,
+      members,
+      bootstraps,
+      graph,
+      distances: dist,
+      candidates: this.candidates(bootstraps, links, dist, now),
+      mapNodes: this.components.networkMap.nodes().map(n => n.id.toString()),
+      pending: this.pending.size
+    }
+  }
+
+  /** Open links by peer */
+  private links (): LinkView[] {
+    const byPeer = new Map<string, { id: PeerId, connections: Connection[] }>()
     for (const connection of this.components.connectionManager.getConnections()) {
       if (connection.status !== 'open') { continue }
       const key = connection.remotePeer.toString()
       let link = byPeer.get(key)
       if (link == null) {
-        link = { key, id: connection.remotePeer, connections: [] }
+        link = { id: connection.remotePeer, connections: [] }
         byPeer.set(key, link)
       }
       link.connections.push(connection)
     }
-    return [...byPeer.values()]
+    return [...byPeer].map(([key, { id, connections }]) => ({
+      key,
+      id,
+      direct: connections.some(isDirectLink),
+      linkedAt: this.peers.get(key)?.linkedAt
+    }))
   }
 
   /** Links to mesh members: in the map, not bootstrap peers */
-  private members (links: Link[], bootstraps: Set<string>): Link[] {
-    return links.filter(l => !bootstraps.has(l.key) && this.map?.get(l.id) != null)
+  private members (links: LinkView[], bootstraps: Set<string>): LinkView[] {
+    return links.filter(l => !bootstraps.has(l.key) && this.components.networkMap.get(l.id) != null)
   }
 
   private bootstrapKeys (): Set<string> {
     const keys = new Set<string>()
-    for (const n of this.map?.nodes() ?? []) {
+    for (const n of this.components.networkMap.nodes()) {
       if (n.roles.includes(BOOTSTRAP_ROLE)) { keys.add(n.id.toString()) }
     }
-    for (const p of this.peerExchange?.knownBootstraps() ?? []) {
+    for (const p of this.components.peerExchange.knownBootstraps()) {
       keys.add(p.toString())
     }
     return keys
@@ -371,46 +318,16 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
     return this.bootstrapKeys().has(peer.toString())
   }
 
-  /** The map's member-to-member edges, with our own side replaced by our actual links (the map lags) */
-  private memberGraph (bootstraps: Set<string>, members: Link[]): Map<string, Set<string>> {
-    const graph = new Map<string, Set<string>>()
-    const add = (a: string, b: string): void => {
-      let set = graph.get(a)
-      if (set == null) {
-        set = new Set()
-        graph.set(a, set)
-      }
-      set.add(b)
-    }
-    for (const edge of this.map?.edges() ?? []) {
-      const a = edge.from.toString()
-      const b = edge.to.toString()
-      if (a === this.self || b === this.self || bootstraps.has(a) || bootstraps.has(b)) { continue }
-      add(a, b)
-      add(b, a)
-    }
-    for (const m of members) {
-      add(this.self, m.key)
-      add(m.key, this.self)
-    }
-    return graph
-  }
-
-  /**
-   * Members to link to, best first: ones our part of the mesh cannot reach
-   * (bridges), then members short of links, then the farthest (shortest-path
-   * gain), then the least linked;
-   * full members (at maxPeers) and recently lost or trimmed ones last.
-   */
-  private candidates (bootstraps: Set<string>, links: Link[], dist: Map<string, number>, now: number): Candidate[] {
+  /** Map nodes we may link to now; when the map knows no member, the peers peer exchange handed us */
+  private candidates (bootstraps: Set<string>, links: LinkView[], dist: Map<string, number>, now: number): Candidate[] {
     const linked = new Set(links.map(l => l.key))
     const list: Candidate[] = []
-    for (const node of this.map?.nodes() ?? []) {
+    for (const node of this.components.networkMap.nodes()) {
       const key = node.id.toString()
       if (key === this.self || linked.has(key) || bootstraps.has(key) || this.pending.has(key) || !this.ready(key, now)) {
         continue
       }
-      const degree = (this.map?.neighbours(node.id) ?? []).filter(p => !bootstraps.has(p.toString())).length
+      const degree = this.components.networkMap.neighbours(node.id).filter(p => !bootstraps.has(p.toString())).length
       list.push({
         key,
         id: node.id,
@@ -424,25 +341,7 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
     if (list.length === 0 && linked.size <= bootstraps.size) {
       list.push(...this.sampledPeers(bootstraps, linked, now))
     }
-    const rank = (c: Candidate): number[] => [
-      c.cooling ? 1 : 0,
-      c.degree >= this.maxPeers ? 1 : 0,
-      // an unreachable node that still has links is a live part of the mesh; one without may be gone
-      c.distance === Infinity ? (c.degree > 0 ? 0 : 1) : 2,
-      // a member below minPeers gains from the link as much as we do
-      c.degree < this.minPeers ? 0 : 1,
-      -Math.min(c.distance, 1e6),
-      c.degree,
-      c.random
-    ]
-    return list.sort((a, b) => {
-      const ra = rank(a)
-      const rb = rank(b)
-      for (let i = 0; i < ra.length; i++) {
-        if (ra[i] !== rb[i]) { return ra[i] - rb[i] }
-      }
-      return 0
-    })
+    return list
   }
 
   /**
@@ -469,28 +368,9 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
     this.sampled = peers.map(p => ({ key: p.id.toString(), id: p.id, multiaddrs: p.addresses.map(a => a.multiaddr) }))
   }
 
-  /** A link that is not a bridge and past its grace period: relayed first, then to the best-linked member */
-  private trimCandidate (members: Link[], graph: Map<string, Set<string>>, now: number): Link | undefined {
-    const options = members.filter(m => {
-      const linkedAt = this.peers.get(m.key)?.linkedAt ?? 0
-      if (now - linkedAt < this.gracePeriod) {
-        return false
-      }
-      // a bridge: without this edge the other end is out of reach
-      return distances(graph, this.self, m.key).has(m.key)
-    })
-    const degreeOf = (m: Link): number => graph.get(m.key)?.size ?? 0
-    return options.sort((a, b) =>
-      (a.connections.some(isDirect) ? 1 : 0) - (b.connections.some(isDirect) ? 1 : 0) ||
-      // the other end keeps minPeers: it will not need to replace the link
-      (degreeOf(b) > this.minPeers ? 1 : 0) - (degreeOf(a) > this.minPeers ? 1 : 0) ||
-      degreeOf(b) - degreeOf(a)
-    )[0]
-  }
-
   /** We are dialable through a relay reservation on this peer: dropping it would make us unreachable */
   private holdsReservation (key: string): boolean {
-    return this.components.addressManager.getAddresses().some(ma => ma.toString().includes(`/p2p/${key}/p2p-circuit`))
+    return this.components.addressManager.getAddresses().some(ma => relayOf(ma) === key)
   }
 
   private ready (key: string, now: number): boolean {
@@ -508,9 +388,9 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
 
   // --- actions ---
 
-  private async link (c: Candidate, action: TopologyAction): Promise<void> {
+  private async link (c: Candidate, action: 'add' | 'bridge'): Promise<void> {
     await this.attempt(c.id, action, async (signal) => {
-      const direct = c.multiaddrs.filter(ma => isDirectAddress(ma) && this.components.transportManager.dialTransportForMultiaddr(ma) != null)
+      const direct = c.multiaddrs.filter(ma => isDialableDirectAddress(ma) && this.components.transportManager.dialTransportForMultiaddr(ma) != null)
       if (this.directDial && direct.length > 0) {
         try {
           await this.components.connectionManager.openConnection(direct.map(ma => ma.encapsulate(`/p2p/${c.key}`)), { signal })
@@ -520,20 +400,20 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
           this.log('direct dial to %p failed, trying through the mesh - %e', c.id, err)
         }
       }
-      if (this.map?.path(c.id) == null) {
+      if (this.components.networkMap.path(c.id) == null) {
         throw new LinkAttemptError(`no dialable address and no route to ${c.key}`)
       }
-      await this.circuit!.connect(c.id, { signal })
+      await this.components.circuit.connect(c.id, { signal })
     })
     if (action === 'bridge') { this.counters.bridged++ } else { this.counters.added++ }
   }
 
   private async upgrade (peer: PeerId): Promise<void> {
     await this.attempt(peer, 'upgrade', async (signal) => {
-      const result = await this.circuit!.connect(peer, { signal, relay: false })
+      const result = await this.components.circuit.connect(peer, { signal, relay: false })
       // the relayed links are spare now; their relays' budgets are freed
       for (const connection of this.components.connectionManager.getConnections(peer)) {
-        if (connection !== result.connection && !isDirect(connection)) {
+        if (connection !== result.connection && !isDirectLink(connection)) {
           await connection.close({ signal }).catch(err => { connection.abort(err) })
         }
       }
@@ -544,7 +424,7 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
   /** No member link and nobody to ask: first contact again */
   private async rejoin (now: number): Promise<void> {
     const known = [...this.bootstrapKeys()].filter(k => this.ready(k, now))
-    const peer = this.peerExchange?.knownBootstraps().find(p => known.includes(p.toString()))
+    const peer = this.components.peerExchange.knownBootstraps().find(p => known.includes(p.toString()))
     if (peer == null) {
       return
     }
@@ -558,7 +438,7 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
     const key = peer.toString()
     const state = this.state(key)
     this.pending.add(key)
-    const signal = AbortSignal.any([AbortSignal.timeout(this.dialTimeout), this.shutdown.signal])
+    const signal = AbortSignal.any([AbortSignal.timeout(this.dialTimeout), this.shutdownController.signal])
     try {
       // some dial stages do not watch the signal: the deadline holds regardless, so the peer never stays pending
       await Promise.race([fn(signal), new Promise<never>((resolve, reject) => {
@@ -597,7 +477,7 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
   // --- peer store tags ---
 
   /** Tag member links so libp2p's connection manager prunes other connections first */
-  private syncTags (members: Link[]): void {
+  private syncTags (members: LinkView[]): void {
     for (const m of members) {
       if (!this.tagged.has(m.key)) {
         this.tagged.add(m.key)

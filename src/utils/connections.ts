@@ -3,7 +3,7 @@
  * to a peer should carry this stream". Every service asks these helpers; none
  * tests address strings of its own.
  */
-import { CODE_P2P_CIRCUIT } from '@multiformats/multiaddr'
+import { CODE_P2P, CODE_P2P_CIRCUIT } from '@multiformats/multiaddr'
 import { WebRTC, WebRTCDirect } from '@multiformats/multiaddr-matcher'
 import { isCircuitAddress } from '../circuit/address.js'
 import type { Connection } from '@libp2p/interface'
@@ -49,6 +49,17 @@ export function isDirectLink (connection: Connection): boolean {
 /** True for addresses this node can dial without signaling or a relay (TCP, WebSockets) */
 export function isDialableDirectAddress (ma: Multiaddr): boolean {
   return addressKind(ma) === 'direct'
+}
+
+/**
+ * The relay in a circuit relay v2 address (`…/p2p/<relay>/p2p-circuit…`), as
+ * a PeerId string; undefined for an address that names no relay
+ */
+export function relayOf (ma: Multiaddr): string | undefined {
+  const components = ma.getComponents()
+  const circuit = components.findIndex(c => c.code === CODE_P2P_CIRCUIT)
+  const before = circuit > 0 ? components[circuit - 1] : undefined
+  return before?.code === CODE_P2P ? before.value : undefined
 }
 
 export interface BestConnectionOptions {

@@ -1,0 +1,162 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { addPolicy, distances, isBridge, leaveBootstrapPolicy, memberGraph, rankCandidates, trimPolicy, upgradePolicy } from '../src/topology/policies/index.js'
+import type { Candidate, LinkView, RoundView } from '../src/topology/policies/index.js'
+import type { PeerId } from '@libp2p/interface'
+
+const ids: PeerId[] = await Promise.all(Array.from({ length: 12 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
+// sorted so tests can name the smaller and the larger end
+ids.sort((a, b) => a.toString() < b.toString() ? -1 : 1)
+const key = (i: number): string => ids[i].toString()
+const NOW = 1_000_000
+
+function link (i: number, direct = true, linkedAt = 0): LinkView {
+  return { key: key(i), id: ids[i], direct, linkedAt }
+}
+
+function candidate (i: number, fields: Partial<Candidate> = {}): Candidate {
+  return { key: key(i), id: ids[i], multiaddrs: [], distance: 2, degree: 3, cooling: false, random: 0.5, ...fields }
+}
+
+/** A view of node `self` whose member links are `members`, over `edges` between other nodes */
+function view (self: number, members: LinkView[], fields: Partial<RoundView> = {}, edges: Array<[number, number]> = []): RoundView {
+  const bootstraps = fields.bootstraps ?? new Set<string>()
+  const graph = memberGraph(key(self), edges.map(([a, b]) => [key(a), key(b)]), bootstraps, members.map(m => m.key))
+  return {
+    self: key(self),
+    now: NOW,
+    minPeers: 2,
+    maxPeers: 3,
+    links: members,
+    members,
+    bootstraps,
+    graph,
+    distances: distances(graph, key(self)),
+    candidates: [],
+    mapNodes: [key(self), ...members.map(m => m.key)],
+    pending: 0,
+    ...fields
+  }
+}
+
+describe('topology policies', () => {
+  describe('graph', () => {
+    it('leaves out bootstrap peers and the map\'s view of our own edges', () => {
+      const graph = memberGraph(key(0), [[key(0), key(5)], [key(1), key(2)], [key(2), key(9)]], new Set([key(9)]), [key(1)])
+      assert.deepEqual([...graph.get(key(0)) ?? []], [key(1)])
+      assert.equal(graph.has(key(9)), false)
+      assert.equal(graph.has(key(5)), false)
+      assert.equal(distances(graph, key(0)).get(key(2)), 2)
+    })
+
+    it('finds bridges: a link whose removal cuts its far end off', () => {
+      // 0–1, 0–2, 1–2 (triangle) and 0–3 (a spur)
+      const graph = memberGraph(key(0), [[key(1), key(2)]], new Set(), [key(1), key(2), key(3)])
+      assert.equal(isBridge(graph, key(0), key(3)), true)
+      assert.equal(isBridge(graph, key(0), key(1)), false)
+    })
+  })
+
+  describe('upgrade', () => {
+    it('the smaller end upgrades a relayed link at once, the larger end only after three rounds', () => {
+      const ready = (): boolean => true
+      assert.equal(upgradePolicy(view(0, [link(1, false, NOW)]), { interval: 1000, ready })?.key, key(1))
+      assert.equal(upgradePolicy(view(5, [link(1, false, NOW - 2000)]), { interval: 1000, ready }), undefined)
+      assert.equal(upgradePolicy(view(5, [link(1, false, NOW - 4000)]), { interval: 1000, ready })?.key, key(1))
+    })
+
+    it('leaves direct links and backed-off peers alone', () => {
+      assert.equal(upgradePolicy(view(0, [link(1, true)]), { interval: 1000, ready: () => true }), undefined)
+      assert.equal(upgradePolicy(view(0, [link(1, false)]), { interval: 1000, ready: () => false }), undefined)
+    })
+  })
+
+  describe('add and bridge', () => {
+    const options = { maxAddsPerRound: 2, bridgesPerRound: 2, random: () => 0 }
+
+    it('ranks live unreachable parts first, then members short of links, then the farthest; cooling and full ones last', () => {
+      const ranked = rankCandidates([
+        candidate(1, { cooling: true, distance: Infinity, degree: 1 }),
+        candidate(2, { degree: 3, distance: 2 }),
+        candidate(3, { degree: 3, distance: 4 }),
+        candidate(4, { degree: 1, distance: 2 }),
+        candidate(5, { distance: Infinity, degree: 2 }),
+        candidate(6, { degree: 5, distance: 9 }),
+        candidate(7, { distance: Infinity, degree: 0 })
+      ], 2, 5)
+      assert.deepEqual(ranked.map(c => c.key), [5, 7, 4, 3, 2, 6, 1].map(key))
+    })
+
+    it('below minPeers adds the deficit, less attempts in flight, capped per round', () => {
+      const candidates = [candidate(1), candidate(2), candidate(3)]
+      assert.equal(addPolicy(view(0, [], { candidates, minPeers: 3 }), options).length, 2)
+      assert.equal(addPolicy(view(0, [], { candidates, minPeers: 3, pending: 1 }), options).length, 1)
+      assert.equal(addPolicy(view(0, [link(4)], { candidates, minPeers: 2 }), options).length, 1)
+    })
+
+    it('calls a link to an unreachable part a bridge once this node has any member link', () => {
+      const candidates = [candidate(1, { distance: Infinity, degree: 2 })]
+      assert.equal(addPolicy(view(0, [], { candidates }), options)[0].action, 'add')
+      assert.equal(addPolicy(view(0, [link(4)], { candidates }), options)[0].action, 'bridge')
+    })
+
+    it('between the bounds bridges only to a live part, and only with probability bridgesPerRound / part size', () => {
+      const members = [link(4), link(5)]
+      const live = [candidate(1, { distance: Infinity, degree: 2 })]
+      assert.deepEqual(addPolicy(view(0, members, { candidates: live, maxPeers: 4 }), options).map(d => d.action), ['bridge'])
+      assert.deepEqual(addPolicy(view(0, members, { candidates: live, maxPeers: 4 }), { ...options, random: () => 0.99 }), [])
+      assert.deepEqual(addPolicy(view(0, members, { candidates: [candidate(1, { distance: 3 })], maxPeers: 4 }), options), [])
+      assert.deepEqual(addPolicy(view(0, members, { candidates: live, maxPeers: 2 }), options), [])
+    })
+  })
+
+  describe('trim', () => {
+    it('closes nothing at or below maxPeers', () => {
+      assert.equal(trimPolicy(view(0, [link(1), link(2), link(3)]), { gracePeriod: 0 }), undefined)
+    })
+
+    it('never closes a bridge or a link in its grace period; relayed links go first', () => {
+      // 1, 2, 3 form a triangle with us; 4 hangs on us only (a bridge)
+      const members = [link(1), link(2, true, NOW - 100), link(3, false), link(4)]
+      const edges: Array<[number, number]> = [[1, 2], [2, 3], [1, 3]]
+      assert.equal(trimPolicy(view(0, members, {}, edges), { gracePeriod: 1000 })?.key, key(3))
+      // all direct: 2 is young and 4 a bridge, so 1 or 3
+      const trimmed = trimPolicy(view(0, [link(1), link(2, true, NOW - 100), link(3), link(4)], {}, edges), { gracePeriod: 1000 })?.key
+      assert.ok(trimmed === key(1) || trimmed === key(3), `trimmed ${trimmed}`)
+    })
+
+    it('closes the link to the best-linked member (it keeps enough without us)', () => {
+      // 2, 3, 4 form a triangle with us; 1 is linked to 5, 6, 7, 8 as well, and 4–5 joins the parts
+      const members = [link(2), link(3), link(4), link(1)]
+      const edges: Array<[number, number]> = [[1, 5], [1, 6], [1, 7], [1, 8], [5, 6], [6, 7], [8, 5], [2, 3], [3, 4], [2, 4], [4, 5]]
+      assert.equal(trimPolicy(view(0, members, {}, edges), { gracePeriod: 0 })?.key, key(1))
+    })
+
+    it('closes nothing when every link is a bridge', () => {
+      assert.equal(trimPolicy(view(0, [link(1), link(2), link(3), link(4)]), { gracePeriod: 0 }), undefined)
+    })
+  })
+
+  describe('leave bootstrap', () => {
+    const boot = link(11)
+    const bootstraps = new Set([key(11)])
+
+    it('leaves a bootstrap peer once minPeers member links reach the whole map', () => {
+      const members = [link(1), link(2)]
+      const v = view(0, members, { bootstraps, links: [...members, boot], mapNodes: [key(0), key(1), key(2), key(11)] })
+      assert.deepEqual(leaveBootstrapPolicy(v, { holdsReservation: () => false }).map(l => l.key), [key(11)])
+    })
+
+    it('stays below minPeers, while part of the map is reachable only through it, and while it holds our reservation', () => {
+      const one = [link(1)]
+      assert.deepEqual(leaveBootstrapPolicy(view(0, one, { bootstraps, links: [...one, boot] }), { holdsReservation: () => false }), [])
+      const members = [link(1), link(2)]
+      const split = view(0, members, { bootstraps, links: [...members, boot], mapNodes: [key(0), key(1), key(2), key(3), key(11)] })
+      assert.deepEqual(leaveBootstrapPolicy(split, { holdsReservation: () => false }), [])
+      const whole = view(0, members, { bootstraps, links: [...members, boot], mapNodes: [key(0), key(1), key(2), key(11)] })
+      assert.deepEqual(leaveBootstrapPolicy(whole, { holdsReservation: (k) => k === key(11) }), [])
+    })
+  })
+})
