@@ -9,7 +9,9 @@ import { admission } from './admission/index.js'
 import { broadcast } from './broadcast/index.js'
 import { peerExchange } from './peer-exchange/index.js'
 import { directMessages } from './direct-messages/index.js'
-import type { DirectMessages, DirectMessagesInit } from './direct-messages/index.js'
+import type { DirectMessages, DirectMessagesInit, LinkMaker } from './direct-messages/index.js'
+import { requests } from './requests/index.js'
+import type { Requests, RequestsInit } from './requests/index.js'
 import type { PeerExchange } from './peer-exchange/index.js'
 import type { Admission } from './admission/index.js'
 import { channels } from './channels/index.js'
@@ -46,6 +48,8 @@ export interface MembraneServices extends ServiceMap {
   admission: Admission
   peerExchange: PeerExchange
   directMessages: DirectMessages
+  /** Request/response to a peer by PeerId (`/membrane/request/1.0.0`) */
+  requests: Requests
   channels: Channels
   networkMap: NetworkMap
   circuit: MeshCircuitsService
@@ -149,6 +153,13 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
   directMessages?: DirectMessagesInit
 
   /**
+   * Options for request/response (`maxRequestSize`, `maxResponseSize`, `requestTimeout`…)
+   *
+   * @default {}
+   */
+  requests?: RequestsInit
+
+  /**
    * Options for the network map service (alias, roles, record TTL, limits)
    *
    * @default {}
@@ -214,6 +225,26 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
 
   // services that reach other services of the running node (set below)
   const running: { node?: Membrane<T> } = {}
+  // a peer with no link is reached through connect(): WebRTC over the mesh, else an end-to-end encrypted circuit
+  const makeLink: LinkMaker = async (peer, { signal }) => {
+    if (running.node == null) {
+      throw new Error('the node is still starting')
+    }
+    const node = running.node
+    try {
+      return (await node.services.circuit.connect(peer, { signal })).connection
+    } catch (err) {
+      // no mesh path (e.g. only a bootstrap peer between us, which relays v2 but not mesh
+      // circuits): stock relay→WebRTC through the relay addresses the peer's map record announces
+      const relayed = (node.services.networkMap.get(peer)?.multiaddrs ?? [])
+        .filter(ma => ma.toString().endsWith('/p2p-circuit/webrtc'))
+        .map(ma => ma.encapsulate(`/p2p/${peer}`))
+      if (relayed.length === 0) {
+        throw err
+      }
+      return node.dial(relayed, { signal })
+    }
+  }
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
@@ -235,29 +266,11 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       // learns other bootstrap peers from the ones it reaches, and fails over to them
       // once the topology holds enough member links, a lost bootstrap peer is not replaced
       peerExchange: peerExchange({ needsBootstrap: () => running.node?.services.topology.needsBootstrap() ?? true }),
-      // a peer with no link is reached through connect(): WebRTC over the mesh, else an end-to-end encrypted circuit
       directMessages: directMessages({
-        makeLink: async (peer, { signal }) => {
-          if (running.node == null) {
-            throw new Error('the node is still starting')
-          }
-          const node = running.node
-          try {
-            return (await node.services.circuit.connect(peer, { signal })).connection
-          } catch (err) {
-            // no mesh path (e.g. only a bootstrap peer between us, which relays v2 but not mesh
-            // circuits): stock relay→WebRTC through the relay addresses the peer's map record announces
-            const relayed = (node.services.networkMap.get(peer)?.multiaddrs ?? [])
-              .filter(ma => ma.toString().endsWith('/p2p-circuit/webrtc'))
-              .map(ma => ma.encapsulate(`/p2p/${peer}`))
-            if (relayed.length === 0) {
-              throw err
-            }
-            return node.dial(relayed, { signal })
-          }
-        },
+        makeLink,
         ...options.directMessages
       }),
+      requests: requests({ makeLink, ...options.requests }),
       channels: channels(options.channels),
       networkMap: networkMap(options.networkMap),
       circuit: meshCircuits(options.circuit),
