@@ -21,8 +21,14 @@ export const MAX_MESSAGE_SIZE = BROADCAST_MAX_MESSAGE_SIZE
 /** The most target peers one routed copy lists; a copy for more lists none and is matched at each hop instead */
 export const MAX_TARGETS = 128
 
-/** A routed message is the payload plus channel, author, seqno, signature and targets (peer ids, under 64 bytes each) */
-export const MAX_ROUTED_MESSAGE_SIZE = MAX_MESSAGE_SIZE + MAX_CHANNEL_NAME_LENGTH + 256 + MAX_TARGETS * 64
+/**
+ * The largest peer id multihash: libp2p inlines public keys of up to 42 bytes
+ * (identity multihash, 2 header bytes); larger keys are hashed (sha256, 34 bytes)
+ */
+export const MAX_PEER_ID_SIZE = 44
+
+/** A routed message is the payload plus channel, author, seqno, signature and targets (peer ids, each with a 2-byte field header) */
+export const MAX_ROUTED_MESSAGE_SIZE = MAX_MESSAGE_SIZE + MAX_CHANNEL_NAME_LENGTH + 256 + MAX_TARGETS * (MAX_PEER_ID_SIZE + 2)
 
 /**
  * The largest query, as JSON. Every peer on the path evaluates every announced

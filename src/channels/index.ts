@@ -135,6 +135,8 @@ export interface ChannelStats {
   rejected: number
   /** Routed messages dropped as duplicates (same author and seqno, or same content id) */
   duplicates: number
+  /** Other peers' interest announcements taken into the routing table (new, updated or withdrawn) */
+  announcementsLearned: number
 }
 
 export interface Channels {
@@ -157,7 +159,7 @@ export interface Channels {
   /** Peers whose announced interests include `channel` (interest routing's view) */
   interestedPeers(channel: string): PeerId[]
 
-  /** Counters of the interest router */
+  /** Counters of interest routing: routed messages and announcements */
   stats(): ChannelStats
 }
 

@@ -302,11 +302,11 @@ export namespace ChannelInterest {
 export interface RoutedMessage {
   channel: string
   data: Uint8Array<ArrayBuffer>
-  from: string
+  from: Uint8Array<ArrayBuffer>
   seqno: bigint
   signature: Uint8Array<ArrayBuffer>
   hops: number
-  targets: string[]
+  targets: Uint8Array<ArrayBuffer>[]
 }
 
 export namespace RoutedMessage {
@@ -329,9 +329,9 @@ export namespace RoutedMessage {
           w.bytes(obj.data)
         }
 
-        if ((obj.from != null && obj.from !== '')) {
+        if ((obj.from != null && obj.from.byteLength > 0)) {
           w.uint32(26)
-          w.string(obj.from)
+          w.bytes(obj.from)
         }
 
         if ((obj.seqno != null && obj.seqno !== 0n)) {
@@ -352,7 +352,7 @@ export namespace RoutedMessage {
         if (obj.targets != null && obj.targets.length > 0) {
           for (const value of obj.targets) {
             w.uint32(58)
-            w.string(value)
+            w.bytes(value)
           }
         }
 
@@ -363,7 +363,7 @@ export namespace RoutedMessage {
         const obj: any = {
           channel: '',
           data: uint8ArrayAlloc(0),
-          from: '',
+          from: uint8ArrayAlloc(0),
           seqno: 0n,
           signature: uint8ArrayAlloc(0),
           hops: 0,
@@ -385,7 +385,7 @@ export namespace RoutedMessage {
               break
             }
             case 3: {
-              obj.from = reader.string()
+              obj.from = reader.bytes()
               break
             }
             case 4: {
@@ -405,7 +405,7 @@ export namespace RoutedMessage {
                 throw new MaxLengthError('Decode error - repeated field "targets" had too many elements')
               }
 
-              obj.targets.push(reader.string())
+              obj.targets.push(reader.bytes())
               break
             }
             default: {
@@ -444,7 +444,7 @@ export namespace RoutedMessage {
             case 3: {
               yield {
                 field: `${prefix}.from`,
-                value: reader.string()
+                value: reader.bytes()
               }
               break
             }
@@ -477,7 +477,7 @@ export namespace RoutedMessage {
               yield {
                 field: `${prefix}.targets[]`,
                 index: obj.targets,
-                value: reader.string()
+                value: reader.bytes()
               }
 
               obj.targets++
@@ -508,7 +508,7 @@ export namespace RoutedMessage {
 
   export interface RoutedMessageFromFieldEvent {
     field: '$.from'
-    value: string
+    value: Uint8Array<ArrayBuffer>
   }
 
   export interface RoutedMessageSeqnoFieldEvent {
@@ -529,7 +529,7 @@ export namespace RoutedMessage {
   export interface RoutedMessageTargetsFieldEvent {
     field: '$.targets[]'
     index: number
-    value: string
+    value: Uint8Array<ArrayBuffer>
   }
 
   export function encode (obj: Partial<RoutedMessage>): Uint8Array<ArrayBuffer> {
