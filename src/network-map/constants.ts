@@ -104,3 +104,10 @@ export const STALE_RACE_WINDOW = 1_000
 
 /** The latency assumed for an edge nobody measured, when `path()` weighs by latency */
 export const UNMEASURED_RTT = 100
+
+/**
+ * The longest identity-multihash digest a PeerId may carry: libp2p inlines
+ * public keys of at most 42 bytes, and hashes longer ones with sha2-256. Peer
+ * ids on the wire are byte-checked against this before anything parses them.
+ */
+export const MAX_IDENTITY_DIGEST_LENGTH = 42

@@ -61,6 +61,8 @@ export interface NetworkMapEvents {
   'node:update': CustomEvent<MapNode>
   'node:remove': CustomEvent<MapNode>
   'edge:add': CustomEvent<MapEdge>
+  /** An edge stays but its kind or RTT changed (e.g. a relayed link became direct) */
+  'edge:update': CustomEvent<MapEdge>
   'edge:remove': CustomEvent<MapEdge>
   /** A record or frame was refused and its sender penalised */
   'record:reject': CustomEvent<RecordRejection>
@@ -84,6 +86,8 @@ export interface NetworkMapStats {
   bytesReceived: number
   recordsAccepted: number
   recordsRejected: number
+  /** Streams refused at once because their sender is at the penalty threshold */
+  streamsRefused: number
 }
 
 export interface NetworkMap extends TypedEventTarget<NetworkMapEvents> {

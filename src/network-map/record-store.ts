@@ -1,0 +1,366 @@
+/**
+ * The map itself, with no I/O: verified records, the two-sided edges they
+ * imply, shortest paths, expiry and reachability. The service feeds it records
+ * and relays the events it emits.
+ */
+import { peerIdFromMultihash } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import * as Digest from 'multiformats/hashes/digest'
+import { UNMEASURED_RTT } from './constants.js'
+import { NetmapRecord } from './pb/netmap.js'
+import type { LinkKind, MapEdge, MapNeighbour, MapNode, PathOptions } from './index.js'
+import type { PeerId } from '@libp2p/interface'
+
+/** A record we hold, verified */
+export interface StoredRecord {
+  /** The subject's PeerId string */
+  key: string
+  seq: bigint
+  /** Local expiry, unix ms */
+  expires: number
+  /** The marshaled signed envelope, forwarded as received (its own copy, never a view into a frame) */
+  envelope: Uint8Array
+  node: MapNode
+  /** Claimed neighbours by PeerId string */
+  claims: Map<string, MapNeighbour>
+  /** live: in the map; departed: said goodbye; pruned: unreachable (back to live when a path appears). Kept until expiry so older copies are not re-accepted */
+  state: 'live' | 'departed' | 'pruned'
+  acceptedAt: number
+  /** The sequence number this record replaced: a copy of it arriving just after is a flooding race, not a replay */
+  previousSeq?: bigint
+  unreachableSince?: number
+}
+
+/** The events the store emits, as the service's public events name them */
+export interface RecordStoreEvents {
+  'node:add': MapNode
+  'node:update': MapNode
+  'node:remove': MapNode
+  'edge:add': MapEdge
+  'edge:update': MapEdge
+  'edge:remove': MapEdge
+}
+
+export type Emit = <K extends keyof RecordStoreEvents>(type: K, detail: RecordStoreEvents[K]) => void
+
+export interface RecordStoreInit {
+  /** Our own PeerId: the root of reachability and of every path */
+  self: PeerId
+  /** How long a node may be unreachable before it is pruned, in ms */
+  unreachableTimeout: number
+  emit: Emit
+}
+
+export const KIND_TO_PB: Record<LinkKind, NetmapRecord.LinkKind> = {
+  direct: NetmapRecord.LinkKind.DIRECT,
+  relayed: NetmapRecord.LinkKind.RELAYED,
+  circuit: NetmapRecord.LinkKind.CIRCUIT
+}
+
+const PB_TO_KIND: Record<NetmapRecord.LinkKind, LinkKind> = {
+  [NetmapRecord.LinkKind.DIRECT]: 'direct',
+  [NetmapRecord.LinkKind.RELAYED]: 'relayed',
+  [NetmapRecord.LinkKind.CIRCUIT]: 'circuit'
+}
+
+/** Lower is more direct */
+export const KIND_RANK: Record<LinkKind, number> = { direct: 0, circuit: 1, relayed: 2 }
+
+/**
+ * A decoded, verified record in the form the store holds. Throws on a
+ * neighbour id or address that does not parse.
+ */
+export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8Array, expires: number, now = Date.now()): StoredRecord {
+  const key = id.toString()
+  const claims = new Map<string, MapNeighbour>()
+  for (const n of record.neighbours) {
+    const nid = peerIdFromMultihash(Digest.decode(n.peerId))
+    const nkey = nid.toString()
+    if (nkey !== key) {
+      claims.set(nkey, { id: nid, kind: PB_TO_KIND[n.kind] ?? 'direct', ...(n.rtt != null ? { rtt: n.rtt } : {}) })
+    }
+  }
+  const node: MapNode = {
+    id,
+    seq: record.seq,
+    expires,
+    ...(record.alias != null ? { alias: record.alias } : {}),
+    roles: record.roles,
+    multiaddrs: record.multiaddrs.map(bytes => multiaddr(bytes)),
+    neighbours: [...claims.values()]
+  }
+  return { key, seq: record.seq, expires, envelope, node, claims, state: record.departing ? 'departed' : 'live', acceptedAt: now }
+}
+
+function edgeEnds (a: string, b: string): [string, string] {
+  return a < b ? [a, b] : [b, a]
+}
+
+function sameEdge (a: MapEdge, b: MapEdge): boolean {
+  return a.kind === b.kind && a.rtt === b.rtt
+}
+
+export class RecordStore {
+  private readonly self: PeerId
+  private readonly selfKey: string
+  private readonly unreachableTimeout: number
+  private readonly emit: Emit
+  private readonly records = new Map<string, StoredRecord>()
+  /** Two-sided edges, under both ends */
+  private readonly adjacency = new Map<string, Map<string, MapEdge>>()
+  private liveCount = 0
+
+  constructor (init: RecordStoreInit) {
+    this.self = init.self
+    this.selfKey = init.self.toString()
+    this.unreachableTimeout = init.unreachableTimeout
+    this.emit = init.emit
+  }
+
+  /** Live nodes, ourselves included */
+  get size (): number {
+    return this.liveCount
+  }
+
+  /** Every record held, live or not (departed and pruned ones stay until expiry) */
+  get held (): number {
+    return this.records.size
+  }
+
+  record (key: string): StoredRecord | undefined {
+    return this.records.get(key)
+  }
+
+  all (): IterableIterator<StoredRecord> {
+    return this.records.values()
+  }
+
+  isLive (key: string): boolean {
+    return this.records.get(key)?.state === 'live'
+  }
+
+  nodes (): MapNode[] {
+    const nodes: MapNode[] = []
+    for (const r of this.records.values()) {
+      if (r.state === 'live') {
+        nodes.push(r.node)
+      }
+    }
+    return nodes
+  }
+
+  edges (): MapEdge[] {
+    const edges: MapEdge[] = []
+    for (const [a, others] of this.adjacency) {
+      for (const [b, edge] of others) {
+        if (a < b) {
+          edges.push(edge)
+        }
+      }
+    }
+    return edges
+  }
+
+  node (key: string): MapNode | undefined {
+    const r = this.records.get(key)
+    return r?.state === 'live' ? r.node : undefined
+  }
+
+  neighbours (key: string): PeerId[] {
+    return [...(this.adjacency.get(key)?.keys() ?? [])].map(k => this.records.get(k)!.node.id)
+  }
+
+  /** Put a verified record in the map and emit what changed; returns the record it replaced */
+  put (stored: StoredRecord): StoredRecord | undefined {
+    const prev = this.records.get(stored.key)
+    const wasLive = prev?.state === 'live'
+    stored.previousSeq = prev?.seq
+    this.records.set(stored.key, stored)
+    this.liveCount += Number(stored.state === 'live') - Number(wasLive)
+    if (stored.state === 'live') {
+      this.emit(wasLive ? 'node:update' : 'node:add', stored.node)
+      this.updateEdges(stored.key)
+    } else {
+      this.updateEdges(stored.key)
+      if (wasLive) {
+        this.emit('node:remove', prev.node)
+      }
+    }
+    return prev
+  }
+
+  clear (): void {
+    this.records.clear()
+    this.adjacency.clear()
+    this.liveCount = 0
+  }
+
+  /**
+   * The shortest path over two-sided edges, `[self, …hops, to]`, or
+   * `undefined` when `to` is not live or no path reaches it.
+   */
+  path (to: PeerId, options: PathOptions = {}): PeerId[] | undefined {
+    const target = to.toString()
+    if (target === this.selfKey) {
+      return [this.self]
+    }
+    if (!this.isLive(target)) {
+      return undefined
+    }
+    const excluded = new Set((options.exclude ?? []).map(String))
+    excluded.delete(target)
+    excluded.delete(this.selfKey)
+    const latency = options.weight === 'latency'
+    // Dijkstra; with unit weights the first settle of `target` is a BFS shortest path
+    const dist = new Map<string, number>([[this.selfKey, 0]])
+    const prev = new Map<string, string>()
+    const done = new Set<string>()
+    while (true) {
+      let current: string | undefined
+      let best = Infinity
+      for (const [k, d] of dist) {
+        if (!done.has(k) && d < best) { best = d; current = k }
+      }
+      if (current == null) {
+        return undefined
+      }
+      if (current === target) {
+        break
+      }
+      done.add(current)
+      for (const [next, edge] of this.adjacency.get(current) ?? []) {
+        if (done.has(next) || excluded.has(next)) { continue }
+        const w = latency ? (edge.rtt ?? UNMEASURED_RTT) : 1
+        if (best + w < (dist.get(next) ?? Infinity)) {
+          dist.set(next, best + w)
+          prev.set(next, current)
+        }
+      }
+    }
+    const keys = [target]
+    while (keys[0] !== this.selfKey) {
+      keys.unshift(prev.get(keys[0])!)
+    }
+    return keys.map(k => k === this.selfKey ? this.self : this.records.get(k)!.node.id)
+  }
+
+  /**
+   * Expire records and prune nodes no two-sided path from us reaches for
+   * `unreachableTimeout`; a pruned node comes back when a path appears.
+   */
+  sweep (now = Date.now()): void {
+    for (const stored of [...this.records.values()]) {
+      if (stored.key !== this.selfKey && stored.expires <= now) {
+        if (stored.state === 'live') {
+          this.drop(stored)
+        }
+        this.records.delete(stored.key)
+      }
+    }
+    // reachability over two-sided claims of live and pruned records, so a pruned node comes back when a path to it appears
+    const reached = new Set<string>([this.selfKey])
+    const queue = [this.selfKey]
+    while (queue.length > 0) {
+      const key = queue.pop()!
+      for (const next of this.records.get(key)?.claims.keys() ?? []) {
+        const other = this.records.get(next)
+        if (!reached.has(next) && other != null && other.state !== 'departed' && other.claims.has(key)) {
+          reached.add(next)
+          queue.push(next)
+        }
+      }
+    }
+    for (const stored of [...this.records.values()]) {
+      if (stored.state === 'departed') {
+        continue
+      }
+      if (reached.has(stored.key)) {
+        stored.unreachableSince = undefined
+        if (stored.state === 'pruned') {
+          stored.state = 'live'
+          this.liveCount++
+          this.emit('node:add', stored.node)
+          this.updateEdges(stored.key)
+        }
+        continue
+      }
+      if (stored.state === 'live') {
+        stored.unreachableSince ??= now
+        if (now - stored.unreachableSince >= this.unreachableTimeout) {
+          this.drop(stored)
+        }
+      }
+    }
+  }
+
+  /** Take a node out of the map (expired or unreachable); its record stays as `pruned` */
+  private drop (stored: StoredRecord): void {
+    stored.state = 'pruned'
+    this.liveCount--
+    this.updateEdges(stored.key)
+    this.emit('node:remove', stored.node)
+  }
+
+  /** Re-derive the two-sided edges at `key` after its record changed */
+  private updateEdges (key: string): void {
+    const record = this.records.get(key)
+    const live = record?.state === 'live'
+    const current = this.adjacency.get(key) ?? new Map<string, MapEdge>()
+    const candidates = new Set([...current.keys(), ...(live ? record.claims.keys() : [])])
+    for (const other of candidates) {
+      const should = live && this.isLive(other) && record.claims.has(other) && this.records.get(other)!.claims.has(key)
+      const edge = current.get(other)
+      if (should) {
+        // kind and RTT may change while the edge stays
+        const next = this.edge(key, other)
+        this.link(key, other, next)
+        if (edge == null) {
+          this.emit('edge:add', next)
+        } else if (!sameEdge(edge, next)) {
+          this.emit('edge:update', next)
+        }
+      } else if (edge != null) {
+        this.unlink(key, other)
+        this.emit('edge:remove', edge)
+      }
+    }
+  }
+
+  private link (a: string, b: string, edge: MapEdge): void {
+    for (const [x, y] of [[a, b], [b, a]]) {
+      let map = this.adjacency.get(x)
+      if (map == null) {
+        map = new Map()
+        this.adjacency.set(x, map)
+      }
+      map.set(y, edge)
+    }
+  }
+
+  private unlink (a: string, b: string): void {
+    for (const [x, y] of [[a, b], [b, a]]) {
+      const map = this.adjacency.get(x)
+      map?.delete(y)
+      if (map?.size === 0) {
+        this.adjacency.delete(x)
+      }
+    }
+  }
+
+  private edge (a: string, b: string): MapEdge {
+    const [from, to] = edgeEnds(a, b)
+    const fromRecord = this.records.get(from)!
+    const toRecord = this.records.get(to)!
+    const x = fromRecord.claims.get(to)
+    const y = toRecord.claims.get(from)
+    const kinds = [x?.kind ?? 'direct', y?.kind ?? 'direct']
+    const kind = KIND_RANK[kinds[0]] >= KIND_RANK[kinds[1]] ? kinds[0] : kinds[1]
+    const rtts = [x?.rtt, y?.rtt].filter((r): r is number => r != null)
+    return {
+      from: fromRecord.node.id,
+      to: toRecord.node.id,
+      kind,
+      ...(rtts.length > 0 ? { rtt: rtts.reduce((s, r) => s + r, 0) / rtts.length } : {})
+    }
+  }
+}

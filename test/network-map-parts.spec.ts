@@ -1,0 +1,345 @@
+// The network map's parts on their own: the record store (pure), penalties,
+// validation, and the wire flows through in-memory stream pairs with real protobuf bytes
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { RecordEnvelope } from '@libp2p/peer-record'
+import { lpStream, streamPair } from '@libp2p/utils'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { MAX_RECORD_SIZE } from '../src/network-map/constants.js'
+import { NetmapMessage, NetmapRecord } from '../src/network-map/pb/netmap.js'
+import { Penalties } from '../src/network-map/penalties.js'
+import { RecordStore, storedRecord } from '../src/network-map/record-store.js'
+import { answerSync, push, readFrame, receivePush, runSync } from '../src/network-map/sync.js'
+import { decodeRecord, isPeerIdBytes, sealRecord, signerOf, verifySignature } from '../src/network-map/validate.js'
+import { identities, identity, recordOf, signedRecord } from './fixtures/netmap-records.js'
+import type { RecordOptions, Identity } from './fixtures/netmap-records.js'
+import type { MapEdge } from '../src/network-map/index.js'
+import type { RecordStoreEvents } from '../src/network-map/record-store.js'
+import type { FrameStream, SyncContext } from '../src/network-map/sync.js'
+import type { PeerId } from '@libp2p/interface'
+
+type Bytes = Uint8Array<ArrayBuffer>
+
+interface Event { type: keyof RecordStoreEvents, detail: RecordStoreEvents[keyof RecordStoreEvents] }
+
+function storeFor (self: PeerId, unreachableTimeout = 1_000): { store: RecordStore, events: Event[] } {
+  const events: Event[] = []
+  const store = new RecordStore({ self, unreachableTimeout, emit: (type, detail) => { events.push({ type, detail }) } })
+  return { store, events }
+}
+
+function put (store: RecordStore, id: PeerId, options: RecordOptions = {}, now = Date.now()): void {
+  store.put(storedRecord(id, recordOf(id, options), new Uint8Array(0), options.expires ?? now + 60_000, now))
+}
+
+function edgeIds (edges: MapEdge[]): string[] {
+  return edges.map(e => [e.from.toString(), e.to.toString()].sort().join('|')).sort()
+}
+
+function pair (a: PeerId, b: PeerId): string {
+  return [a.toString(), b.toString()].sort().join('|')
+}
+
+describe('network map: record store', () => {
+  it('an edge exists only while both ends list each other', async () => {
+    const [self, a, b] = await identities(3)
+    const { store, events } = storeFor(self.id)
+    put(store, self.id, { neighbours: [a.id] })
+    put(store, a.id, { neighbours: [self.id, b.id] })
+    put(store, b.id, { neighbours: [] })
+    assert.deepEqual(edgeIds(store.edges()), [pair(self.id, a.id)], 'a claims b, b does not claim a')
+    assert.deepEqual(store.neighbours(b.id.toString()), [])
+    put(store, b.id, { seq: 2n, neighbours: [a.id] })
+    assert.deepEqual(edgeIds(store.edges()), [pair(self.id, a.id), pair(a.id, b.id)].sort())
+    assert.deepEqual(events.filter(e => e.type === 'edge:add').length, 2)
+    put(store, a.id, { seq: 2n, neighbours: [self.id] })
+    assert.deepEqual(edgeIds(store.edges()), [pair(self.id, a.id)])
+    assert.deepEqual(events.filter(e => e.type === 'edge:remove').map(e => edgeIds([e.detail as MapEdge])[0]), [pair(a.id, b.id)])
+  })
+
+  it('emits edge:update when an edge changes kind or RTT, and nothing when it does not', async () => {
+    const [self, a] = await identities(2)
+    const { store, events } = storeFor(self.id)
+    put(store, self.id, { neighbours: [a.id], kind: NetmapRecord.LinkKind.RELAYED })
+    put(store, a.id, { neighbours: [self.id], kind: NetmapRecord.LinkKind.RELAYED })
+    assert.equal(store.edges()[0].kind, 'relayed')
+    put(store, a.id, { seq: 2n, neighbours: [self.id], kind: NetmapRecord.LinkKind.RELAYED })
+    assert.equal(events.filter(e => e.type === 'edge:update').length, 0, 'same kind, no RTT: no update')
+    put(store, self.id, { seq: 2n, neighbours: [a.id] })
+    put(store, a.id, { seq: 3n, neighbours: [self.id] })
+    const updates = events.filter(e => e.type === 'edge:update').map(e => e.detail as MapEdge)
+    assert.deepEqual(updates.map(e => e.kind), ['direct'], 'one update, when both ends say direct')
+    put(store, a.id, { seq: 4n, neighbours: [self.id], rtt: 30 })
+    assert.equal((events.at(-1)?.detail as MapEdge).rtt, 30)
+    assert.equal(events.at(-1)?.type, 'edge:update')
+  })
+
+  it('path() finds shortest paths, honours exclude and latency weights, and returns undefined off the map', async () => {
+    const [self, a, b, c, d] = await identities(5)
+    const { store } = storeFor(self.id)
+    // self - a - c, self - b - c, c - d; a–c is slow
+    put(store, self.id, { neighbours: [a.id, b.id] })
+    put(store, a.id, { neighbours: [self.id, c.id] })
+    put(store, b.id, { neighbours: [self.id, c.id], rtt: 10 })
+    put(store, c.id, { neighbours: [a.id, b.id, d.id], rtt: 10 })
+    put(store, d.id, { neighbours: [c.id] })
+    const path = store.path(d.id)!
+    assert.equal(path.length, 4)
+    assert.ok(path[0].equals(self.id) && path[3].equals(d.id) && path[2].equals(c.id))
+    assert.ok(store.path(d.id, { exclude: [a.id] })![1].equals(b.id))
+    assert.ok(store.path(d.id, { exclude: [b.id] })![1].equals(a.id))
+    assert.equal(store.path(d.id, { exclude: [c.id] }), undefined)
+    // a–c is unmeasured on a's side and 10 on c's (mean 10), b–c 10 both: latency picks self-b (10) over self-a (unmeasured, 100)
+    assert.ok(store.path(c.id, { weight: 'latency' })![1].equals(b.id))
+    const stranger = await identity()
+    assert.equal(store.path(stranger.id), undefined)
+    assert.deepEqual(store.path(self.id)?.map(String), [self.id.toString()])
+  })
+
+  it('prunes a node no two-sided path reaches after unreachableTimeout, and brings it back when a path appears', async () => {
+    const [self, a, b] = await identities(3)
+    const { store, events } = storeFor(self.id, 1_000)
+    const now = Date.now()
+    put(store, self.id, { neighbours: [a.id] }, now)
+    put(store, a.id, { neighbours: [self.id] }, now)
+    put(store, b.id, { neighbours: [a.id] }, now)
+    store.sweep(now)
+    assert.equal(store.size, 3, 'unreachable but within the timeout')
+    store.sweep(now + 999)
+    assert.equal(store.size, 3)
+    store.sweep(now + 1_000)
+    assert.equal(store.size, 2)
+    assert.equal(store.node(b.id.toString()), undefined)
+    assert.equal(store.held, 3, 'the pruned record is held so older copies are not re-accepted')
+    assert.deepEqual(events.filter(e => e.type === 'node:remove').map(e => (e.detail as { id: PeerId }).id.toString()), [b.id.toString()])
+    put(store, a.id, { seq: 2n, neighbours: [self.id, b.id] }, now)
+    store.sweep(now + 1_100)
+    assert.equal(store.size, 3, 'back once a path reaches it')
+    assert.deepEqual(edgeIds(store.edges()), [pair(self.id, a.id), pair(a.id, b.id)].sort())
+  })
+
+  it('drops an expired record, and a goodbye at once', async () => {
+    const [self, a, b] = await identities(3)
+    const { store, events } = storeFor(self.id)
+    const now = Date.now()
+    put(store, self.id, { neighbours: [a.id, b.id] }, now)
+    put(store, a.id, { neighbours: [self.id], expires: now + 500 }, now)
+    put(store, b.id, { neighbours: [self.id] }, now)
+    put(store, b.id, { seq: 2n, departing: true }, now)
+    assert.equal(store.node(b.id.toString()), undefined, 'a goodbye removes the node without a sweep')
+    assert.equal(events.at(-1)?.type, 'node:remove')
+    store.sweep(now + 500)
+    assert.equal(store.node(a.id.toString()), undefined)
+    assert.equal(store.record(a.id.toString()), undefined, 'expired records are forgotten')
+    assert.deepEqual(store.edges(), [])
+    assert.equal(store.size, 1)
+  })
+})
+
+describe('network map: penalties', () => {
+  it('points decay by half-life and cross the threshold once', () => {
+    const penalties = new Penalties({ threshold: 10, halfLife: 1_000, maxRecordsPerSecond: 10, recordBurst: 10 })
+    const now = Date.now()
+    assert.equal(penalties.add('p', 5, now), false)
+    assert.equal(penalties.add('p', 5, now), true)
+    assert.equal(penalties.add('p', 5, now), false, 'already over')
+    assert.ok(Math.abs(penalties.current('p', now + 1_000) - 7.5) < 1e-9)
+    assert.equal(penalties.current('q', now), 0)
+  })
+
+  it('refuses pushes beyond the burst with RecordRateLimitError, afresh after forget()', () => {
+    const penalties = new Penalties({ threshold: 10, halfLife: 1_000, maxRecordsPerSecond: 1, recordBurst: 10 })
+    penalties.spend('p', 6)
+    penalties.spend('p', 4)
+    assert.throws(() => { penalties.spend('p', 1) }, { name: 'RecordRateLimitError' })
+    penalties.spend('q', 10)
+    penalties.forget('p')
+    penalties.spend('p', 10)
+  })
+})
+
+describe('network map: validation', () => {
+  it('byte-checks PeerId multihashes', async () => {
+    const { id } = await identity()
+    assert.ok(isPeerIdBytes(id.toMultihash().bytes))
+    assert.ok(isPeerIdBytes(Uint8Array.from([0x12, 0x20, ...new Uint8Array(32)])))
+    assert.ok(!isPeerIdBytes(new Uint8Array(100_000).fill(0xab)))
+    assert.ok(!isPeerIdBytes(Uint8Array.from([0x00, 43, ...new Uint8Array(43)])), 'identity digests above 42 bytes')
+    assert.ok(!isPeerIdBytes(Uint8Array.from([0x12, 0x20, 1, 2])), 'length must match')
+  })
+
+  it('takes a record apart with a typed error at each step', async () => {
+    const [x, y] = await identities(2)
+    const limits = { maxRecordSize: MAX_RECORD_SIZE, maxNeighbours: 4 }
+    const good = decodeRecord(await signedRecord(x, { neighbours: [y.id] }), limits)
+    const signer = signerOf(good)
+    assert.ok(signer.subject.equals(x.id))
+    await verifySignature(signer)
+    assert.throws(() => decodeRecord(new Uint8Array(MAX_RECORD_SIZE + 1), limits), { name: 'RecordTooLargeError' })
+    assert.throws(() => decodeRecord(Uint8Array.from([0x0a, 0xff, 0xff, 0x7f, 9, 9]), limits), { name: 'MalformedRecordError' })
+    const crowded = await signedRecord(x, { neighbours: (await identities(5)).map(i => i.id) })
+    assert.throws(() => decodeRecord(crowded, limits), { name: 'InvalidRecordError' })
+    const bigId = recordOf(x.id)
+    bigId.peerId = new Uint8Array(1000).fill(0xab)
+    const bigIdEnvelope = await sealRecord(bigId, x.key, MAX_RECORD_SIZE)
+    assert.throws(() => decodeRecord(bigIdEnvelope, limits), { name: 'MalformedRecordError' })
+    // signed by x, about y
+    const mismatch = await sealRecord(recordOf(y.id), x.key, MAX_RECORD_SIZE)
+    assert.throws(() => signerOf(decodeRecord(mismatch, limits)), { name: 'RecordSignerMismatchError' })
+    const forged = RecordEnvelope.createFromProtobuf(await signedRecord(x, { seq: 2n }))
+    forged.signature = new Uint8Array(64)
+    forged.marshaled = undefined
+    await assert.rejects(verifySignature(signerOf(decodeRecord(forged.marshal(), limits))), { name: 'RecordSignatureError' })
+  })
+
+  it('seals within maxRecordSize by keeping the first neighbours', async () => {
+    const x = await identity()
+    const neighbours = (await identities(40)).map(i => i.id)
+    const envelope = await sealRecord(recordOf(x.id, { neighbours }), x.key, 1_000)
+    assert.ok(envelope.byteLength <= 1_000)
+    const { record } = decodeRecord(envelope, { maxRecordSize: 1_000, maxNeighbours: 256 })
+    assert.ok(record.neighbours.length > 0 && record.neighbours.length < 40)
+    assert.deepEqual(record.neighbours.map(n => uint8ArrayToString(n.peerId, 'base58btc')), neighbours.slice(0, record.neighbours.length).map(String))
+  })
+})
+
+/** One side of a wire test: held records by PeerId string, verified on receipt */
+class Side {
+  readonly held = new Map<string, { seq: bigint, envelope: Uint8Array, peerId: Bytes }>()
+  readonly known = new Map<string, bigint>()
+  readonly rejected: string[] = []
+  readonly stats = { bytesSent: 0, bytesReceived: 0 }
+  spent = 0
+
+  constructor (readonly self: Identity, readonly maxEntries = 1000, readonly budget = Infinity) {}
+
+  async hold (who: Identity, options: RecordOptions = {}): Promise<void> {
+    this.held.set(who.id.toString(), { seq: options.seq ?? 1n, envelope: await signedRecord(who, options), peerId: who.id.toMultihash().bytes })
+  }
+
+  context (): SyncContext {
+    return {
+      maxFrameSize: 64 * 1024,
+      maxEntries: this.maxEntries,
+      stats: this.stats,
+      selfKey: this.self.id.toString(),
+      digest: () => [...this.held.values()].map(r => ({ peerId: r.peerId, seq: r.seq })),
+      seqOf: (key) => this.held.get(key)?.seq,
+      offer: (theirs) => [...this.held].filter(([key, r]) => (theirs.get(key) ?? -1n) < r.seq).map(([, r]) => r.envelope),
+      give: (keys) => keys.flatMap(k => this.held.has(k) ? [this.held.get(k)!.envelope] : []),
+      noteKnown: (key, seq) => { this.known.set(key, seq) },
+      accept: async (envelopes, wanted) => {
+        for (const bytes of envelopes) {
+          try {
+            const decoded = decodeRecord(bytes, { maxRecordSize: MAX_RECORD_SIZE, maxNeighbours: 256 })
+            const signer = signerOf(decoded)
+            if (wanted != null && !wanted.has(signer.subject.toString())) {
+              throw Object.assign(new Error('not asked for'), { name: 'UnexpectedRecordError' })
+            }
+            await verifySignature(signer)
+            this.held.set(signer.subject.toString(), { seq: decoded.record.seq, envelope: bytes.slice(), peerId: decoded.record.peerId })
+          } catch (err) {
+            this.rejected.push((err as Error).name)
+          }
+        }
+      },
+      spend: (count) => {
+        this.spent += count
+        if (this.spent > this.budget) {
+          throw Object.assign(new Error('over budget'), { name: 'RecordRateLimitError' })
+        }
+      }
+    }
+  }
+}
+
+async function framePair (): Promise<[FrameStream, FrameStream]> {
+  const [outbound, inbound] = await streamPair()
+  return [lpStream(outbound, { maxDataLength: 64 * 1024 }), lpStream(inbound, { maxDataLength: 64 * 1024 })]
+}
+
+describe('network map: wire flows over a stream pair', () => {
+  it('a digest sync leaves both sides holding the newest of every record', async () => {
+    const ids = await identities(5)
+    const dialer = new Side(ids[0])
+    const listener = new Side(ids[1])
+    await dialer.hold(ids[0])
+    await dialer.hold(ids[2], { seq: 5n })
+    await listener.hold(ids[1])
+    await listener.hold(ids[2], { seq: 3n })
+    await listener.hold(ids[3], { seq: 7n })
+    const [a, b] = await framePair()
+    const signal = AbortSignal.timeout(10_000)
+    const ctxB = listener.context()
+    await Promise.all([
+      runSync(a, dialer.context(), signal),
+      (async () => { await answerSync(b, await readFrame(b, ctxB, signal), ctxB, signal) })()
+    ])
+    for (const side of [dialer, listener]) {
+      assert.deepEqual([...side.held.keys()].sort(), [ids[0], ids[1], ids[2], ids[3]].map(i => i.id.toString()).sort())
+      assert.equal(side.held.get(ids[2].id.toString())?.seq, 5n)
+      assert.deepEqual(side.rejected, [])
+    }
+    assert.equal(listener.known.get(ids[2].id.toString()), 5n, 'the digest tells the listener what the dialer holds')
+    assert.ok(dialer.stats.bytesSent > 0 && dialer.stats.bytesSent === listener.stats.bytesReceived)
+    assert.equal(listener.stats.bytesSent, dialer.stats.bytesReceived)
+  })
+
+  it('refuses a digest entry that is not a PeerId with MalformedFrameError, before encoding it', async () => {
+    const [me, them] = await identities(2)
+    const listener = new Side(me)
+    await listener.hold(me)
+    const [a, b] = await framePair()
+    const signal = AbortSignal.timeout(10_000)
+    await a.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [{ peerId: them.id.toMultihash().bytes, seq: 1n }, { peerId: new Uint8Array(30_000).fill(0xab), seq: 1n }], records: [], want: [], more: false }), { signal })
+    const ctx = listener.context()
+    await assert.rejects(async () => { await answerSync(b, await readFrame(b, ctx, signal), ctx, signal) }, { name: 'MalformedFrameError' })
+  })
+
+  it('a sync answer may carry only the records asked for', async () => {
+    const ids = await identities(3)
+    const listener = new Side(ids[0])
+    const [a, b] = await framePair()
+    const signal = AbortSignal.timeout(10_000)
+    const ctx = listener.context()
+    const answering = (async () => { await answerSync(b, await readFrame(b, ctx, signal), ctx, signal) })()
+    await a.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [{ peerId: ids[1].id.toMultihash().bytes, seq: 1n }], records: [], want: [], more: false }), { signal })
+    const reply = NetmapMessage.decode(await a.read({ signal }))
+    assert.deepEqual(reply.want.map(w => uint8ArrayToString(w, 'base58btc')), [ids[1].id.toString()])
+    // answer with the wanted record and one nobody asked for
+    await a.write(NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: [await signedRecord(ids[1]), await signedRecord(ids[2])] as Bytes[], want: [], more: false }), { signal })
+    await assert.rejects(answering, { name: 'UnexpectedRecordError' })
+  })
+
+  it('a push spends the budget, is accepted, and one over maxEntries is a MalformedFrameError', async () => {
+    const ids = await identities(4)
+    const listener = new Side(ids[0], 2)
+    const sender = new Side(ids[1], 2)
+    const [a, b] = await framePair()
+    const signal = AbortSignal.timeout(10_000)
+    const envelopes = [await signedRecord(ids[2]), await signedRecord(ids[3])]
+    const ctx = listener.context()
+    await Promise.all([
+      push(a, envelopes, sender.context(), signal),
+      (async () => { await receivePush(b, await readFrame(b, ctx, signal), ctx, signal) })()
+    ])
+    assert.equal(listener.spent, 2)
+    assert.equal(listener.held.size, 2)
+    const [c, d] = await framePair()
+    await c.write(NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: envelopes as Bytes[], want: [], more: true }), { signal })
+    await c.write(NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: [envelopes[0]] as Bytes[], want: [], more: false }), { signal })
+    await assert.rejects(async () => { await receivePush(d, await readFrame(d, ctx, signal), ctx, signal) }, { name: 'MalformedFrameError' })
+  })
+
+  it('a frame over maxFrameSize is a FrameTooLargeError, garbage a MalformedFrameError', async () => {
+    const side = new Side(await identity())
+    const signal = AbortSignal.timeout(10_000)
+    const [a, b] = await framePair()
+    const [outbound, inbound] = await streamPair()
+    const big = lpStream(outbound, { maxDataLength: 1024 * 1024 })
+    await big.write(new Uint8Array(100 * 1024), { signal })
+    await assert.rejects(readFrame(lpStream(inbound, { maxDataLength: 64 * 1024 }), side.context(), signal), { name: 'FrameTooLargeError' })
+    await a.write(Uint8Array.from([0x1a, 0xff, 0xff, 0xff, 0x0f, 1, 2, 3]), { signal })
+    await assert.rejects(readFrame(b, side.context(), signal), { name: 'MalformedFrameError' })
+  })
+})
