@@ -26,6 +26,7 @@ import type { Membrane, MembraneOptions } from './membrane.js'
 import type { ServiceMap } from '@libp2p/interface'
 
 export * from './api.js'
+export { installNodeWebRTCGuards } from './presets/node.js'
 
 /**
  * Create and start a Membrane node (Node preset: TCP, WebSockets, WebRTC,

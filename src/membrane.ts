@@ -26,6 +26,8 @@ import type { MeshCircuitsInit, MeshCircuitsService, MeshCircuitTransportInit } 
 import { topology } from './topology/index.js'
 import type { Topology, TopologyInit } from './topology/index.js'
 import type { Preset } from './presets/index.js'
+import { liveLinks } from './webrtc/live-links.js'
+import type { LiveLinks, LiveLinksInit } from './webrtc/live-links.js'
 import { PEER_SCORE_PARAMS } from './utils/gossip-score.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -56,6 +58,8 @@ export interface MembraneServices extends ServiceMap {
   /** Dials the bootstrap peers with backoff; `bootstrap:error` events say why first contact fails */
   firstContact: FirstContact
   topology: Topology
+  /** Aborts WebRTC connections whose peer connection is dead or does not connect in time */
+  liveLinks: LiveLinks
 }
 
 /** A started libp2p node with Membrane's services */
@@ -130,6 +134,14 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
    * @default stock @libp2p/webrtc defaults
    */
   webrtc?: WebRTCTransportInit
+
+  /**
+   * How long a WebRTC connection may stay open before its peer connection is
+   * connected (`peerConnectionTimeout`)
+   *
+   * @default {}
+   */
+  liveLinks?: LiveLinksInit
 
   /**
    * Options for the broadcast service
@@ -225,6 +237,8 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
 
   // services that reach other services of the running node (set below)
   const running: { node?: Membrane<T> } = {}
+  // WebRTC race guards on this runtime's RTCPeerConnection class (process-wide, idempotent)
+  preset.installGuards()
   // a peer with no link is reached through connect(): WebRTC over the mesh, else an end-to-end encrypted circuit
   const makeLink: LinkMaker = async (peer, { signal }) => {
     if (running.node == null) {
@@ -277,6 +291,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       firstContact: firstContact({ bootstrap: bootstrapList }),
       // after networkMap and circuit: it reads both when it starts
       topology: topology({ enabled: false, ...options.topology, maxPeers, ...(options.minPeers != null ? { minPeers: options.minPeers } : {}) }),
+      liveLinks: liveLinks(options.liveLinks),
       ...extraServices
     }
   }) as unknown as Membrane<T>

@@ -3,11 +3,26 @@ import { tcp } from '@libp2p/tcp'
 import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { RTCPeerConnection } from 'node-datachannel/polyfill'
+import { installDialGuard } from '../webrtc/dial-guard.js'
 import { installInitChannelGuard } from '../webrtc/init-channel-guard.js'
 import type { Preset } from './index.js'
 
-// the RTCPeerConnection @libp2p/webrtc uses in Node
-installInitChannelGuard(RTCPeerConnection)
+/**
+ * Install Membrane's WebRTC guards on node-datachannel's RTCPeerConnection,
+ * the class `@libp2p/webrtc` uses in Node: the init channel guard, then the
+ * dial guard (it wraps the former, so the order matters). Every WebRTC dial in
+ * the process is covered from then on. Idempotent.
+ *
+ * @example
+ * ```ts
+ * import { installNodeWebRTCGuards } from '@membrane/core'
+ * installNodeWebRTCGuards() // before dialing with a libp2p node of your own
+ * ```
+ */
+export function installNodeWebRTCGuards (): void {
+  installInitChannelGuard(RTCPeerConnection)
+  installDialGuard(RTCPeerConnection)
+}
 
 /**
  * Node: TCP, WebSockets, WebRTC (through node-datachannel) and circuit relay.
@@ -17,6 +32,7 @@ installInitChannelGuard(RTCPeerConnection)
  */
 export const preset: Preset = {
   name: 'node',
+  installGuards: installNodeWebRTCGuards,
   transports: (options) => [
     tcp(),
     webSockets(),

@@ -62,6 +62,38 @@ export function relayOf (ma: Multiaddr): string | undefined {
   return before?.code === CODE_P2P ? before.value : undefined
 }
 
+/** The members of a WebRTC connection's RTCPeerConnection that liveness checks read */
+export interface PeerConnectionLike extends EventTarget {
+  readonly connectionState: RTCPeerConnectionState
+}
+
+/**
+ * The RTCPeerConnection under a WebRTC connection, or undefined for other
+ * kinds. libp2p keeps it on the connection's multiaddr connection
+ * (`@libp2p/webrtc`'s `RTCPeerConnectionMultiaddrConnection.peerConnection`);
+ * neither is public API, so this looks for it and gives up quietly.
+ */
+export function peerConnectionOf (connection: Connection): PeerConnectionLike | undefined {
+  const pc = (connection as unknown as { maConn?: { peerConnection?: unknown } }).maConn?.peerConnection
+  if (pc == null || typeof pc !== 'object' || typeof (pc as PeerConnectionLike).connectionState !== 'string') {
+    return undefined
+  }
+  return pc as PeerConnectionLike
+}
+
+/**
+ * True when the connection can carry a stream now: status `open` and, for a
+ * WebRTC link, its peer connection `connected` (one still connecting, or
+ * `disconnected`, `failed` or `closed`, is dying or not yet alive)
+ */
+export function isLiveConnection (connection: Connection): boolean {
+  if (connection.status !== 'open') {
+    return false
+  }
+  const pc = peerConnectionOf(connection)
+  return pc == null || pc.connectionState === 'connected'
+}
+
 export interface BestConnectionOptions {
   /**
    * Also consider connections with `limits` (relay v2 reservations,
@@ -74,14 +106,15 @@ export interface BestConnectionOptions {
 }
 
 /**
- * The connection that should carry a new stream: open (never closing or
- * closed), unlimited unless `allowLimited`, the most direct kind first, then
- * the newest.
+ * The connection that should carry a new stream: live (open, never closing
+ * or closed, and for WebRTC a `connected` peer connection, see
+ * {@link isLiveConnection}), unlimited unless `allowLimited`, the most direct
+ * kind first, then the newest.
  */
 export function bestConnection (connections: Iterable<Connection>, options: BestConnectionOptions = {}): Connection | undefined {
   let best: Connection | undefined
   for (const connection of connections) {
-    if (connection.status !== 'open' || (options.allowLimited !== true && connection.limits != null)) {
+    if (!isLiveConnection(connection) || (options.allowLimited !== true && connection.limits != null)) {
       continue
     }
     if (best == null || better(connection, best)) {
