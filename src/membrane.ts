@@ -28,6 +28,7 @@ import type { Topology, TopologyInit } from './topology/index.js'
 import type { Preset } from './presets/index.js'
 import { liveLinks } from './webrtc/live-links.js'
 import type { LiveLinks, LiveLinksInit } from './webrtc/live-links.js'
+import { iceConfiguration } from './turn/ice-servers.js'
 import { PEER_SCORE_PARAMS } from './utils/gossip-score.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -237,6 +238,11 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
 
   // services that reach other services of the running node (set below)
   const running: { node?: Membrane<T> } = {}
+  // read for every new peer connection: the app's ICE servers, then those the reached bootstrap peers announced
+  const webrtcOptions: WebRTCTransportInit = {
+    ...options.webrtc,
+    rtcConfiguration: iceConfiguration(options.webrtc?.rtcConfiguration, () => [], preset.name)
+  }
   // WebRTC race guards on this runtime's RTCPeerConnection class (process-wide, idempotent)
   preset.installGuards()
   // a peer with no link is reached through connect(): WebRTC over the mesh, else an end-to-end encrypted circuit
@@ -264,7 +270,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
     addresses: {
       listen: options.listen ?? preset.listen
     },
-    transports: [...preset.transports({ webrtc: options.webrtc }), meshCircuitTransport(options.circuit)],
+    transports: [...preset.transports({ webrtc: webrtcOptions }), meshCircuitTransport(options.circuit)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     peerDiscovery,

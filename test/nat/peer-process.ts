@@ -1,0 +1,193 @@
+/**
+ * A Membrane member or bootstrap peer in a lab namespace, driven by the test
+ * over stdin/stdout: one JSON request per line (`{ id, cmd, args }`), one
+ * JSON answer per line (`{ id, result }` or `{ id, error: { name, message } }`).
+ * Started with `ip netns exec <ns> node dist/test/nat/peer-process.js`.
+ */
+import { createSocket } from 'node:dgram'
+import { createInterface } from 'node:readline'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createBootstrapPeer } from '../../src/bootstrap/index.js'
+import { createMembrane } from '../../src/index.js'
+import { linkKind } from '../../src/utils/connections.js'
+import type { BootstrapPeer } from '../../src/bootstrap/index.js'
+import type { Membrane } from '../../src/index.js'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+
+const TOPIC = 'nat-lab'
+
+let member: Membrane | undefined
+let boot: BootstrapPeer | undefined
+const broadcasts: string[] = []
+const directs: string[] = []
+
+function node (): Membrane {
+  if (member == null) { throw new Error('no member started') }
+  return member
+}
+
+function any (): Libp2p {
+  const n = member ?? boot
+  if (n == null) { throw new Error('nothing started') }
+  return n as unknown as Libp2p
+}
+
+async function until (predicate: () => boolean, what: string, timeout: number): Promise<void> {
+  const deadline = Date.now() + timeout
+  while (!predicate()) {
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
+    }
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+}
+
+export interface MemberStart {
+  bootstrap: string[]
+  iceServers?: RTCIceServer[]
+  /** Use only stock relay→WebRTC (no mesh circuits) when dialing */
+  stock?: boolean
+}
+
+export interface ConnectSummary { kind: string, ms: number, remoteAddr: string }
+
+const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> = { // eslint-disable-line @typescript-eslint/no-explicit-any
+  async startBootstrap (init: { host: string, port: number }) {
+    boot = await createBootstrapPeer({
+      host: init.host,
+      port: init.port,
+      webrtcDirectPort: false,
+      // two lab processes share a busy machine: its CPU is not this peer's load
+      load: { cpu: Infinity, eventLoopLag: Infinity }
+    })
+    return { peerId: boot.peerId.toString(), addrs: boot.getMultiaddrs().map(String) }
+  },
+
+  async startMember (init: MemberStart) {
+    member = await createMembrane({
+      bootstrap: init.bootstrap,
+      topics: [TOPIC],
+      webrtc: { rtcConfiguration: { iceServers: init.iceServers ?? [] } }
+    })
+    member.services.broadcast.addEventListener('message', (evt) => {
+      broadcasts.push(new TextDecoder().decode(evt.detail.data))
+    })
+    member.services.directMessages.addEventListener('message', (evt) => {
+      directs.push(new TextDecoder().decode(evt.detail.data))
+    })
+    return member.peerId.toString()
+  },
+
+  /** Wait until `id` is on this member's map with a path, and subscribed to the topic as far as gossipsub knows */
+  async waitForPeer (id: string, timeout: number) {
+    const n = node()
+    const peer = peerIdFromString(id)
+    await until(() => n.services.networkMap.path(peer) != null, `a map path to ${id}`, timeout)
+  },
+
+  async waitForRelayAddress (timeout: number) {
+    const n = node()
+    await until(() => n.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit/webrtc')), 'a relay reservation', timeout)
+    return n.getMultiaddrs().map(String).find(a => a.includes('/p2p-circuit/webrtc'))
+  },
+
+  /** Membrane's connect() */
+  async connect (id: string, timeout: number): Promise<ConnectSummary> {
+    const started = Date.now()
+    const result = await node().services.circuit.connect(peerIdFromString(id), { signal: AbortSignal.timeout(timeout) })
+    return { kind: result.kind, ms: Date.now() - started, remoteAddr: result.connection.remoteAddr.toString() }
+  },
+
+  /** A stock relay→WebRTC dial of a `/p2p-circuit/webrtc` address */
+  async dialStock (addr: string, timeout: number): Promise<ConnectSummary> {
+    const started = Date.now()
+    const connection = await node().dial(multiaddr(addr), { signal: AbortSignal.timeout(timeout) })
+    return { kind: linkKind(connection), ms: Date.now() - started, remoteAddr: connection.remoteAddr.toString() }
+  },
+
+  /** Kinds of the open connections to `id` */
+  links (id: string) {
+    return node().getConnections(peerIdFromString(id)).filter(c => c.status === 'open').map(c => ({ kind: linkKind(c), limited: c.limits != null, remoteAddr: c.remoteAddr.toString() }))
+  },
+
+  async sendDirect (id: string, text: string, timeout: number) {
+    const result = await node().services.directMessages.send(peerIdFromString(id), new TextEncoder().encode(text), { signal: AbortSignal.timeout(timeout) })
+    return { kind: linkKind(result.connection), remoteAddr: result.connection.remoteAddr.toString() }
+  },
+
+  async waitForSubscriber (id: string, timeout: number) {
+    const n = node()
+    await until(() => n.services.broadcast.subscribers(TOPIC).some(p => p.toString() === id), `${id} subscribed`, timeout)
+  },
+
+  async publish (text: string) {
+    await node().services.broadcast.publish(TOPIC, new TextEncoder().encode(text))
+  },
+
+  async waitForBroadcast (text: string, timeout: number) {
+    await until(() => broadcasts.includes(text), `broadcast "${text}"`, timeout)
+  },
+
+  async waitForDirect (text: string, timeout: number) {
+    await until(() => directs.includes(text), `direct message "${text}"`, timeout)
+  },
+
+  /** Wait until this node has no connection to `id` (a stopped bootstrap peer) */
+  async waitForDisconnect (id: string, timeout: number) {
+    const n = any()
+    const peer: PeerId = peerIdFromString(id)
+    await until(() => n.getConnections(peer).length === 0, `no connection to ${id}`, timeout)
+  },
+
+  circuitStats () {
+    return node().services.circuit.stats()
+  },
+
+  /**
+   * Send raw UDP datagrams to host:port and collect what comes back within
+   * `window` ms (hex in, hex out)
+   */
+  async udp (host: string, port: number, packets: string[], window: number) {
+    const socket = createSocket('udp4')
+    const replies: string[] = []
+    socket.on('message', (msg) => { replies.push(msg.toString('hex')) })
+    await new Promise<void>(resolve => { socket.bind(0, resolve) })
+    for (const hex of packets) {
+      await new Promise<void>((resolve, reject) => { socket.send(Buffer.from(hex, 'hex'), port, host, (err) => { if (err == null) { resolve() } else { reject(err) } }) })
+    }
+    await new Promise(resolve => setTimeout(resolve, window))
+    socket.close()
+    return replies
+  },
+
+  async stop () {
+    await member?.stop()
+    await boot?.stop()
+    member = undefined
+    boot = undefined
+  }
+}
+
+const lines = createInterface({ input: process.stdin })
+lines.on('line', (line) => {
+  let request: { id: number, cmd: string, args: unknown[] }
+  try {
+    request = JSON.parse(line)
+  } catch {
+    return
+  }
+  const reply = (body: Record<string, unknown>): void => { process.stdout.write(JSON.stringify({ id: request.id, ...body }) + '\n') }
+  const command = commands[request.cmd]
+  if (command == null) {
+    reply({ error: { name: 'UnknownCommand', message: request.cmd } })
+    return
+  }
+  Promise.resolve().then(async () => command(...request.args)).then(
+    (result) => { reply({ result: result ?? null }) },
+    (err: Error) => { reply({ error: { name: err?.name ?? 'Error', message: err?.message ?? String(err) } }) }
+  )
+})
+// the test closes stdin when it is done with this process
+lines.on('close', () => { process.exit(0) })
+process.stdout.write(JSON.stringify({ ready: true }) + '\n')
