@@ -23,6 +23,8 @@ import type { MeshCircuitsService } from '../circuit/index.js'
 import { peerExchange } from '../peer-exchange/index.js'
 import type { PeerExchange } from '../peer-exchange/index.js'
 import { ipLimitsGater } from './ip-limits.js'
+import { DEFAULT_STUN_PORT, stunServer } from '../stun/index.js'
+import type { StunServer } from '../stun/index.js'
 import { loadMonitor } from './load.js'
 import type { LoadMonitorService, LoadThresholds } from './load.js'
 import type { Admission } from '../admission/index.js'
@@ -49,6 +51,7 @@ export { createLoadMonitor, loadMonitor, type LoadThresholds, type LoadMonitor, 
 export { ipLimitsGater, type IpLimitsInit } from './ip-limits.js'
 export { serveOps, type OpsServer, type ServeOpsOptions } from './ops.js'
 export * from './constants.js'
+export { stunServer, DEFAULT_STUN_PORT, MalformedStunMessageError, StunListenError, type StunServer, type StunServerInit, type StunServerStats } from '../stun/index.js'
 
 export interface BootstrapServices extends ServiceMap {
   identify: Identify
@@ -63,6 +66,8 @@ export interface BootstrapServices extends ServiceMap {
   peerExchange: PeerExchange
   networkMap: NetworkMap
   circuit: MeshCircuitsService
+  /** The STUN binding service, unless `stunPort` is false */
+  stun?: StunServer
 }
 
 export type BootstrapPeer<T extends ServiceMap = ServiceMap> = Libp2p<BootstrapServices & T>
@@ -128,6 +133,13 @@ export interface BootstrapPeerInit<T extends ServiceMap = ServiceMap> {
    * @default the TCP port's number
    */
   webrtcDirectPort?: number | false
+  /**
+   * UDP port of the STUN binding service (RFC 5389) members use to learn
+   * their public address; `false` disables it
+   *
+   * @default 3478, or 0 (any free port) when `port` is 0
+   */
+  stunPort?: number | false
   /** Secure WebSockets: listen on `port` with this PEM certificate and key */
   tls?: { port: number, cert: string | Buffer, key: string | Buffer }
   /**
@@ -236,6 +248,10 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
   const port = init.port ?? DEFAULT_PORT
   const wsPort = init.wsPort ?? (port === 0 ? 0 : port + 1)
   const webrtcDirectPort = init.webrtcDirectPort ?? port
+  const stunPort = init.stunPort ?? (port === 0 ? 0 : DEFAULT_STUN_PORT)
+  if (stunPort !== false) {
+    checkPort('stunPort', stunPort)
+  }
   const listen = listenAddresses(host, { port, wsPort, webrtcDirectPort, wssPort: init.tls?.port })
   const peers = (init.peers ?? []).map(String)
   const relay = init.relay ?? {}
@@ -290,6 +306,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         circuit: meshCircuits(),
         admission: admission({ load: () => node?.services.load.load() ?? 0, exempt: peerIdsOf(peers) }),
         networkMap: networkMap({ roles: ['bootstrap', 'relay'], ...init.networkMap }),
+        ...(stunPort === false ? {} : { stun: stunServer({ host, port: stunPort }) }),
         ...extraServices
       }
     }) as unknown as BootstrapPeer<T>
@@ -313,6 +330,9 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
     return peer
   } catch (err) {
     const cause = err as NodeJS.ErrnoException
+    if (cause.name === 'StunListenError' && cause.code !== 'EADDRNOTAVAIL') {
+      throw new ListenError(cause.message)
+    }
     if (cause.code === 'EADDRINUSE' || /EADDRINUSE|address already in use/i.test(String(cause.message))) {
       throw new ListenError(`cannot listen on ${host} port ${port}, ${wsPort}${webrtcDirectPort === false ? '' : ` or UDP ${webrtcDirectPort}`}: address already in use`)
     }

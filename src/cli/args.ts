@@ -18,6 +18,9 @@ environment, which wins over the file):
   --ws-port <n>                 WebSockets port (default port + 1, or 0 when port is 0)
   --webrtc-direct-port <n>      UDP port for WebRTC-direct, so https pages join without a
                                 certificate (default: same number as --port; "off" disables)
+  --stun-port <n>               UDP port of the STUN binding service members use to find their
+                                public address (default 3478, or any free port when --port is 0;
+                                "off" disables)
   --wss-port <n>                secure WebSockets port; needs --tls-cert and --tls-key
   --tls-cert <path>             PEM certificate for secure WebSockets
   --tls-key <path>              PEM private key for secure WebSockets
@@ -40,7 +43,7 @@ Start options (all of the above, and):
 `
 
 const STRING_OPTIONS = [
-  'host', 'port', 'ws-port', 'webrtc-direct-port', 'wss-port', 'tls-cert', 'tls-key', 'key-file',
+  'host', 'port', 'ws-port', 'webrtc-direct-port', 'stun-port', 'wss-port', 'tls-cert', 'tls-key', 'key-file',
   'relay-max-reservations', 'relay-duration', 'relay-data', 'max-topics', 'max-connections',
   'max-connections-per-ip', 'load-connections', 'metrics-port', 'log-format', 'http-port', 'config'
 ] as const
@@ -53,6 +56,7 @@ export interface CliOptions {
   port?: number
   wsPort?: number
   webrtcDirectPort?: number | false
+  stunPort?: number | false
   wssPort?: number
   tlsCert?: string
   tlsKey?: string
@@ -151,6 +155,7 @@ export function parseCli (argv: string[], env: Record<string, string | undefined
 
   const relayData = integer('relay-data', value('relay-data'), 1, Number.MAX_SAFE_INTEGER)
   const webrtcDirect = value('webrtc-direct-port')
+  const stun = value('stun-port')
   const logFormat = value('log-format') ?? 'text'
   if (logFormat !== 'text' && logFormat !== 'json') {
     throw new InvalidBootstrapOptionError(`--log-format must be "text" or "json", got "${logFormat}"`)
@@ -161,6 +166,7 @@ export function parseCli (argv: string[], env: Record<string, string | undefined
     port: integer('port', value('port'), 0, 65535),
     wsPort: integer('ws-port', value('ws-port'), 0, 65535),
     webrtcDirectPort: webrtcDirect === 'off' ? false : integer('webrtc-direct-port', webrtcDirect, 0, 65535),
+    stunPort: stun === 'off' ? false : integer('stun-port', stun, 0, 65535),
     wssPort: integer('wss-port', value('wss-port'), 0, 65535),
     tlsCert: value('tls-cert'),
     tlsKey: value('tls-key'),

@@ -47,6 +47,7 @@ async function main (): Promise<void> {
     port: options.port,
     wsPort: options.wsPort,
     webrtcDirectPort: options.webrtcDirectPort,
+    stunPort: options.stunPort,
     tls: await readTls(options),
     peers: options.peers,
     privateKey,
