@@ -12,6 +12,8 @@ import { directMessages } from './direct-messages/index.js'
 import type { DirectMessages, DirectMessagesInit, LinkMaker } from './direct-messages/index.js'
 import { requests } from './requests/index.js'
 import type { Requests, RequestsInit } from './requests/index.js'
+import { transfers } from './transfers/index.js'
+import type { Transfers, TransfersInit } from './transfers/index.js'
 import type { PeerExchange } from './peer-exchange/index.js'
 import type { Admission } from './admission/index.js'
 import { channels } from './channels/index.js'
@@ -53,6 +55,8 @@ export interface MembraneServices extends ServiceMap {
   directMessages: DirectMessages
   /** Request/response to a peer by PeerId (`/membrane/request/1.0.0`) */
   requests: Requests
+  /** Transfers of any size, streamed, resumable and verified (`/membrane/transfer/1.0.0`) */
+  transfers: Transfers
   channels: Channels
   networkMap: NetworkMap
   circuit: MeshCircuitsService
@@ -173,6 +177,13 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
   requests?: RequestsInit
 
   /**
+   * Options for transfers (`windowSize`, `idleTimeout`, `resumeTimeout`…)
+   *
+   * @default {}
+   */
+  transfers?: TransfersInit
+
+  /**
    * Options for the network map service (alias, roles, record TTL, limits)
    *
    * @default {}
@@ -291,6 +302,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
         ...options.directMessages
       }),
       requests: requests({ makeLink, ...options.requests }),
+      transfers: transfers({ makeLink, ...options.transfers }),
       channels: channels(options.channels),
       networkMap: networkMap(options.networkMap),
       circuit: meshCircuits(options.circuit),
