@@ -5,6 +5,7 @@ import { networkMapBench } from './network-map.js'
 import { circuitBench } from './circuit.js'
 import { browserBench } from './browser.js'
 import { topologyRecoveryBench } from './topology-recovery.js'
+import { webrtcDialBench } from './webrtc-dial.js'
 import type { Bench } from './metric.js'
 
 /** Every bench, by name; later issues add theirs here */
@@ -14,7 +15,8 @@ const BENCHES: Record<string, Bench> = {
   'network-map': networkMapBench,
   circuit: circuitBench,
   browser: browserBench,
-  topology: topologyRecoveryBench
+  topology: topologyRecoveryBench,
+  'webrtc-dial': webrtcDialBench
 }
 
 const args = process.argv.slice(2)
