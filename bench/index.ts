@@ -6,6 +6,7 @@ import { circuitBench } from './circuit.js'
 import { browserBench } from './browser.js'
 import { topologyRecoveryBench } from './topology-recovery.js'
 import { webrtcDialBench } from './webrtc-dial.js'
+import { transferBench } from './transfer.js'
 import type { Bench } from './metric.js'
 
 /** Every bench, by name; later issues add theirs here */
@@ -16,7 +17,8 @@ const BENCHES: Record<string, Bench> = {
   circuit: circuitBench,
   browser: browserBench,
   topology: topologyRecoveryBench,
-  'webrtc-dial': webrtcDialBench
+  'webrtc-dial': webrtcDialBench,
+  transfer: transferBench
 }
 
 const args = process.argv.slice(2)

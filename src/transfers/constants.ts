@@ -42,7 +42,7 @@ export const DEFAULT_MAX_TRANSFERS = 32
 export const MAX_INBOUND_STREAMS = 8
 export const MAX_OUTBOUND_STREAMS = 8
 
-/** Bytes per block of the content hash list (see hash.ts) */
-export const HASH_BLOCK_SIZE = 256 * 1024
-/** Block digests in flight before the hasher waits (bounds the block copies it holds) */
-export const MAX_PENDING_DIGESTS = 16
+/** Bytes per block of the content hash list (see hash.ts): one data frame, so a full frame is hashed without a copy */
+export const HASH_BLOCK_SIZE = MAX_CHUNK_SIZE
+/** Block digests in flight before the hasher waits (bounds the blocks it holds) */
+export const MAX_PENDING_DIGESTS = 32

@@ -35,6 +35,14 @@ export class ContentHasher {
    * digests are in flight.
    */
   async update (data: Uint8Array): Promise<void> {
+    if (this.filled === 0 && data.byteLength === HASH_BLOCK_SIZE) {
+      // a whole block (the usual chunk): hashed as it is, no copy
+      this.pending.push(blockDigest(data as Uint8Array<ArrayBuffer>))
+      if (this.pending.length > MAX_PENDING_DIGESTS) {
+        await this.fold()
+      }
+      return
+    }
     let offset = 0
     while (offset < data.byteLength) {
       const n = Math.min(HASH_BLOCK_SIZE - this.filled, data.byteLength - offset)

@@ -1,5 +1,6 @@
 import { TypedEventEmitter, serviceCapabilities } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
+import { Uint8ArrayList } from 'uint8arraylist'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { linkTo } from '../utils/link.js'
@@ -11,7 +12,6 @@ import type { HandleTransferOptions, IncomingTransfer, IncomingTransferEvents, S
 import type { LinkMaker } from '../direct-messages/index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { LengthPrefixedStream } from '@libp2p/utils'
-import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** Frames larger than a data chunk are never valid */
 const MAX_FRAME = MAX_CHUNK_SIZE + FRAME_OVERHEAD
@@ -387,7 +387,8 @@ export class DefaultTransfers implements Transfers, Startable {
         }
       }
       const write = async (data: Uint8Array): Promise<void> => {
-        await lp.write(Chunk.encode({ kind: Chunk.Kind.DATA, data: data as Uint8Array<ArrayBuffer>, digest: new Uint8Array(0), size: 0n, reason: '' }), { signal })
+        // a DATA Chunk is its data field alone (kind 0 is the default): framed without copying the bytes
+        await lp.write(new Uint8ArrayList(dataFieldHeader(data.byteLength), data), { signal })
         this.counters.bytesSent += data.byteLength
       }
 
@@ -572,19 +573,28 @@ export class DefaultTransfers implements Transfers, Startable {
   }
 }
 
-/** One length-prefixed frame, for a last write after which nothing is read */
-function lpFrame (data: Uint8Array): Uint8Array {
-  const prefix: number[] = []
-  let n = data.byteLength
+function varint (n: number): number[] {
+  const bytes: number[] = []
   while (n >= 0x80) {
-    prefix.push((n % 0x80) | 0x80)
+    bytes.push((n % 0x80) | 0x80)
     n = Math.floor(n / 0x80)
   }
-  prefix.push(n)
+  bytes.push(n)
+  return bytes
+}
+
+/** One length-prefixed frame, for a last write after which nothing is read */
+function lpFrame (data: Uint8Array): Uint8Array {
+  const prefix = varint(data.byteLength)
   const frame = new Uint8Array(prefix.length + data.byteLength)
   frame.set(prefix)
   frame.set(data, prefix.length)
   return frame
+}
+
+/** The protobuf key and length of Chunk's `data` field (field 2, length-delimited) */
+function dataFieldHeader (length: number): Uint8Array {
+  return Uint8Array.from([0x12, ...varint(length)])
 }
 
 /** An incoming transfer: what the receiver holds for its application, kept across the streams that carry it */
