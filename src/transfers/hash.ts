@@ -19,6 +19,17 @@ async function blockDigest (block: Uint8Array<ArrayBuffer>): Promise<Uint8Array>
   return sha256(block)
 }
 
+/**
+ * The transfer content hash, computed incrementally (what a receiver or
+ * sender can use to check content against a `TransferResult.digest`)
+ *
+ * @example
+ * ```ts
+ * const hasher = new ContentHasher()
+ * for await (const chunk of transfer.source) { await hasher.update(chunk) }
+ * const digest = await hasher.digest()
+ * ```
+ */
 export class ContentHasher {
   private readonly root = sha256.create()
   private block = new Uint8Array(HASH_BLOCK_SIZE)
@@ -82,7 +93,14 @@ export class ContentHasher {
   }
 }
 
-/** The content hash of `data` in one call (for tests and small payloads) */
+/**
+ * The content hash of `data` in one call
+ *
+ * @example
+ * ```ts
+ * const digest = toString(await contentHash(bytes), 'base16')   // equals TransferResult.digest
+ * ```
+ */
 export async function contentHash (data: Uint8Array): Promise<Uint8Array> {
   const hasher = new ContentHasher()
   await hasher.update(data)

@@ -5,7 +5,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 
 export { PROTOCOL as TRANSFER_PROTOCOL, DEFAULT_WINDOW_SIZE, DEFAULT_IDLE_TIMEOUT, DEFAULT_RESUME_TIMEOUT, MAX_CHUNK_SIZE as TRANSFER_CHUNK_SIZE, MAX_META_SIZE as TRANSFER_MAX_META_SIZE } from './constants.js'
 export { TransferCancelledError, TransferRefusedError, TransferTooLargeError, TransferInterruptedError, TransferTimeoutError, TransferIntegrityError, MalformedTransferError } from './errors.js'
-export { contentHash } from './hash.js'
+export { contentHash, ContentHasher } from './hash.js'
 
 /** What a transfer can be sent from. Chunks must not be changed after they are yielded (they are kept until acknowledged) */
 export type TransferSource = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | Blob | Uint8Array

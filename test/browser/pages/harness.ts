@@ -256,6 +256,72 @@ export async function stockTrials (addr: string, n: number, timeout: number, bud
   return results
 }
 
+/** Answer requests under `name` with `<requester id>:<request text>` */
+export function handleEcho (name: string): void {
+  member().services.requests.handle(name, (data, { from }) => new TextEncoder().encode(`${from.toString()}:${new TextDecoder().decode(data)}`))
+}
+
+/** A request to `to`; the response as text */
+export async function request (to: string, name: string, text: string): Promise<{ response: string, remoteAddr: string }> {
+  const n = member()
+  const response = await n.services.requests.request(peer(to), name, new TextEncoder().encode(text), { timeout: 30_000 })
+  const remoteAddr = n.getConnections(peer(to)).find(c => c.status === 'open')?.remoteAddr.toString() ?? ''
+  return { response: new TextDecoder().decode(response), remoteAddr }
+}
+
+export interface TransferSummary { bytes: number, digest: string, progressEvents: number, lastProgress: number, error?: string, remoteAddr?: string, resumes?: number }
+
+const incomingTransfers: TransferSummary[] = []
+
+const hex = (bytes: Uint8Array): string => [...bytes].map(b => b.toString(16).padStart(2, '0')).join('')
+
+/** Receive transfers under `name`, hashing them with the library's content hash (see transfersReceived) */
+export function handleTransfers (name: string): void {
+  member().services.transfers.handle(name, async (transfer) => {
+    const { ContentHasher } = await import('/membrane.js' as string) as MembraneModule
+    const summary: TransferSummary = { bytes: 0, digest: '', progressEvents: 0, lastProgress: 0 }
+    incomingTransfers.push(summary)
+    transfer.addEventListener('progress', ({ detail }) => { summary.progressEvents++; summary.lastProgress = detail.bytes })
+    const hasher = new ContentHasher()
+    try {
+      for await (const chunk of transfer.source) {
+        summary.bytes += chunk.byteLength
+        await hasher.update(chunk)
+      }
+      summary.digest = hex(await hasher.digest())
+    } catch (err) {
+      summary.error = `${(err as Error).name}: ${(err as Error).message}`
+      throw err
+    }
+  })
+}
+
+export function transfersReceived (): TransferSummary[] { return incomingTransfers.map(t => ({ ...t })) }
+
+/** Send `size` random bytes to `to` under `name`; the digest is of what the source yielded */
+export async function sendTransfer (to: string, name: string, size: number): Promise<TransferSummary> {
+  const { ContentHasher } = await import('/membrane.js' as string) as MembraneModule
+  const hasher = new ContentHasher()
+  const source = (async function * () {
+    for (let sent = 0; sent < size; sent += 65536) {
+      const chunk = crypto.getRandomValues(new Uint8Array(Math.min(65536, size - sent)))
+      await hasher.update(chunk)
+      yield chunk
+    }
+  })()
+  const summary: TransferSummary = { bytes: 0, digest: '', progressEvents: 0, lastProgress: 0 }
+  const result = await member().services.transfers.send(peer(to), name, source, {
+    size,
+    signal: AbortSignal.timeout(120_000),
+    onProgress: ({ bytes }) => { summary.progressEvents++; summary.lastProgress = bytes }
+  })
+  const digest = hex(await hasher.digest())
+  if (digest !== result.digest) {
+    throw new Error(`the sender reported ${result.digest}, its source hashed to ${digest}`)
+  }
+  return { ...summary, bytes: result.bytes, digest, remoteAddr: result.connection.remoteAddr.toString(), resumes: result.resumes }
+}
+
 export async function stop (): Promise<void> {
   await node?.stop()
   await stock?.stop()

@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { createBootstrapPeer } from '../../src/bootstrap/index.js'
+import { launchChromium } from '../fixtures/browser.js'
+import { serveTestPage } from '../fixtures/browser-server.js'
+import { call, openHarnessPage } from '../fixtures/pages.js'
+import { waitFor } from '../fixtures/wait.js'
+import type { BootstrapPeer } from '../../src/bootstrap/index.js'
+import type { Browser } from '../fixtures/browser.js'
+import type { TestPageServer } from '../fixtures/browser-server.js'
+import type { Page } from 'playwright-core'
+
+describe('requests and transfers between Chromium pages', () => {
+  let boot: BootstrapPeer
+  let browser: Browser
+  let site: TestPageServer
+  let bootstrap: string[]
+  let a: Page
+  let b: Page
+  let aId: string
+  let bId: string
+
+  before(async () => {
+    // this process also drives Chromium: its CPU must not count as bootstrap load
+    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, load: { cpu: Infinity, eventLoopLag: Infinity } })
+    bootstrap = boot.getMultiaddrs().map(String).filter(addr => addr.includes('/ws/'))
+    site = await serveTestPage()
+    browser = await launchChromium()
+    a = await openHarnessPage(browser, site.url)
+    b = await openHarnessPage(browser, site.url)
+    aId = await call(a, 'startMember', { bootstrap })
+    bId = await call(b, 'startMember', { bootstrap })
+    await waitFor(async () => (await call(a, 'mapNodes')).includes(bId) && (await call(b, 'mapNodes')).includes(aId), 'the pages map each other', 30_000)
+  })
+
+  after(async () => {
+    await Promise.allSettled([a, b].map(async page => call(page, 'stop')))
+    await browser?.close()
+    await site?.close()
+    await boot?.stop()
+  })
+
+  it('a page requests from another by PeerId and the responder sees who asked', async () => {
+    await call(b, 'handleEcho', 'echo')
+    const { response, remoteAddr } = await call(a, 'request', bId, 'echo', 'hello b')
+    assert.equal(response, `${aId}:hello b`)
+    // connect() hands back the end-to-end encrypted circuit at once and upgrades to WebRTC behind it
+    assert.match(remoteAddr, /\/webrtc|\/membrane-circuit\//, `carried by a link between the pages, got ${remoteAddr}`)
+  })
+
+  it('sends 20 MB page → page, with progress on both ends and the same content hash', async () => {
+    await call(b, 'handleTransfers', 'files')
+    const size = 20 * 1024 * 1024
+    const sent = await call(a, 'sendTransfer', bId, 'files', size)
+    assert.equal(sent.bytes, size, `over ${sent.remoteAddr} with ${sent.resumes} resumes`)
+    assert.equal(sent.lastProgress, size)
+    assert.ok(sent.progressEvents > 100)
+    await waitFor(async () => (await call(b, 'transfersReceived')).some(t => t.digest !== '' || t.error != null), 'the receiving page finished', 30_000)
+    const [got] = await call(b, 'transfersReceived')
+    assert.equal(got.error, undefined)
+    assert.equal(got.bytes, size)
+    assert.equal(got.digest, sent.digest)
+    assert.equal(got.lastProgress, size)
+    assert.ok(got.progressEvents > 100)
+    assert.deepEqual(await call(a, 'pageErrors'), [])
+    assert.deepEqual(await call(b, 'pageErrors'), [])
+  })
+})
