@@ -24,7 +24,7 @@ import type { FirstContact } from './first-contact/index.js'
 import { networkMap } from './network-map/index.js'
 import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
 import { meshCircuits, meshCircuitTransport } from './circuit/index.js'
-import type { MeshCircuitsInit, MeshCircuitsService, MeshCircuitTransportInit } from './circuit/index.js'
+import type { CircuitRouter, MeshCircuitsInit, MeshCircuitsService, MeshCircuitTransportInit } from './circuit/index.js'
 import { topology } from './topology/index.js'
 import type { Topology, TopologyInit } from './topology/index.js'
 import type { Preset } from './presets/index.js'
@@ -233,6 +233,37 @@ export function gossipsubDefaults (maxPeers: number, overrides: Partial<Gossipsu
 }
 
 /**
+ * A service handed to another explicitly: `bind()` wraps the factory that
+ * creates it, `get()` returns the instance (libp2p creates services before
+ * any of them starts, so a collaborator may call `get()` from then on).
+ */
+interface ServiceSlot<S> {
+  bind<F extends (components: any) => S>(factory: F): F // eslint-disable-line @typescript-eslint/no-explicit-any
+  get(): S
+}
+
+function serviceSlot <S> (name: string): ServiceSlot<S> {
+  let service: S | undefined
+  return {
+    bind: <F extends (components: any) => S>(factory: F): F => ((components: unknown) => (service = factory(components))) as F, // eslint-disable-line @typescript-eslint/no-explicit-any
+    get: () => {
+      if (service == null) {
+        throw new Error(`the ${name} service is not created yet`)
+      }
+      return service
+    }
+  }
+}
+
+/** The network map as the circuit router: paths, and the addresses a member's record announces */
+function mapRouter (map: ServiceSlot<NetworkMap>): CircuitRouter {
+  return {
+    path: (to, options) => map.get().path(to, options),
+    addresses: (peer) => map.get().get(peer)?.multiaddrs ?? []
+  }
+}
+
+/**
  * Create and start a Membrane node with the given runtime preset. Used by the
  * Node and browser entry points; call `createMembrane()` instead.
  */
@@ -256,26 +287,11 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   }
   // WebRTC race guards on this runtime's RTCPeerConnection class (process-wide, idempotent)
   preset.installGuards()
-  // a peer with no link is reached through connect(): WebRTC over the mesh, else an end-to-end encrypted circuit
-  const makeLink: LinkMaker = async (peer, { signal }) => {
-    if (running.node == null) {
-      throw new Error('the node is still starting')
-    }
-    const node = running.node
-    try {
-      return (await node.services.circuit.connect(peer, { signal })).connection
-    } catch (err) {
-      // no mesh path (e.g. only a bootstrap peer between us, which relays v2 but not mesh
-      // circuits): stock relay→WebRTC through the relay addresses the peer's map record announces
-      const relayed = (node.services.networkMap.get(peer)?.multiaddrs ?? [])
-        .filter(ma => ma.toString().endsWith('/p2p-circuit/webrtc'))
-        .map(ma => ma.encapsulate(`/p2p/${peer}`))
-      if (relayed.length === 0) {
-        throw err
-      }
-      return node.dial(relayed, { signal })
-    }
-  }
+  const mapService = serviceSlot<NetworkMap>('networkMap')
+  const circuitService = serviceSlot<MeshCircuitsService>('circuit')
+  // a peer with no link is reached through the circuit service's link(): WebRTC over the
+  // mesh, else an end-to-end encrypted circuit, else stock relay→WebRTC
+  const makeLink: LinkMaker = async (peer, { signal }) => circuitService.get().link(peer, { signal })
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: {
@@ -304,8 +320,9 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       requests: requests({ makeLink, ...options.requests }),
       transfers: transfers({ makeLink, ...options.transfers }),
       channels: channels(options.channels),
-      networkMap: networkMap(options.networkMap),
-      circuit: meshCircuits(options.circuit),
+      networkMap: mapService.bind(networkMap(options.networkMap)),
+      // the network map routes circuits and knows the relay addresses members announce
+      circuit: circuitService.bind(meshCircuits({ router: mapRouter(mapService), ...options.circuit })),
       firstContact: firstContact({ bootstrap: bootstrapList }),
       // after networkMap and circuit: it reads both when it starts
       topology: topology({ enabled: false, ...options.topology, maxPeers, ...(options.minPeers != null ? { minPeers: options.minPeers } : {}) }),

@@ -129,9 +129,8 @@ describe('mesh circuits under attack by a hop', () => {
   it('a hop that never answers: a timeout error, not a hang', async () => {
     const [a, m, d] = nodes
     attack = 'stall-request'
-    const started = Date.now()
+    // the opener's deadline (openTimeout 3 s) ends it: a hang would fail the test by its own timeout
     await assert.rejects(a.services.circuit.connect(d.peerId, { route: [m.peerId] }), { name: 'CircuitTimeoutError' })
-    assert.ok(Date.now() - started < 10_000)
     noLinkTo(a, d)
   })
 
@@ -144,8 +143,12 @@ describe('mesh circuits under attack by a hop', () => {
 
   it('after all that, every node is still up and answering', async () => {
     const [a, m, d, e] = nodes
-    assert.ok(await a.services.ping.ping(m.peerId) >= 0)
-    assert.ok(await m.services.ping.ping(d.peerId) >= 0)
-    assert.ok(await m.services.ping.ping(e.peerId) >= 0)
+    // ping rejects when the peer does not answer
+    await a.services.ping.ping(m.peerId)
+    await m.services.ping.ping(d.peerId)
+    await m.services.ping.ping(e.peerId)
+    for (const node of nodes) {
+      assert.equal(node.status, 'started')
+    }
   })
 })

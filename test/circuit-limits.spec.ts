@@ -52,17 +52,17 @@ describe('mesh circuit limits and bad input', () => {
   }
   afterEach(closeAll)
 
-  /** Send one raw request from A to B and read the answer */
-  const rawRequest = async (request: Partial<CircuitRequest> | Uint8Array): Promise<CircuitResponse> => {
-    const [a, , b] = nodes
-    const stream = await a.dialProtocol(b.peerId, CIRCUIT_PROTOCOL)
+  /** Send one raw request from `from` (A unless given) to B and read the answer */
+  const rawRequest = async (request: Partial<CircuitRequest> | Uint8Array, from: Membrane = nodes[0]): Promise<CircuitResponse> => {
+    const b = nodes[2]
+    const stream = await from.dialProtocol(b.peerId, CIRCUIT_PROTOCOL)
     if (request instanceof Uint8Array) {
       stream.send(request)
     } else {
       await pbStream(stream).write({
         target: nodes[4].peerId.toMultihash().bytes,
         route: [],
-        path: [a.peerId.toMultihash().bytes],
+        path: [from.peerId.toMultihash().bytes],
         hops: 0,
         maxHops: 6,
         mode: CircuitRequest.Mode.SIGNALING,
@@ -174,28 +174,44 @@ describe('mesh circuit limits and bad input', () => {
     await closeAll()
   })
 
-  it('bad requests get typed refusals and the hop keeps working', async () => {
-    const [a, , b, c] = nodes
-    // invalid protobuf (wire type 7)
-    assert.equal((await rawRequest(Uint8Array.from([3, 0xff, 0xff, 0xff]))).status, CircuitResponse.Status.MALFORMED)
-    // oversize: a length prefix of 100 000 bytes
-    assert.equal((await rawRequest(Uint8Array.from([0xa0, 0x8d, 0x06, 1, 2, 3]))).status, CircuitResponse.Status.MALFORMED)
-    // a target that is not a peer id
-    assert.equal((await rawRequest({ target: Uint8Array.from([1, 2, 3]) })).status, CircuitResponse.Status.MALFORMED)
-    // a path that does not end with the sender
-    assert.equal((await rawRequest({ path: [c.peerId.toMultihash().bytes] })).status, CircuitResponse.Status.MALFORMED)
-    // too many path entries
-    assert.equal((await rawRequest({ path: Array.from({ length: 9 }, () => a.peerId.toMultihash().bytes) })).status, CircuitResponse.Status.MALFORMED)
-    // a loop: B is already on the path
-    assert.equal((await rawRequest({ path: [b.peerId.toMultihash().bytes, a.peerId.toMultihash().bytes] })).status, CircuitResponse.Status.LOOP)
-    // a loop further on: C would have to send it back to A
-    assert.equal((await rawRequest({ route: [c.peerId.toMultihash().bytes, a.peerId.toMultihash().bytes] })).status, CircuitResponse.Status.LOOP)
-    // an empty request: no target
-    assert.equal((await rawRequest(Uint8Array.from([0]))).status, CircuitResponse.Status.MALFORMED)
+  it('bad requests get typed refusals, cost their sender its budget, and the hop keeps working', async () => {
+    const [a, a2, b, c] = nodes
+    // bad input comes from A2, so A's budget is left for the honest circuit at the end
+    const from = a2
+    // loops are refused without a penalty
+    assert.equal((await rawRequest({ path: [b.peerId.toMultihash().bytes, from.peerId.toMultihash().bytes] }, from)).status, CircuitResponse.Status.LOOP)
+    assert.equal((await rawRequest({ route: [c.peerId.toMultihash().bytes, from.peerId.toMultihash().bytes] }, from)).status, CircuitResponse.Status.LOOP)
+    // each malformed request costs MALFORMED_REQUEST_PENALTY (5) of the 20-point budget
+    const malformed: Array<Partial<CircuitRequest> | Uint8Array> = [
+      // invalid protobuf (wire type 7)
+      Uint8Array.from([3, 0xff, 0xff, 0xff]),
+      // a target that is not a peer id
+      { target: Uint8Array.from([1, 2, 3]) },
+      // a path that does not end with the sender
+      { path: [c.peerId.toMultihash().bytes] },
+      // too many path entries
+      { path: Array.from({ length: 9 }, () => from.peerId.toMultihash().bytes) }
+    ]
+    for (const request of malformed) {
+      assert.equal((await rawRequest(request, from)).status, CircuitResponse.Status.MALFORMED)
+    }
+    // now past its budget: refused before its request is parsed, whatever it sends
+    const later: Array<Partial<CircuitRequest> | Uint8Array> = [
+      // oversize: a length prefix of 100 000 bytes
+      Uint8Array.from([0xa0, 0x8d, 0x06, 1, 2, 3]),
+      // an empty request: no target
+      Uint8Array.from([0]),
+      // an honest-looking request
+      { target: c.peerId.toMultihash().bytes }
+    ]
+    for (const request of later) {
+      assert.equal((await rawRequest(request, from)).status, CircuitResponse.Status.RATE_LIMITED)
+    }
+    await assert.rejects(from.services.circuit.openCircuit(c.peerId, { route: [b.peerId] }), { name: 'CircuitRateLimitError' })
     // silence: the hop drops the stream at its request deadline (5 s)
     const silent = await a.dialProtocol(b.peerId, CIRCUIT_PROTOCOL)
     await waitFor(() => silent.status !== 'open', 'silent stream dropped', 10_000)
-    // still relays an honest circuit
+    // still relays an honest circuit from another neighbour
     const conn = await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] })
     assert.ok(conn.remotePeer.equals(c.peerId))
     open.push(conn)
@@ -203,11 +219,13 @@ describe('mesh circuit limits and bad input', () => {
   })
 
   it('forwarding rate: a neighbour that asks too often is refused', async () => {
-    const [, a2, b, c] = nodes
+    const [a, , b, c] = nodes
     let refused: Error | undefined
+    let opened = 0
     for (let i = 0; i < 25 && refused == null; i++) {
       try {
-        const conn = await a2.services.circuit.openCircuit(c.peerId, { route: [b.peerId] })
+        const conn = await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] })
+        opened++
         await conn.close()
         await waitFor(() => b.services.circuit.stats().circuits === 0, 'released', 10_000)
       } catch (err) {
@@ -215,5 +233,6 @@ describe('mesh circuit limits and bad input', () => {
       }
     }
     assert.equal(refused?.name, 'CircuitRateLimitError')
+    assert.ok(opened > 0, 'honest circuits opened before the limit')
   })
 })

@@ -111,3 +111,17 @@ export const DEFAULT_WEBRTC_ATTEMPTS = 3
 
 /** Streams of the circuit protocol one connection may carry in each direction */
 export const MAX_STREAMS_PER_CONNECTION = 32
+
+/**
+ * The longest public key libp2p puts inline in a peer id (an identity
+ * multihash); longer keys are hashed with sha2-256. A peer id field longer
+ * than either is refused before it is decoded.
+ */
+export const MAX_INLINE_KEY_LENGTH = 42
+
+/**
+ * Points a malformed circuit request costs its sender from the forwarding
+ * budget (`forwardRate` per `rateWindow`), so a peer that sends garbage is
+ * soon refused before its requests are parsed at all.
+ */
+export const MALFORMED_REQUEST_PENALTY = 5

@@ -1,13 +1,15 @@
-import { MeshCircuits as MeshCircuitsClass } from './circuits.js'
+import { DefaultMeshCircuits } from './circuits.js'
 import { MeshCircuitTransport } from './transport.js'
 import type { ComponentLogger, Connection, ConnectionGater, PeerId, Transport, Upgrader } from '@libp2p/interface'
 import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ProgressEvent } from 'progress-events'
 
 export { CIRCUIT_PROTOCOL, CIRCUIT_MULTIADDR_NAME, CIRCUIT_MULTIADDR_CODE, DEFAULT_MAX_HOPS, DEFAULT_SIGNALING_LIMIT, DEFAULT_RELAY_LIMIT, DEFAULT_MAX_CIRCUITS_PER_PEER, DEFAULT_MAX_CIRCUITS, DEFAULT_MAX_RELAY_CIRCUITS, DEFAULT_FORWARD_RATE, DEFAULT_RATE_WINDOW, DEFAULT_WEBRTC_ATTEMPTS, DEFAULT_WEBRTC_ATTEMPT_TIMEOUT } from './constants.js'
 export { NoRouteError, CircuitLimitError, CircuitRateLimitError, HopLimitError, CircuitLoopError, MalformedCircuitMessageError, CircuitRefusedError, CircuitTimeoutError, CircuitUpgradeError, CircuitTransportMissingError, WebRTCUpgradeError } from './errors.js'
 export { circuitAddress, parseCircuitAddress, isCircuitAddress } from './address.js'
-export type { MeshCircuitTransport }
+export type { MeshCircuitTransport, DefaultMeshCircuits }
+export type { CircuitDialOptions } from './transport.js'
 
 /**
  * Finds paths through the mesh, e.g. the network map service. `path` returns
@@ -15,6 +17,11 @@ export type { MeshCircuitTransport }
  */
 export interface CircuitRouter {
   path(to: PeerId, options?: { exclude?: PeerId[] }): PeerId[] | undefined
+  /**
+   * The addresses `peer` announces (e.g. in its map record), for the stock
+   * relay→WebRTC fallback of `link()` when the mesh has no path
+   */
+  addresses?(peer: PeerId): Multiaddr[]
 }
 
 /**
@@ -112,19 +119,10 @@ export interface MeshCircuitTransportInit {
    */
   openTimeout?: number
 
-  /**
-   * Routes circuits when no explicit route is given and the target is not a
-   * neighbour. When unset, a service named `networkMap` with a `path()`
-   * method is used if present.
-   *
-   * @default undefined
-   */
-  router?: CircuitRouter
 }
 
 export interface MeshCircuitTransportComponents {
   peerId: PeerId
-  registrar: Registrar
   connectionManager: ConnectionManager
   upgrader: Upgrader
   logger: ComponentLogger
@@ -190,7 +188,11 @@ export interface ConnectResult {
   webrtcError?: Error
 }
 
-export interface MeshCircuitsInit {
+/**
+ * The circuit service's settings: the hop limits of `MeshCircuitTransportInit`
+ * (the service answers circuits as a hop and a target) plus `connect()`'s
+ */
+export interface MeshCircuitsInit extends MeshCircuitTransportInit {
   /**
    * WebRTC attempts per `connect()` before falling back to a relay circuit
    *
@@ -208,15 +210,24 @@ export interface MeshCircuitsInit {
   webrtcAttemptTimeout?: number
 
   /**
-   * Routes `connect()` when no route is given; see MeshCircuitTransportInit
+   * Finds paths for `connect()` and `openCircuit()` when no route is given,
+   * and for hop-by-hop routing when this node relays a request with no route
+   * and the target is not a neighbour. `createMembrane()` passes the network
+   * map.
    *
-   * @default undefined
+   * @default undefined (only explicit routes and direct neighbours)
    */
   router?: CircuitRouter
 }
 
+export interface LinkOptions {
+  signal?: AbortSignal
+}
+
 export interface MeshCircuitsComponents {
   peerId: PeerId
+  registrar: Registrar
+  upgrader: Upgrader
   /** Consulted before `connect()` dials (its WebRTC attempts bypass the dial queue) */
   connectionGater?: ConnectionGater
   connectionManager: ConnectionManager
@@ -239,6 +250,13 @@ export interface MeshCircuitsService {
    * ```
    */
   connect(peer: PeerId, options?: ConnectOptions): Promise<ConnectResult>
+
+  /**
+   * A link to `peer` for an application protocol: `connect()`, or when the
+   * mesh has no path, a stock relay→WebRTC dial through the relay addresses
+   * the router knows for the peer. Direct messages use this.
+   */
+  link(peer: PeerId, options?: LinkOptions): Promise<Connection>
 
   /** Open a bare circuit connection (limited when `mode` is `signaling`) */
   openCircuit(peer: PeerId, options?: OpenCircuitOptions): Promise<Connection>
@@ -283,7 +301,7 @@ export function meshCircuitTransport (init: MeshCircuitTransportInit = {}): (com
  * ```
  */
 export function meshCircuits (init: MeshCircuitsInit = {}): (components: MeshCircuitsComponents) => MeshCircuitsService {
-  return (components) => new MeshCircuitsClass(components, init)
+  return (components) => new DefaultMeshCircuits(components, init)
 }
 
 /**

@@ -2,11 +2,12 @@ import { TypedEventEmitter, serviceCapabilities } from '@libp2p/interface'
 import { pbStream, RateLimiter } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { MessageTooLargeError } from '../broadcast/errors.js'
+import { bestConnection } from '../utils/connections.js'
 import { SeenCache } from '../utils/seen-cache.js'
 import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_OUTBOUND_STREAMS, PROTOCOL, RATE_BURST, RATE_LIMIT, RECEIVE_TIMEOUT, SEEN_CACHE_SIZE, SEEN_TTL, SEND_TIMEOUT } from './constants.js'
 import { DirectMessageRefusedError, DirectMessageTimeoutError, PeerUnreachableError } from './errors.js'
 import { Ack, DirectMessage } from './pb/dm.js'
-import type { DirectMessageHandler, DirectMessages, DirectMessagesComponents, DirectMessagesEvents, DirectMessagesInit, LinkMaker, ReceivedDirectMessage, SendOptions, SendResult } from './index.js'
+import type { DirectMessageHandler, DirectMessages, DirectMessagesComponents, DirectMessagesStats, DirectMessagesEvents, DirectMessagesInit, LinkMaker, ReceivedDirectMessage, SendOptions, SendResult } from './index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 
 export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvents> implements DirectMessages, Startable {
@@ -19,8 +20,9 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
   private readonly handlers = new Set<DirectMessageHandler>()
   /** sender/id pairs already delivered */
   private readonly seen = new SeenCache(SEEN_CACHE_SIZE, SEEN_TTL)
-  private shutdown = new AbortController()
+  private shutdownController = new AbortController()
   private started = false
+  private readonly counters: DirectMessagesStats = { received: 0, delivered: 0, duplicates: 0, refused: 0, rateLimited: 0, malformed: 0 }
 
   constructor (components: DirectMessagesComponents, init: DirectMessagesInit = {}) {
     super()
@@ -44,7 +46,7 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
   }
 
   async start (): Promise<void> {
-    this.shutdown = new AbortController()
+    this.shutdownController = new AbortController()
     await this.components.registrar.handle(PROTOCOL, this.handleStream, {
       maxInboundStreams: MAX_INBOUND_STREAMS,
       maxOutboundStreams: MAX_OUTBOUND_STREAMS,
@@ -55,10 +57,14 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
   }
 
   async stop (): Promise<void> {
-    this.shutdown.abort()
+    this.shutdownController.abort()
     await this.components.registrar.unhandle(PROTOCOL)
     this.seen.clear()
     this.started = false
+  }
+
+  stats (): DirectMessagesStats {
+    return { ...this.counters }
   }
 
   handle (handler: DirectMessageHandler): () => void {
@@ -72,7 +78,7 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
       throw new MessageTooLargeError(`direct message of ${data.byteLength} bytes exceeds the ${this.maxMessageSize} byte limit`)
     }
     const deadline = AbortSignal.timeout(this.timeout)
-    const signal = AbortSignal.any([deadline, this.shutdown.signal, ...(options.signal == null ? [] : [options.signal])])
+    const signal = AbortSignal.any([deadline, this.shutdownController.signal, ...(options.signal == null ? [] : [options.signal])])
     const id = crypto.getRandomValues(new Uint8Array(ID_LENGTH))
     const started = Date.now()
     let lastError: Error | undefined
@@ -101,8 +107,8 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
 
   /** The best open connection to `peer`, or a new link */
   private async linkTo (peer: PeerId, signal: AbortSignal): Promise<Connection> {
-    const open = this.components.connectionManager.getConnections(peer).filter(c => c.status === 'open')
-    const best = open.find(c => c.limits == null) ?? open[0]
+    // the protocol runs on limited links too (a relay reservation, a signaling circuit), but an unlimited one wins
+    const best = bestConnection(this.components.connectionManager.getConnections(peer), { allowLimited: true })
     if (best != null) {
       return best
     }
@@ -135,8 +141,9 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
 
   private async handleStream (stream: Stream, connection: Connection): Promise<void> {
     const from = connection.remotePeer
-    const signal = AbortSignal.any([AbortSignal.timeout(RECEIVE_TIMEOUT), this.shutdown.signal])
+    const signal = AbortSignal.any([AbortSignal.timeout(RECEIVE_TIMEOUT), this.shutdownController.signal])
     const pb = pbStream(stream, { maxDataLength: this.maxMessageSize + FRAME_OVERHEAD })
+    this.counters.received++
     try {
       const reply = async (ack: Ack): Promise<void> => {
         await pb.write(ack, Ack, { signal })
@@ -146,15 +153,18 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
         this.rateLimiter.consume(from.toString(), 1)
       } catch {
         this.log('%p is over its rate limit', from)
+        this.counters.rateLimited++
         await reply({ id: new Uint8Array(0), status: Ack.Status.RATE_LIMITED, reason: 'rate limit exceeded' })
         return
       }
       const message = await pb.read(DirectMessage, { signal })
       if (message.id.byteLength !== ID_LENGTH) {
+        this.counters.malformed++
         await reply({ id: message.id, status: Ack.Status.MALFORMED, reason: `id must be ${ID_LENGTH} bytes` })
         return
       }
       if (message.data.byteLength > this.maxMessageSize) {
+        this.counters.refused++
         await reply({ id: message.id, status: Ack.Status.TOO_LARGE, reason: `limit is ${this.maxMessageSize} bytes` })
         return
       }
@@ -166,15 +176,20 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
             await handler(received)
           }
         } catch (err) {
+          this.counters.refused++
           await reply({ id: message.id, status: Ack.Status.REFUSED, reason: String((err as Error).message ?? err).slice(0, 200) })
           return
         }
         this.seen.add(key)
+        this.counters.delivered++
         this.safeDispatchEvent('message', { detail: received })
+      } else {
+        this.counters.duplicates++
       }
       await reply({ id: message.id, status: Ack.Status.OK, reason: '' })
     } catch (err) {
       this.log('bad direct message stream from %p - %e', from, err)
+      this.counters.malformed++
       stream.abort(err as Error)
     }
   }

@@ -41,7 +41,26 @@ export interface DirectMessagesEvents {
  */
 export type LinkMaker = (peer: PeerId, options: { signal: AbortSignal }) => Promise<Connection>
 
+/** What the receiving side has handled since it started */
+export interface DirectMessagesStats {
+  /** Message streams opened by senders */
+  received: number
+  /** Messages delivered to the handlers (once per sender and id) */
+  delivered: number
+  /** Resent messages acknowledged again but not delivered twice */
+  duplicates: number
+  /** Refused by a handler, or larger than `maxMessageSize` */
+  refused: number
+  /** Refused because the sender was over its rate */
+  rateLimited: number
+  /** Unreadable frames, wrong id lengths, streams that broke mid-message */
+  malformed: number
+}
+
 export interface DirectMessages extends TypedEventTarget<DirectMessagesEvents> {
+  /** Counters of the receiving side, a fresh copy per call */
+  stats(): DirectMessagesStats
+
   /**
    * Deliver `data` to `peer` and resolve when it acknowledged: over an existing
    * connection, else a new link (see `LinkMaker`).

@@ -1,0 +1,146 @@
+import { pbStream } from '@libp2p/utils'
+import { bestConnection } from '../utils/connections.js'
+import { circuitAddress } from './address.js'
+import { CIRCUIT_PROTOCOL, MAX_RESPONSE_SIZE } from './constants.js'
+import { connectionLimits } from './context.js'
+import { CircuitLoopError, CircuitRefusedError, CircuitTimeoutError, CircuitUpgradeError, HopLimitError, MalformedCircuitMessageError, NoRouteError } from './errors.js'
+import { CircuitRequest, CircuitResponse } from './pb/circuit.js'
+import { streamToConnection } from './stream-to-conn.js'
+import { errorFor, isAbort, isCircuitError, isUnsupportedProtocol } from './wire.js'
+import type { CircuitMode } from './index.js'
+import type { SpliceLimit } from './relay.js'
+import type { Connection, Logger, PeerId, Stream, Upgrader } from '@libp2p/interface'
+import type { ConnectionManager } from '@libp2p/interface-internal'
+import type { ProgressEvent } from 'progress-events'
+
+/** What opening a circuit uses of the node */
+export interface OpenerNode {
+  peerId: PeerId
+  connectionManager: ConnectionManager
+  upgrader: Upgrader
+  log: Logger
+  maxHops: number
+  signalingLimit: SpliceLimit
+  /** How long opening and upgrading may take, in ms */
+  openTimeout: number
+}
+
+export interface OpenOptions {
+  /** The relaying peers, nearest first */
+  route: PeerId[]
+  mode: CircuitMode
+  signal?: AbortSignal
+  onProgress?(evt: ProgressEvent): void
+}
+
+/**
+ * The relaying peers of a route: a full network-map path `[self, …, target]`
+ * or the hops alone, checked for loops and the hop limit. Throws a typed error.
+ */
+export function routeHops (self: PeerId, target: PeerId, path: PeerId[] | undefined, maxHops: number): PeerId[] {
+  if (path == null) {
+    throw new NoRouteError(`no route to ${target}: not a neighbour and no router or route given`)
+  }
+  let hops = path
+  if (hops.length > 0 && hops[0].equals(self)) {
+    hops = hops.slice(1)
+  }
+  if (hops.length > 0 && hops[hops.length - 1].equals(target)) {
+    hops = hops.slice(0, -1)
+  }
+  if (hops.length === 0) {
+    throw new NoRouteError(`no relaying peer between this node and ${target}`)
+  }
+  const seen = new Set<string>([self.toString(), target.toString()])
+  for (const hop of hops) {
+    if (seen.has(hop.toString())) {
+      throw new CircuitLoopError(`route to ${target} visits ${hop} twice`)
+    }
+    seen.add(hop.toString())
+  }
+  if (hops.length > maxHops) {
+    throw new HopLimitError(`route to ${target} has ${hops.length} hops, the limit is ${maxHops}`)
+  }
+  return hops
+}
+
+/** Map what went wrong while opening to one of the typed circuit errors */
+function openError (err: unknown, signal: AbortSignal, first: PeerId, target: PeerId): Error {
+  if (isCircuitError(err)) {
+    return err
+  }
+  if (isAbort(err, signal)) {
+    return new CircuitTimeoutError(`circuit to ${target} did not open in time`, { cause: err })
+  }
+  if (isUnsupportedProtocol(err)) {
+    return new CircuitRefusedError(`${first} does not relay mesh circuits`, { cause: err })
+  }
+  return err instanceof Error ? err : new CircuitRefusedError(String(err))
+}
+
+/**
+ * Open a circuit to `target` along `route` and upgrade it to an ordinary
+ * libp2p connection: Noise authenticating `target`, then yamux. Signaling
+ * circuits are limited connections; relay circuits are not.
+ */
+export async function openCircuit (node: OpenerNode, target: PeerId, options: OpenOptions): Promise<Connection> {
+  const { route, mode } = options
+  const timeout = AbortSignal.timeout(node.openTimeout)
+  const signal = options.signal == null ? timeout : AbortSignal.any([options.signal, timeout])
+  const first = route[0]
+  const connection = bestConnection(node.connectionManager.getConnections(first), { allowLimited: mode === 'signaling' })
+  if (connection == null) {
+    throw new NoRouteError(`not connected to the first hop ${first} of the route to ${target}`)
+  }
+
+  let stream: Stream | undefined
+  try {
+    stream = await connection.newStream(CIRCUIT_PROTOCOL, { signal, runOnLimitedConnection: true })
+    const messages = pbStream(stream, { maxDataLength: MAX_RESPONSE_SIZE })
+    await messages.write({
+      target: target.toMultihash().bytes,
+      route: route.slice(1).map(p => p.toMultihash().bytes),
+      path: [node.peerId.toMultihash().bytes],
+      hops: 0,
+      maxHops: node.maxHops,
+      mode: mode === 'relay' ? CircuitRequest.Mode.RELAY : CircuitRequest.Mode.SIGNALING
+    }, CircuitRequest, { signal })
+    const response = await messages.read(CircuitResponse, { signal }).catch((err: Error) => {
+      if (isAbort(err, signal)) {
+        throw err
+      }
+      // truncated, oversize or undecodable
+      throw new MalformedCircuitMessageError(`bad circuit response from ${first}: ${err.message}`, { cause: err })
+    })
+    if (response.status !== CircuitResponse.Status.OK) {
+      throw errorFor(response, target)
+    }
+    options.onProgress?.(new CustomEvent('circuit', { detail: { target, route, mode, time: Date.now() } }))
+
+    const maConn = streamToConnection({
+      stream: messages.unwrap(),
+      remoteAddr: circuitAddress(route, target),
+      log: stream.log.newScope('membrane:circuit:connection')
+    })
+    let conn: Connection
+    try {
+      conn = await node.upgrader.upgradeOutbound(maConn, {
+        signal,
+        onProgress: options.onProgress,
+        limits: connectionLimits(mode, node.signalingLimit)
+      })
+    } catch (err) {
+      maConn.abort(err as Error)
+      if (isAbort(err, signal)) {
+        throw new CircuitTimeoutError(`Noise/yamux over the circuit to ${target} did not finish in time`, { cause: err })
+      }
+      throw new CircuitUpgradeError(`the end-to-end handshake with ${target} failed (${(err as Error).name}: ${(err as Error).message})`, { cause: err })
+    }
+    options.onProgress?.(new CustomEvent('noise', { detail: { target, remotePeer: conn.remotePeer, time: Date.now() } }))
+    node.log('opened %s circuit to %p via %s', mode, target, route.map(String).join(' → '))
+    return conn
+  } catch (err) {
+    stream?.abort(err as Error)
+    throw openError(err, signal, first, target)
+  }
+}
