@@ -30,7 +30,8 @@ import type { Topology, TopologyInit } from './topology/index.js'
 import type { Preset } from './presets/index.js'
 import { liveLinks } from './webrtc/live-links.js'
 import type { LiveLinks, LiveLinksInit } from './webrtc/live-links.js'
-import { iceConfiguration } from './turn/ice-servers.js'
+import { iceConfiguration, iceServers } from './turn/index.js'
+import type { IceServers, IceServersInit } from './turn/index.js'
 import { PEER_SCORE_PARAMS } from './utils/gossip-score.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
@@ -63,6 +64,8 @@ export interface MembraneServices extends ServiceMap {
   /** Dials the bootstrap peers with backoff; `bootstrap:error` events say why first contact fails */
   firstContact: FirstContact
   topology: Topology
+  /** STUN and TURN servers announced by the bootstrap peers this node reached, added to its ICE configuration */
+  iceServers: IceServers
   /** Aborts WebRTC connections whose peer connection is dead or does not connect in time */
   liveLinks: LiveLinks
 }
@@ -147,6 +150,15 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
    * @default {}
    */
   liveLinks?: LiveLinksInit
+
+  /**
+   * Asking reached bootstrap peers for their STUN (and TURN) servers, which
+   * are added after `webrtc.rtcConfiguration`'s own; `{ request: false }`
+   * turns it off
+   *
+   * @default {}
+   */
+  iceServers?: IceServersInit
 
   /**
    * Options for the broadcast service
@@ -283,7 +295,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   // read for every new peer connection: the app's ICE servers, then those the reached bootstrap peers announced
   const webrtcOptions: WebRTCTransportInit = {
     ...options.webrtc,
-    rtcConfiguration: iceConfiguration(options.webrtc?.rtcConfiguration, () => [], preset.name)
+    rtcConfiguration: iceConfiguration(options.webrtc?.rtcConfiguration, () => running.node?.services.iceServers.servers() ?? [], preset.name)
   }
   // WebRTC race guards on this runtime's RTCPeerConnection class (process-wide, idempotent)
   preset.installGuards()
@@ -327,6 +339,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       // after networkMap and circuit: it reads both when it starts
       topology: topology({ enabled: false, ...options.topology, maxPeers, ...(options.minPeers != null ? { minPeers: options.minPeers } : {}) }),
       liveLinks: liveLinks(options.liveLinks),
+      iceServers: iceServers(options.iceServers),
       ...extraServices
     }
   }) as unknown as Membrane<T>

@@ -25,6 +25,8 @@ import type { PeerExchange } from '../peer-exchange/index.js'
 import { ipLimitsGater } from './ip-limits.js'
 import { DEFAULT_STUN_PORT, stunServer } from '../stun/index.js'
 import type { StunServer } from '../stun/index.js'
+import { iceServers } from '../turn/index.js'
+import type { IceServers, TurnInit } from '../turn/index.js'
 import { loadMonitor } from './load.js'
 import type { LoadMonitorService, LoadThresholds } from './load.js'
 import type { Admission } from '../admission/index.js'
@@ -68,6 +70,7 @@ export interface BootstrapServices extends ServiceMap {
   circuit: MeshCircuitsService
   /** The STUN binding service, unless `stunPort` is false */
   stun?: StunServer
+  iceServers: IceServers
 }
 
 export type BootstrapPeer<T extends ServiceMap = ServiceMap> = Libp2p<BootstrapServices & T>
@@ -140,6 +143,13 @@ export interface BootstrapPeerInit<T extends ServiceMap = ServiceMap> {
    * @default 3478, or 0 (any free port) when `port` is 0
    */
   stunPort?: number | false
+  /**
+   * coturn run beside this peer: members get short-lived credentials for it
+   * (coturn's REST API scheme, `use-auth-secret` + `static-auth-secret`)
+   *
+   * @default undefined (no TURN)
+   */
+  turn?: TurnInit
   /** Secure WebSockets: listen on `port` with this PEM certificate and key */
   tls?: { port: number, cert: string | Buffer, key: string | Buffer }
   /**
@@ -307,6 +317,8 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         admission: admission({ load: () => node?.services.load.load() ?? 0, exempt: peerIdsOf(peers) }),
         networkMap: networkMap({ roles: ['bootstrap', 'relay'], ...init.networkMap }),
         ...(stunPort === false ? {} : { stun: stunServer({ host, port: stunPort }) }),
+        // tells members the STUN port and hands out TURN credentials (proof-of-work first when loaded)
+        iceServers: iceServers({ serve: { stunPort: () => node?.services.stun?.port, turn: init.turn, load: () => node?.services.load.load() ?? 0 } }),
         ...extraServices
       }
     }) as unknown as BootstrapPeer<T>

@@ -21,6 +21,9 @@ environment, which wins over the file):
   --stun-port <n>               UDP port of the STUN binding service members use to find their
                                 public address (default 3478, or any free port when --port is 0;
                                 "off" disables)
+  --turn-url <urls>             coturn run beside this peer (comma-separated turn:/turns: URLs);
+                                members get short-lived credentials for it; needs --turn-secret-file
+  --turn-secret-file <path>     file holding coturn's static-auth-secret (use-auth-secret)
   --wss-port <n>                secure WebSockets port; needs --tls-cert and --tls-key
   --tls-cert <path>             PEM certificate for secure WebSockets
   --tls-key <path>              PEM private key for secure WebSockets
@@ -43,7 +46,7 @@ Start options (all of the above, and):
 `
 
 const STRING_OPTIONS = [
-  'host', 'port', 'ws-port', 'webrtc-direct-port', 'stun-port', 'wss-port', 'tls-cert', 'tls-key', 'key-file',
+  'host', 'port', 'ws-port', 'webrtc-direct-port', 'stun-port', 'turn-url', 'turn-secret-file', 'wss-port', 'tls-cert', 'tls-key', 'key-file',
   'relay-max-reservations', 'relay-duration', 'relay-data', 'max-topics', 'max-connections',
   'max-connections-per-ip', 'load-connections', 'metrics-port', 'log-format', 'http-port', 'config'
 ] as const
@@ -57,6 +60,9 @@ export interface CliOptions {
   wsPort?: number
   webrtcDirectPort?: number | false
   stunPort?: number | false
+  /** coturn's URLs, with --turn-secret-file */
+  turnUrls?: string[]
+  turnSecretFile?: string
   wssPort?: number
   tlsCert?: string
   tlsKey?: string
@@ -167,6 +173,8 @@ export function parseCli (argv: string[], env: Record<string, string | undefined
     wsPort: integer('ws-port', value('ws-port'), 0, 65535),
     webrtcDirectPort: webrtcDirect === 'off' ? false : integer('webrtc-direct-port', webrtcDirect, 0, 65535),
     stunPort: stun === 'off' ? false : integer('stun-port', stun, 0, 65535),
+    turnUrls: value('turn-url')?.split(',').map(u => u.trim()).filter(u => u !== ''),
+    turnSecretFile: value('turn-secret-file'),
     wssPort: integer('wss-port', value('wss-port'), 0, 65535),
     tlsCert: value('tls-cert'),
     tlsKey: value('tls-key'),
@@ -184,6 +192,14 @@ export function parseCli (argv: string[], env: Record<string, string | undefined
     metricsPort: integer('metrics-port', value('metrics-port'), 0, 65535),
     logFormat,
     httpPort: integer('http-port', flags['http-port'] ?? env[envName('http-port')], 0, 65535) ?? 8080
+  }
+  if ((options.turnUrls == null) !== (options.turnSecretFile == null)) {
+    throw new InvalidBootstrapOptionError('--turn-url and --turn-secret-file go together')
+  }
+  for (const url of options.turnUrls ?? []) {
+    if (!/^turns?:\S+$/.test(url)) {
+      throw new InvalidBootstrapOptionError(`--turn-url takes turn: or turns: URLs, got "${url}"`)
+    }
   }
   if (options.wssPort != null && (options.tlsCert == null || options.tlsKey == null)) {
     throw new InvalidBootstrapOptionError('--wss-port needs --tls-cert and --tls-key')

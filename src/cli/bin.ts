@@ -25,6 +25,19 @@ async function readTls (options: CliOptions): Promise<{ port: number, cert: Buff
   return { port: options.wssPort, cert: await read(options.tlsCert, 'certificate'), key: await read(options.tlsKey, 'key') }
 }
 
+async function readTurn (options: CliOptions): Promise<{ urls: string[], secret: string } | undefined> {
+  if (options.turnUrls == null || options.turnSecretFile == null) {
+    return undefined
+  }
+  const secret = (await readFile(options.turnSecretFile, 'utf8').catch((err: Error) => {
+    throw new InvalidKeyFileError(`cannot read TURN secret ${options.turnSecretFile}: ${err.message}`)
+  })).trim()
+  if (secret === '') {
+    throw new InvalidKeyFileError(`TURN secret file ${options.turnSecretFile} is empty`)
+  }
+  return { urls: options.turnUrls, secret }
+}
+
 /** How long a clean shutdown may take before the process exits anyway */
 const STOP_TIMEOUT = 15_000
 
@@ -48,6 +61,7 @@ async function main (): Promise<void> {
     wsPort: options.wsPort,
     webrtcDirectPort: options.webrtcDirectPort,
     stunPort: options.stunPort,
+    turn: await readTurn(options),
     tls: await readTls(options),
     peers: options.peers,
     privateKey,

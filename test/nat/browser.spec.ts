@@ -9,7 +9,7 @@ import { afterEach, describe, it } from 'node:test'
 import { createLab, INET_HOST } from './lab.js'
 import { PagePeer } from './page-peer.js'
 import { startCoturn } from './peers.js'
-import { BOOTSTRAP_PORT, bootstrapAddr, runScenario, startBootstrap, startMember } from './scenario.js'
+import { BOOTSTRAP_PORT, bootstrapAddr, runScenario, startBootstrap, startMember, WAIT } from './scenario.js'
 import type { Lab } from './lab.js'
 import type { Coturn, LabPeer } from './peers.js'
 
@@ -29,7 +29,7 @@ describe('NAT lab: Chromium pages behind Linux NATs', () => {
     coturn = undefined
   })
 
-  it('pages behind cone NATs with STUN: a direct WebRTC link', async (t) => {
+  it('pages behind cone NATs with the bootstrap peer\'s STUN: a direct WebRTC link', async (t) => {
     lab = await createLab({ a: 'cone', b: 'cone' })
     coturn = await startCoturn(lab, randomBytes(16).toString('hex'))
     const boot = await startBootstrap(lab)
@@ -37,8 +37,10 @@ describe('NAT lab: Chromium pages behind Linux NATs', () => {
     const endpoints = [`${INET_HOST}:${BOOTSTRAP_PORT + 1}`]
     const [a, b] = await Promise.all([PagePeer.launch(lab.ns.a, 'page a', endpoints), PagePeer.launch(lab.ns.b, 'page b', endpoints)])
     peers.push(a, b)
-    const init = { bootstrap: [bootstrapAddr(boot.info, 'ws')], iceServers: [{ urls: coturn.stunUrl }] }
+    // no ICE server from the app: STUN comes from the bootstrap peer
+    const init = { bootstrap: [bootstrapAddr(boot.info, 'ws')] }
     const [aId, bId] = await Promise.all([startMember(a, init), startMember(b, init)])
+    await Promise.all([a.call('waitForIceServers', false, WAIT), b.call('waitForIceServers', false, WAIT)])
     const { connect } = await runScenario(boot, a, aId, b, bId)
     t.diagnostic(`connect(): ${connect.kind} in ${connect.ms} ms`)
     assert.equal(connect.kind, 'webrtc')

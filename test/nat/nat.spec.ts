@@ -1,21 +1,25 @@
 /**
- * Members behind real Linux NATs (network namespaces + nft): connect() yields
- * a working link, direct messages and broadcasts flow both ways, and keep
- * flowing after the bootstrap peer is stopped.
+ * Node members behind real Linux NATs (network namespaces + nft): connect()
+ * yields a working link, direct messages and broadcasts flow both ways, and
+ * keep flowing after the bootstrap peer is stopped. The members configure no
+ * ICE server: STUN and TURN come from the bootstrap peer they reached.
  */
 import assert from 'node:assert/strict'
-import { createHmac, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { afterEach, describe, it } from 'node:test'
-import { createLab } from './lab.js'
-import { NodePeer, startCoturn } from './peers.js'
-import { bootstrapAddr, runScenario, startBootstrap, startMember } from './scenario.js'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createLab, INET_HOST } from './lab.js'
+import { CliBootstrap, NodePeer, startCoturn } from './peers.js'
+import { BOOTSTRAP_PORT, BOOTSTRAP_STUN_PORT, bootstrapAddr, runScenario, startBootstrap, startMember, WAIT } from './scenario.js'
 import type { Lab, NatKind } from './lab.js'
 import type { Coturn, LabPeer } from './peers.js'
 
-interface Running { lab?: Lab, peers: LabPeer[], coturn?: Coturn }
+interface Running { lab?: Lab, peers: LabPeer[], coturn?: Coturn, dirs: string[] }
 
 describe('NAT lab: Node members behind Linux NATs', () => {
-  let running: Running = { peers: [] }
+  let running: Running = { peers: [], dirs: [] }
 
   afterEach(async () => {
     for (const peer of running.peers) {
@@ -23,50 +27,54 @@ describe('NAT lab: Node members behind Linux NATs', () => {
     }
     await running.coturn?.close().catch(() => {})
     await running.lab?.close()
-    running = { peers: [] }
+    for (const dir of running.dirs) {
+      await rm(dir, { recursive: true, force: true })
+    }
+    running = { peers: [], dirs: [] }
   })
 
-  async function setUp (nats: { a: NatKind, b: NatKind }): Promise<{ lab: Lab, coturn: Coturn, secret: string }> {
+  /** The lab, coturn (TURN only when `turn`), the bootstrap peer and a member behind each NAT */
+  async function scenario (nats: { a: NatKind, b: NatKind }, options: { turn?: boolean } = {}): Promise<{ kind: string, ms: number, ice: string[] }> {
     const lab = await createLab(nats)
     running.lab = lab
     const secret = randomBytes(16).toString('hex')
     const coturn = await startCoturn(lab, secret)
     running.coturn = coturn
-    return { lab, coturn, secret }
-  }
-
-  /** TURN credentials in coturn's REST API scheme, made by the test itself */
-  function turnCredentials (secret: string, user: string): { username: string, credential: string } {
-    const username = `${Math.floor(Date.now() / 1000) + 600}:${user}`
-    return { username, credential: createHmac('sha1', secret).update(username).digest('base64') }
-  }
-
-  async function scenario (nats: { a: NatKind, b: NatKind }, ice: (coturn: Coturn, secret: string) => RTCIceServer[]): Promise<{ kind: string, ms: number }> {
-    const { lab, coturn, secret } = await setUp(nats)
-    const boot = await startBootstrap(lab)
+    let boot: { peer: LabPeer, info: { peerId: string, addrs: string[] } }
+    if (options.turn === true) {
+      // as an operator runs it: the CLI, with coturn's secret in a file
+      const dir = await mkdtemp(join(tmpdir(), 'membrane-turn-'))
+      running.dirs.push(dir)
+      const secretFile = join(dir, 'secret')
+      await writeFile(secretFile, `${secret}\n`, { mode: 0o600 })
+      const cli = await CliBootstrap.start(lab, ['--host', INET_HOST, '--port', String(BOOTSTRAP_PORT), '--webrtc-direct-port', 'off',
+        '--stun-port', String(BOOTSTRAP_STUN_PORT), '--turn-url', coturn.turnUrl, '--turn-secret-file', secretFile])
+      boot = { peer: cli, info: cli.info }
+    } else {
+      boot = await startBootstrap(lab)
+    }
     running.peers.push(boot.peer)
     const a = new NodePeer(lab, lab.ns.a, 'member a')
     const b = new NodePeer(lab, lab.ns.b, 'member b')
     running.peers.push(a, b)
     const bootstrap = [bootstrapAddr(boot.info, 'tcp')]
-    const [aId, bId] = await Promise.all([
-      startMember(a, { bootstrap, iceServers: ice(coturn, secret) }),
-      startMember(b, { bootstrap, iceServers: ice(coturn, secret) })
-    ])
+    const [aId, bId] = await Promise.all([startMember(a, { bootstrap }), startMember(b, { bootstrap })])
+    const [ice] = await Promise.all([a.call<string[]>('waitForIceServers', options.turn === true, WAIT), b.call('waitForIceServers', options.turn === true, WAIT)])
     const { connect } = await runScenario(boot, a, aId, b, bId)
-    return connect
+    return { ...connect, ice }
   }
 
-  it('cone/cone with STUN: a direct WebRTC link', async (t) => {
-    const result = await scenario({ a: 'cone', b: 'cone' }, (coturn) => [{ urls: coturn.stunUrl }])
-    t.diagnostic(`connect(): ${result.kind} in ${result.ms} ms`)
+  it('cone/cone with the bootstrap peer\'s STUN: a direct WebRTC link', async (t) => {
+    const result = await scenario({ a: 'cone', b: 'cone' })
+    t.diagnostic(`ICE servers ${result.ice.join(' ')}; connect(): ${result.kind} in ${result.ms} ms`)
     assert.equal(result.kind, 'webrtc')
+    assert.equal(await running.coturn?.allocations(), 0, 'nothing used TURN')
   })
 
-  it('symmetric/symmetric with TURN: WebRTC relayed by coturn', async (t) => {
-    const result = await scenario({ a: 'symmetric', b: 'symmetric' }, (coturn, secret) => [{ urls: coturn.turnUrl, ...turnCredentials(secret, 'lab') }])
+  it('symmetric/symmetric with TURN credentials from the bootstrap CLI (--turn-url, --turn-secret-file): WebRTC relayed by coturn', async (t) => {
+    const result = await scenario({ a: 'symmetric', b: 'symmetric' }, { turn: true })
     const allocations = await running.coturn?.allocations()
-    t.diagnostic(`connect(): ${result.kind} in ${result.ms} ms, ${allocations} TURN allocations`)
+    t.diagnostic(`ICE servers ${result.ice.join(' ')}; connect(): ${result.kind} in ${result.ms} ms, ${allocations} TURN allocations`)
     assert.equal(result.kind, 'webrtc')
     assert.ok((allocations ?? 0) > 0, 'coturn granted TURN allocations')
   })

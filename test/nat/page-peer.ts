@@ -55,6 +55,10 @@ function installCommands (): void {
     async waitForPeer (id: string, timeout: number) {
       await until(() => node.services.networkMap.nodes().some((m: any) => m.id.toString() === id) && node.services.networkMap.path(peer(id)) != null, `a map path to ${id}`, timeout) // eslint-disable-line @typescript-eslint/no-explicit-any
     },
+    async waitForIceServers (turn: boolean, timeout: number) {
+      await until(() => node.services.iceServers.servers().some((s: any) => turn ? s.username != null : String(s.urls).startsWith('stun:')), 'ICE servers from the bootstrap peer', timeout) // eslint-disable-line @typescript-eslint/no-explicit-any
+      return node.services.iceServers.servers().map((s: any) => String(s.urls)) // eslint-disable-line @typescript-eslint/no-explicit-any
+    },
     async connect (id: string, timeout: number) {
       const started = Date.now()
       const result = await node.services.circuit.connect(peer(id), { signal: AbortSignal.timeout(timeout) })

@@ -13,6 +13,7 @@ import { createMembrane } from '../../src/index.js'
 import { linkKind } from '../../src/utils/connections.js'
 import type { BootstrapPeer } from '../../src/bootstrap/index.js'
 import type { Membrane } from '../../src/index.js'
+import type { TurnInit } from '../../src/index.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 
 const TOPIC = 'nat-lab'
@@ -53,10 +54,12 @@ export interface MemberStart {
 export interface ConnectSummary { kind: string, ms: number, remoteAddr: string }
 
 const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> = { // eslint-disable-line @typescript-eslint/no-explicit-any
-  async startBootstrap (init: { host: string, port: number }) {
+  async startBootstrap (init: { host: string, port: number, stunPort?: number | false, turn?: TurnInit }) {
     boot = await createBootstrapPeer({
       host: init.host,
       port: init.port,
+      stunPort: init.stunPort,
+      turn: init.turn,
       webrtcDirectPort: false,
       // two lab processes share a busy machine: its CPU is not this peer's load
       load: { cpu: Infinity, eventLoopLag: Infinity }
@@ -90,6 +93,13 @@ const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> =
     const n = node()
     await until(() => n.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit/webrtc')), 'a relay reservation', timeout)
     return n.getMultiaddrs().map(String).find(a => a.includes('/p2p-circuit/webrtc'))
+  },
+
+  /** Wait until the bootstrap peers' ICE servers arrived (`turn`: TURN credentials among them) */
+  async waitForIceServers (turn: boolean, timeout: number) {
+    const n = node()
+    await until(() => n.services.iceServers.servers().some(s => turn ? s.username != null : String(s.urls).startsWith('stun:')), 'ICE servers from the bootstrap peer', timeout)
+    return n.services.iceServers.servers().map(s => String(s.urls))
   },
 
   /** Membrane's connect() */

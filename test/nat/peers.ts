@@ -168,3 +168,52 @@ export async function startCoturn (lab: Lab, secret: string): Promise<Coturn> {
     }
   }
 }
+
+const CLI = fileURLToPath(new URL('../../src/cli/bin.js', import.meta.url))
+
+/**
+ * A bootstrap peer run as operators run it: the `membrane bootstrap` CLI in
+ * the lab's internet namespace, logging JSON
+ */
+export class CliBootstrap implements LabPeer {
+  readonly label = 'bootstrap (CLI)'
+  private readonly stderr: string[] = []
+  private constructor (private readonly child: ChildProcess, readonly info: { peerId: string, addrs: string[] }) {
+    child.stderr?.setEncoding('utf8')
+    child.stderr?.on('data', (chunk: string) => { this.stderr.push(chunk) })
+  }
+
+  static async start (lab: Lab, args: string[]): Promise<CliBootstrap> {
+    const child = lab.spawn(lab.ns.inet, process.execPath, [CLI, 'bootstrap', '--log-format', 'json', ...args])
+    const info = await new Promise<{ peerId: string, addrs: string[] }>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new LabProcessError('the bootstrap CLI did not start within 20 s')) }, 20_000)
+      child.once('exit', (code) => { clearTimeout(timer); reject(new LabProcessError(`the bootstrap CLI exited (${code})`)) })
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        try {
+          const event = JSON.parse(line) as { event: string, peerId?: string, addrs?: string[] }
+          if (event.event === 'started' && event.peerId != null) {
+            clearTimeout(timer)
+            resolve({ peerId: event.peerId, addrs: (event.addrs ?? []).map(a => a.includes('/p2p/') ? a : `${a}/p2p/${event.peerId}`) })
+          }
+        } catch {}
+      })
+    })
+    return new CliBootstrap(child, info)
+  }
+
+  async call<T = unknown>(cmd: string): Promise<T> {
+    throw new LabProcessError(`the CLI bootstrap peer takes no command (${cmd})`)
+  }
+
+  log (): string {
+    return this.stderr.join('').split('\n').slice(-20).join('\n')
+  }
+
+  /** SIGTERM, as systemd stops it */
+  async close (): Promise<void> {
+    if (this.child.exitCode != null || this.child.signalCode != null || this.child.pid == null) { return }
+    const exited = new Promise(resolve => this.child.once('exit', resolve))
+    process.kill(this.child.pid, 'SIGTERM')
+    await exited
+  }
+}

@@ -7,20 +7,22 @@ import assert from 'node:assert/strict'
 import { INET_HOST } from './lab.js'
 import { NodePeer } from './peers.js'
 import { waitFor } from '../fixtures/wait.js'
-import type { CircuitStats } from '../../src/index.js'
+import type { CircuitStats, TurnInit } from '../../src/index.js'
 import type { Lab } from './lab.js'
 import type { ConnectSummary, MemberStart } from './peer-process.js'
 import type { LabPeer } from './peers.js'
 
 export const BOOTSTRAP_PORT = 4001
+/** The bootstrap peer's STUN port (coturn has 3478 in the lab) */
+export const BOOTSTRAP_STUN_PORT = 3479
 /** Waits inside the lab processes: generous, they share two busy cores */
 export const WAIT = 30_000
 
 export interface BootstrapInfo { peerId: string, addrs: string[] }
 
-export async function startBootstrap (lab: Lab): Promise<{ peer: NodePeer, info: BootstrapInfo }> {
+export async function startBootstrap (lab: Lab, options: { stun?: boolean, turn?: TurnInit } = {}): Promise<{ peer: NodePeer, info: BootstrapInfo }> {
   const peer = new NodePeer(lab, lab.ns.inet, 'bootstrap')
-  const info = await peer.call<BootstrapInfo>('startBootstrap', { host: INET_HOST, port: BOOTSTRAP_PORT })
+  const info = await peer.call<BootstrapInfo>('startBootstrap', { host: INET_HOST, port: BOOTSTRAP_PORT, stunPort: options.stun === false ? false : BOOTSTRAP_STUN_PORT, turn: options.turn })
   return { peer, info }
 }
 
@@ -55,7 +57,7 @@ export interface ScenarioResult { connect: ConnectSummary }
  * Run the scenario on members a and b (already started against `boot`):
  * returns what connect() gave
  */
-export async function runScenario (boot: { peer: NodePeer, info: BootstrapInfo }, a: LabPeer, aId: string, b: LabPeer, bId: string): Promise<ScenarioResult> {
+export async function runScenario (boot: { peer: LabPeer, info: BootstrapInfo }, a: LabPeer, aId: string, b: LabPeer, bId: string): Promise<ScenarioResult> {
   try {
     return await steps(boot, a, aId, b, bId)
   } catch (err) {
@@ -65,7 +67,7 @@ export async function runScenario (boot: { peer: NodePeer, info: BootstrapInfo }
   }
 }
 
-async function steps (boot: { peer: NodePeer, info: BootstrapInfo }, a: LabPeer, aId: string, b: LabPeer, bId: string): Promise<ScenarioResult> {
+async function steps (boot: { peer: LabPeer, info: BootstrapInfo }, a: LabPeer, aId: string, b: LabPeer, bId: string): Promise<ScenarioResult> {
   await a.call('waitForPeer', bId, WAIT)
   await b.call('waitForPeer', aId, WAIT)
   const connect = await a.call<ConnectSummary>('connect', bId, WAIT)
