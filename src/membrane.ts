@@ -1,6 +1,5 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { bootstrap as bootstrapDiscovery } from '@libp2p/bootstrap'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
@@ -35,10 +34,9 @@ import type { IceServers, IceServersInit } from './turn/index.js'
 import { PEER_SCORE_PARAMS } from './utils/gossip-score.js'
 import type { GossipSub, GossipsubOpts } from '@libp2p/gossipsub'
 import type { Identify } from '@libp2p/identify'
-import type { PeerDiscovery, PrivateKey, ServiceMap } from '@libp2p/interface'
+import type { PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { WebRTCTransportInit } from '@libp2p/webrtc'
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, Libp2pOptions } from 'libp2p'
 
@@ -61,7 +59,7 @@ export interface MembraneServices extends ServiceMap {
   channels: Channels
   networkMap: NetworkMap
   circuit: MeshCircuitsService
-  /** Dials the bootstrap peers with backoff; `bootstrap:error` events say why first contact fails */
+  /** Owns (re-)contact: dials bootstrap peers with back-off whenever this node is detached; `bootstrap:error` events say why it fails */
   firstContact: FirstContact
   topology: Topology
   /** STUN and TURN servers announced by the bootstrap peers this node reached, added to its ICE configuration */
@@ -282,12 +280,6 @@ function mapRouter (map: ServiceSlot<NetworkMap>): CircuitRouter {
 export async function createMembraneWithPreset <T extends ServiceMap = ServiceMap> (preset: Preset, options: MembraneOptions<T> = {}): Promise<Membrane<T>> {
   const maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS
   const bootstrapList = (options.bootstrap ?? []).map(String)
-  const peerDiscovery: Array<(components: any) => PeerDiscovery> = [] // eslint-disable-line @typescript-eslint/no-explicit-any
-  // malformed addresses are reported by firstContact as bootstrap:error events, not thrown here
-  const wellFormed = bootstrapList.filter(a => { try { multiaddr(a); return true } catch { return false } })
-  if (wellFormed.length > 0) {
-    peerDiscovery.push(bootstrapDiscovery({ list: wellFormed, timeout: 0 }))
-  }
   const { services: extraServices, ...libp2pOptions } = options.libp2p ?? {}
 
   // services that reach other services of the running node (set below)
@@ -312,7 +304,6 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
     transports: [...preset.transports({ webrtc: webrtcOptions }), meshCircuitTransport(options.circuit)],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    peerDiscovery,
     ...(options.allowLocalDial === true ? { connectionGater: { denyDialMultiaddr: () => false } } : {}),
     ...libp2pOptions,
     services: {
@@ -322,9 +313,8 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       broadcast: broadcast(options.broadcast),
       // answers a loaded bootstrap peer's proof-of-work challenge
       admission: admission(),
-      // learns other bootstrap peers from the ones it reaches, and fails over to them
-      // once the topology holds enough member links, a lost bootstrap peer is not replaced
-      peerExchange: peerExchange({ needsBootstrap: () => running.node?.services.topology.needsBootstrap() ?? true }),
+      // learns other bootstrap peers from the configured ones (and only from them)
+      peerExchange: peerExchange({ trusted: bootstrapList }),
       directMessages: directMessages({
         makeLink,
         ...options.directMessages
@@ -335,8 +325,9 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       networkMap: mapService.bind(networkMap(options.networkMap)),
       // the network map routes circuits and knows the relay addresses members announce
       circuit: circuitService.bind(meshCircuits({ router: mapRouter(mapService), ...options.circuit })),
+      // the one owner of (re-)contact: dials bootstrap peers whenever this node holds neither a bootstrap nor a member link;
+      // malformed addresses are reported as bootstrap:error events, not thrown here
       firstContact: firstContact({ bootstrap: bootstrapList }),
-      // after networkMap and circuit: it reads both when it starts
       topology: topology({ enabled: false, ...options.topology, maxPeers, ...(options.minPeers != null ? { minPeers: options.minPeers } : {}) }),
       liveLinks: liveLinks(options.liveLinks),
       iceServers: iceServers(options.iceServers),

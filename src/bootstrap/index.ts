@@ -312,7 +312,8 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         }),
         topicRelay: topicRelay({ maxTopics: init.maxTopics ?? DEFAULT_MAX_RELAYED_TOPICS }),
         load: loadMonitor(init.load),
-        peerExchange: peerExchange({ serve: true, bootstrap: true }),
+        // trusts the configured peers and the bootstrap peers they vouch for, nobody else
+        peerExchange: peerExchange({ serve: true, bootstrap: true, trusted: peers }),
         circuit: meshCircuits(),
         admission: admission({ load: () => node?.services.load.load() ?? 0, exempt: peerIdsOf(peers) }),
         networkMap: networkMap({ roles: ['bootstrap', 'relay'], ...init.networkMap }),

@@ -1,4 +1,4 @@
-/** The first retry after a failed first contact, ms: long enough not to hammer a restarting bootstrap peer */
+/** The first retry after a failed round, ms: long enough not to hammer a restarting bootstrap peer */
 export const DEFAULT_INITIAL_DELAY = 1000
 
 /** The longest wait between retries, ms: a page left open finds the network within a minute of it returning */
@@ -6,3 +6,19 @@ export const DEFAULT_MAX_DELAY = 60_000
 
 /** How long one dial to a bootstrap peer may take, ms (a WebSockets or WebRTC-direct handshake on a slow link) */
 export const DEFAULT_DIAL_TIMEOUT = 10_000
+
+/**
+ * How often attachment is checked besides on link losses, ms: a safety net
+ * for a loss no event announced (a map edge that expired)
+ */
+export const DEFAULT_CHECK_INTERVAL = 5_000
+
+/** A lost link is checked this soon, ms: the topology's own healing acts first, so a member with links left stays off the bootstrap peers */
+export const CHECK_DELAY = 250
+
+/** Bootstrap peers dialled at once in one round: enough to get past a few dead ones, few enough not to flood */
+export const MAX_PARALLEL_DIALS = 4
+
+/** The peer store tag on configured bootstrap peers (as @libp2p/bootstrap's) */
+export const BOOTSTRAP_TAG = 'bootstrap'
+export const BOOTSTRAP_TAG_VALUE = 50

@@ -1,11 +1,32 @@
-import { TypedEventEmitter, serviceCapabilities } from '@libp2p/interface'
-import { multiaddr } from '@multiformats/multiaddr'
-import { DEFAULT_DIAL_TIMEOUT, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY } from './constants.js'
+import { TypedEventEmitter, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
+import { BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, CHECK_DELAY, DEFAULT_CHECK_INTERVAL, DEFAULT_DIAL_TIMEOUT, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, MAX_PARALLEL_DIALS } from './constants.js'
 import { BootstrapUnreachableError, InvalidBootstrapAddressError } from './errors.js'
-import type { BootstrapErrorDetail, FirstContact as FirstContactInterface, FirstContactComponents, FirstContactEvents, FirstContactInit } from './index.js'
-import type { Logger } from '@libp2p/interface'
+import type { BootstrapErrorDetail, FirstContact as FirstContactInterface, FirstContactComponents, FirstContactEvents, FirstContactInit, FirstContactStats } from './index.js'
+import type { Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
+/** One bootstrap peer to dial: a configured address, or a learnt peer dialled by id (the peer store has its addresses) */
+interface Target {
+  peer: PeerId
+  address?: Multiaddr
+}
+
+function shuffle <T> (items: T[]): T[] {
+  const out = [...items]
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]]
+  }
+  return out
+}
+
+/**
+ * The one owner of (re-)contact: decides whether this node is attached to the
+ * mesh and, when it is not, dials bootstrap peers with one exponential
+ * back-off, reporting each round as `bootstrap:connect` / `bootstrap:error`.
+ */
 export class FirstContact extends TypedEventEmitter<FirstContactEvents> implements FirstContactInterface {
   private readonly components: FirstContactComponents
   private readonly log: Logger
@@ -13,8 +34,19 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
   private readonly initialDelay: number
   private readonly maxDelay: number
   private readonly dialTimeout: number
-  private shutdown?: AbortController
-  private timer?: ReturnType<typeof setTimeout>
+  private readonly checkInterval: number
+  /** Well-formed configured addresses */
+  private configured: Target[] = []
+  private shutdownController = new AbortController()
+  private retryTimer?: ReturnType<typeof setTimeout>
+  private checkTimer?: ReturnType<typeof setTimeout>
+  private intervalTimer?: ReturnType<typeof setInterval>
+  private dialing = false
+  private lastRoundAt = 0
+  /** Failed rounds since this node was last attached */
+  private attempt = 0
+  private readonly counters = { rounds: 0, failedRounds: 0, contacts: 0 }
+  private started = false
   connected = false
   lastError?: BootstrapErrorDetail
 
@@ -26,66 +58,181 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
     this.initialDelay = init.initialDelay ?? DEFAULT_INITIAL_DELAY
     this.maxDelay = init.maxDelay ?? DEFAULT_MAX_DELAY
     this.dialTimeout = init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT
+    this.checkInterval = init.checkInterval ?? DEFAULT_CHECK_INTERVAL
+    this.onConnectionClose = this.onConnectionClose.bind(this)
+    this.onNeighbourLost = this.onNeighbourLost.bind(this)
   }
 
   readonly [Symbol.toStringTag] = '@membrane/first-contact'
   readonly [serviceCapabilities]: string[] = ['@membrane/first-contact']
+  readonly [serviceDependencies]: string[] = ['@membrane/peer-exchange', '@membrane/topology']
 
-  start (): void {
-    this.shutdown = new AbortController()
+  isStarted (): boolean {
+    return this.started
   }
 
-  afterStart (): void {
-    const valid: Multiaddr[] = []
+  start (): void {
+    this.shutdownController = new AbortController()
+    this.started = true
+  }
+
+  async afterStart (): Promise<void> {
+    this.configured = []
     for (const address of this.addresses) {
       try {
         const ma = multiaddr(address)
-        if (ma.getComponents().findLast(c => c.name === 'p2p') == null) {
+        const id = ma.getComponents().findLast(c => c.code === CODE_P2P)?.value
+        if (id == null) {
           throw new Error('it names no peer (/p2p/<peer id>)')
         }
-        valid.push(ma)
+        this.configured.push({ peer: peerIdFromString(id), address: ma })
       } catch (err) {
         const error = new InvalidBootstrapAddressError(`bootstrap address "${address}" is malformed: ${(err as Error).message}`, { cause: err })
         this.log.error('%s', error.message)
         this.lastError = { error, addresses: [address], attempt: 0 }
         const detail = this.lastError
         // on a timer, so listeners added right after `await createMembrane()` hear it
-        setTimeout(() => { this.dispatchEvent(new CustomEvent('bootstrap:error', { detail })) }, 0)
+        setTimeout(() => { this.safeDispatchEvent('bootstrap:error', { detail }) }, 0)
       }
     }
-    if (valid.length > 0) {
-      void this.round(valid, 1)
-    }
+    // the peer store keeps their addresses, so a later round can dial them by id
+    await Promise.all(this.configured.map(async ({ peer, address }) => {
+      await this.components.peerStore.merge(peer, { multiaddrs: address == null ? [] : [address], tags: { [BOOTSTRAP_TAG]: { value: BOOTSTRAP_TAG_VALUE } } })
+        .catch(err => { this.log('could not store bootstrap peer %p - %e', peer, err) })
+    }))
+    this.components.events.addEventListener('connection:close', this.onConnectionClose)
+    this.components.topology.addEventListener('peer:leave', this.onNeighbourLost)
+    this.intervalTimer = setInterval(() => { this.check() }, this.checkInterval)
+    this.check()
   }
 
   stop (): void {
-    this.shutdown?.abort()
-    clearTimeout(this.timer)
+    this.started = false
+    this.shutdownController.abort()
+    clearTimeout(this.retryTimer)
+    clearTimeout(this.checkTimer)
+    clearInterval(this.intervalTimer)
+    this.retryTimer = undefined
+    this.checkTimer = undefined
+    this.components.events.removeEventListener('connection:close', this.onConnectionClose)
+    this.components.topology.removeEventListener('peer:leave', this.onNeighbourLost)
   }
 
-  private async round (addresses: Multiaddr[], attempt: number): Promise<void> {
-    const shutdown = this.shutdown
-    if (shutdown == null || shutdown.signal.aborted) {
+  attached (): boolean {
+    return this.bootstrapConnected() || !this.components.topology.needsBootstrap()
+  }
+
+  stats (): FirstContactStats {
+    return { ...this.counters, attached: this.attached() ? 1 : 0 }
+  }
+
+  private bootstrapConnected (): boolean {
+    return this.bootstrapPeers().some(peer => this.components.connectionManager.getConnections(peer).some(c => c.status === 'open'))
+  }
+
+  /** Configured bootstrap peers, then those peer exchange learnt from them */
+  private bootstrapPeers (): PeerId[] {
+    const peers = new Map<string, PeerId>()
+    for (const { peer } of this.configured) { peers.set(peer.toString(), peer) }
+    for (const peer of this.components.peerExchange.knownBootstraps()) { peers.set(peer.toString(), peer) }
+    return [...peers.values()]
+  }
+
+  private onConnectionClose (): void {
+    this.checkSoon()
+  }
+
+  private onNeighbourLost (): void {
+    this.checkSoon()
+  }
+
+  private checkSoon (): void {
+    if (!this.started || this.checkTimer != null) {
       return
     }
-    const signal = AbortSignal.any([shutdown.signal, AbortSignal.timeout(this.dialTimeout)])
-    const results = await Promise.allSettled(addresses.map(async ma => this.components.connectionManager.openConnection(ma, { signal })))
-    if (shutdown.signal.aborted) {
+    this.checkTimer = setTimeout(() => {
+      this.checkTimer = undefined
+      this.check()
+    }, CHECK_DELAY)
+  }
+
+  /** Attached: reset the back-off. Detached: start a round now, unless one is running or waiting out its back-off. */
+  private check (): void {
+    if (!this.started || this.dialing) {
       return
     }
-    const reached = results.find(r => r.status === 'fulfilled')
-    if (reached != null) {
-      this.connected = true
-      this.lastError = undefined
-      this.dispatchEvent(new CustomEvent('bootstrap:connect', { detail: reached.value.remotePeer }))
+    if (this.attached()) {
+      this.attempt = 0
+      clearTimeout(this.retryTimer)
+      this.retryTimer = undefined
       return
     }
-    const last = (results.at(-1) as PromiseRejectedResult).reason as Error
-    const retryIn = Math.min(this.maxDelay, this.initialDelay * 2 ** (attempt - 1))
-    const error = new BootstrapUnreachableError(`no bootstrap peer answered (${addresses.length} tried): ${last?.message ?? 'unknown error'}`, { cause: last })
-    this.log('round %d failed, retrying in %d ms - %e', attempt, retryIn, error)
-    this.lastError = { error, addresses: addresses.map(String), attempt, retryIn }
-    this.dispatchEvent(new CustomEvent('bootstrap:error', { detail: this.lastError }))
-    this.timer = setTimeout(() => { void this.round(addresses, attempt + 1) }, retryIn)
+    if (this.retryTimer != null || this.configured.length + this.components.peerExchange.knownBootstraps().length === 0) {
+      return
+    }
+    // a bootstrap peer that accepts and then drops us is not redialled more than once per initialDelay
+    const wait = this.lastRoundAt + this.initialDelay - Date.now()
+    if (wait > 0) {
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined
+        this.check()
+      }, wait)
+      return
+    }
+    void this.round()
+  }
+
+  /** The bootstrap peers of this round: configured first, then learnt, rotating through them round by round */
+  private targets (): Target[] {
+    const configured = shuffle(this.configured)
+    const known = new Set(configured.map(t => t.peer.toString()))
+    const learnt = shuffle(this.components.peerExchange.knownBootstraps().filter(p => !known.has(p.toString()))).map(peer => ({ peer }))
+    const all = [...configured, ...learnt]
+    if (all.length <= MAX_PARALLEL_DIALS) {
+      return all
+    }
+    const start = (this.attempt * MAX_PARALLEL_DIALS) % all.length
+    return [...all, ...all].slice(start, start + MAX_PARALLEL_DIALS)
+  }
+
+  private async round (): Promise<void> {
+    const targets = this.targets()
+    if (targets.length === 0) {
+      return
+    }
+    this.dialing = true
+    this.lastRoundAt = Date.now()
+    this.counters.rounds++
+    const signal = AbortSignal.any([this.shutdownController.signal, AbortSignal.timeout(this.dialTimeout)])
+    try {
+      const results = await Promise.allSettled(targets.map(async t => this.components.connectionManager.openConnection(t.address ?? t.peer, { signal })))
+      if (!this.started) {
+        return
+      }
+      const reached = results.find(r => r.status === 'fulfilled')
+      if (reached != null) {
+        this.connected = true
+        this.lastError = undefined
+        this.attempt = 0
+        this.counters.contacts++
+        this.log('reached bootstrap peer %p', reached.value.remotePeer)
+        this.safeDispatchEvent('bootstrap:connect', { detail: reached.value.remotePeer })
+        return
+      }
+      this.attempt++
+      this.counters.failedRounds++
+      const last = (results.at(-1) as PromiseRejectedResult).reason as Error
+      const retryIn = Math.min(this.maxDelay, this.initialDelay * 2 ** (this.attempt - 1))
+      const error = new BootstrapUnreachableError(`no bootstrap peer answered (${targets.length} tried): ${last?.message ?? 'unknown error'}`, { cause: last })
+      this.log('round %d failed, retrying in %d ms - %e', this.attempt, retryIn, error)
+      this.lastError = { error, addresses: targets.map(t => String(t.address ?? t.peer)), attempt: this.attempt, retryIn }
+      this.safeDispatchEvent('bootstrap:error', { detail: this.lastError })
+      this.retryTimer = setTimeout(() => {
+        this.retryTimer = undefined
+        this.check()
+      }, retryIn)
+    } finally {
+      this.dialing = false
+    }
   }
 }

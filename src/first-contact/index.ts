@@ -1,8 +1,10 @@
 import { FirstContact as FirstContactClass } from './first-contact.js'
-import type { ComponentLogger, PeerId, Startable, TypedEventTarget } from '@libp2p/interface'
+import type { PeerExchange } from '../peer-exchange/index.js'
+import type { Topology } from '../topology/index.js'
+import type { ComponentLogger, Libp2pEvents, PeerId, PeerStore, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
-export { DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, DEFAULT_DIAL_TIMEOUT } from './constants.js'
+export { DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, DEFAULT_DIAL_TIMEOUT, DEFAULT_CHECK_INTERVAL } from './constants.js'
 export { InvalidBootstrapAddressError, BootstrapUnreachableError } from './errors.js'
 
 /** One failed round of first contact */
@@ -20,8 +22,19 @@ export interface BootstrapErrorDetail {
 export interface FirstContactEvents {
   /** A round of dials to the bootstrap peers failed, or an address is malformed */
   'bootstrap:error': CustomEvent<BootstrapErrorDetail>
-  /** A bootstrap peer is connected */
+  /** A bootstrap peer is connected (first contact, or re-contact after this node was detached) */
   'bootstrap:connect': CustomEvent<PeerId>
+}
+
+export interface FirstContactStats {
+  /** Rounds of dials started */
+  rounds: number
+  /** Rounds in which no bootstrap peer answered */
+  failedRounds: number
+  /** Rounds that reached a bootstrap peer */
+  contacts: number
+  /** 1 while this node is attached (see `attached()`), else 0 */
+  attached: number
 }
 
 export interface FirstContactInit {
@@ -31,32 +44,64 @@ export interface FirstContactInit {
    * @default []
    */
   bootstrap?: string[]
-  /** @default 1000 */
+  /**
+   * The wait after the first failed round, in ms; doubled per failed round up to `maxDelay`
+   *
+   * @default 1000
+   */
   initialDelay?: number
   /** @default 60000 */
   maxDelay?: number
-  /** @default 10000 */
+  /**
+   * Deadline for one round of dials, in ms
+   *
+   * @default 10000
+   */
   dialTimeout?: number
+  /**
+   * How often attachment is checked besides on every lost link, in ms
+   *
+   * @default 5000
+   */
+  checkInterval?: number
 }
 
 export interface FirstContactComponents {
   connectionManager: ConnectionManager
+  peerStore: PeerStore
+  events: TypedEventTarget<Libp2pEvents>
   logger: ComponentLogger
+  /** The `peerExchange` service (`@membrane/peer-exchange`): bootstrap peers learnt from configured ones */
+  peerExchange: PeerExchange
+  /** The `topology` service (`@membrane/topology`): whether this node holds member links */
+  topology: Topology
 }
 
 export interface FirstContact extends TypedEventTarget<FirstContactEvents>, Startable {
-  /** True once a bootstrap peer was reached (the mesh takes over from there) */
+  /** True once a bootstrap peer was reached */
   readonly connected: boolean
   /** The latest failure, until a bootstrap peer is reached */
   readonly lastError?: BootstrapErrorDetail
+  /**
+   * True while this node is part of the network: linked to a bootstrap peer,
+   * or holding a member link the topology counts. While it is not, this
+   * service dials bootstrap peers (configured first, then learnt) with its
+   * back-off; nothing else does.
+   */
+  attached(): boolean
+  stats(): FirstContactStats
 }
 
 /**
- * First contact: dials the bootstrap peers until one answers, doubling the
- * wait between rounds (1 s → 60 s), and reports every failed round as a
- * `bootstrap:error` event, so an app can say what is wrong instead of
+ * First contact and re-contact, in one place: whenever this node is not
+ * attached to the mesh (no bootstrap link and no member link; see
+ * `attached()`), it dials bootstrap peers, the configured ones first and then
+ * those peer exchange learnt from them, doubling the wait between failed
+ * rounds (1 s → 60 s). Each failed round is a `bootstrap:error` event, each
+ * success a `bootstrap:connect`, so an app can say what is wrong instead of
  * waiting silently. Malformed addresses are reported once and skipped.
- * `createMembrane({ bootstrap })` installs it as `node.services.firstContact`.
+ * `createMembrane({ bootstrap })` installs it as `node.services.firstContact`;
+ * it needs the `peerExchange` and `topology` services.
  *
  * @example
  * ```ts

@@ -21,8 +21,8 @@ export const MIN_REQUEST_INTERVAL = 10_000
 /** Bootstrap peers a member remembers for failover */
 export const MAX_KNOWN_BOOTSTRAPS = 64
 
-/** Back-off between failover rounds when no bootstrap peer answers */
-export const FAILOVER_BACKOFF = [1_000, 2_000, 5_000, 10_000, 30_000]
+/** A peer id in a response is a multihash: identity-hashed keys (Ed25519, secp256k1) or sha256 of larger ones fit in this */
+export const MAX_PEER_ID_SIZE = 64
 
 /** The peer store tag marking bootstrap peers learned by exchange */
 export const BOOTSTRAP_TAG = 'membrane-bootstrap'

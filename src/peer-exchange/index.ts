@@ -4,7 +4,7 @@ import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export { PROTOCOL as PEER_EXCHANGE_PROTOCOL, BOOTSTRAP_TAG } from './constants.js'
-export { InvalidPeerExchangeError } from './errors.js'
+export { InvalidPeerExchangeError, UntrustedPeerError } from './errors.js'
 
 export interface ExchangedPeer {
   id: PeerId
@@ -39,25 +39,36 @@ export interface PeerExchangeInit {
    */
   refreshInterval?: number
   /**
-   * When a member loses every bootstrap peer, dial another one it knows
+   * The bootstrap peers this node was configured with: multiaddrs ending in
+   * `/p2p/<peer id>`, or bare PeerId strings. Only these, and the bootstrap
+   * peers they (or peers learnt from them) hand out, are trusted as bootstrap
+   * peers: asked for peers, remembered, handed to newcomers and (on a
+   * bootstrap peer) kept connected. Any other peer that serves peer exchange is
+   * ignored, and nothing it could hand out is dialled.
    *
-   * @default true
+   * @default []
    */
-  failover?: boolean
-  /**
-   * Consulted before a failover: return false when this member no longer
-   * needs a bootstrap peer (the topology manager holds enough member links)
-   *
-   * @default () => true
-   */
-  needsBootstrap?(): boolean
+  trusted?: Array<string | Multiaddr>
+}
+
+export interface PeerExchangeStats {
+  /** Exchanges answered by trusted bootstrap peers */
+  exchanges: number
+  /** Peers serving peer exchange that were ignored because nothing configured vouches for them */
+  untrustedIgnored: number
 }
 
 export interface PeerExchange extends Startable {
-  /** Bootstrap peers this node knows of (configured or learned) */
+  /** Bootstrap peers this node trusts: configured, or learnt from a trusted one */
   knownBootstraps(): PeerId[]
-  /** Ask `peer` for a sample of peers; the answer is also merged into the peer store */
+  /** True for a configured bootstrap peer or one learnt from a trusted one */
+  isTrusted(peer: PeerId): boolean
+  /**
+   * Ask the trusted bootstrap peer `peer` for a sample of peers; the answer is
+   * merged into the peer store. Rejects with `UntrustedPeerError` for any other peer.
+   */
   exchange(peer: PeerId, options?: { signal?: AbortSignal }): Promise<ExchangedPeer[]>
+  stats(): PeerExchangeStats
 }
 
 export interface PeerExchangeComponents {
@@ -71,9 +82,10 @@ export interface PeerExchangeComponents {
 
 /**
  * Peer exchange (`/membrane/px/1.0.0`): a bootstrap peer hands a joining
- * member every bootstrap peer it knows plus a small random sample of members,
- * so a member that loses its bootstrap peer finds another, and bootstrap peers
- * given one seed find the rest.
+ * member every bootstrap peer it trusts plus a small random sample of
+ * members, so a member that loses its bootstrap peer finds another (through
+ * `firstContact`), and bootstrap peers given one trusted peer learn the ones
+ * it trusts. Trust flows only from configuration: see `trusted`.
  *
  * @example
  * ```ts

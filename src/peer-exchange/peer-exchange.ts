@@ -1,15 +1,30 @@
 import { KEEP_ALIVE, serviceCapabilities } from '@libp2p/interface'
-import { peerIdFromMultihash } from '@libp2p/peer-id'
+import { peerIdFromMultihash, peerIdFromString } from '@libp2p/peer-id'
 import { pbStream } from '@libp2p/utils'
-import { multiaddr } from '@multiformats/multiaddr'
+import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import * as Digest from 'multiformats/hashes/digest'
-import { BOOTSTRAP_TAG, DEFAULT_SAMPLE_SIZE, FAILOVER_BACKOFF, MAX_ADDRS_PER_PEER, MAX_KNOWN_BOOTSTRAPS, MAX_MESSAGE_SIZE, MAX_PEERS, MIN_REQUEST_INTERVAL, PROTOCOL, REFRESH_INTERVAL, TIMEOUT } from './constants.js'
+import { BOOTSTRAP_TAG, DEFAULT_SAMPLE_SIZE, MAX_ADDRS_PER_PEER, MAX_KNOWN_BOOTSTRAPS, MAX_MESSAGE_SIZE, MAX_PEER_ID_SIZE, MAX_PEERS, MIN_REQUEST_INTERVAL, PROTOCOL, REFRESH_INTERVAL, TIMEOUT } from './constants.js'
 import { SeenCache } from '../utils/seen-cache.js'
-import { InvalidPeerExchangeError } from './errors.js'
+import { InvalidPeerExchangeError, UntrustedPeerError } from './errors.js'
 import { PeerExchangeResponse } from './pb/px.js'
-import type { ExchangedPeer, PeerExchange, PeerExchangeComponents, PeerExchangeInit } from './index.js'
+import type { ExchangedPeer, PeerExchange, PeerExchangeComponents, PeerExchangeInit, PeerExchangeStats } from './index.js'
 import type { PeerInfo } from './pb/px.js'
 import type { Connection, IdentifyResult, Logger, PeerId, Stream } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** The PeerId a configured entry names: a bare PeerId string or the last `/p2p` of a multiaddr; undefined when malformed */
+function configuredPeer (entry: string | Multiaddr): PeerId | undefined {
+  try {
+    const text = String(entry)
+    if (!text.startsWith('/')) {
+      return peerIdFromString(text)
+    }
+    const id = multiaddr(text).getComponents().findLast(c => c.code === CODE_P2P)?.value
+    return id == null ? undefined : peerIdFromString(id)
+  } catch {
+    return undefined
+  }
+}
 
 function shuffle <T> (items: T[]): T[] {
   const out = [...items]
@@ -26,17 +41,16 @@ export class DefaultPeerExchange implements PeerExchange {
   private readonly serve: boolean
   private readonly isBootstrap: boolean
   private readonly sampleSize: number
-  private readonly failover: boolean
-  private readonly needsBootstrap: () => boolean
-  /** Bootstrap peers known, most recently seen last */
+  /** Configured bootstrap peers: trusted for good, never evicted */
+  private readonly configured = new Map<string, PeerId>()
+  /** Bootstrap peers learnt from trusted ones, most recently seen last */
   private readonly bootstraps = new Map<string, PeerId>()
+  private readonly counters = { exchanges: 0, untrustedIgnored: 0 }
   /** Peers that asked within the last MIN_REQUEST_INTERVAL */
   private readonly recentRequesters = new SeenCache(10_000, MIN_REQUEST_INTERVAL)
-  private shutdown = new AbortController()
-  private failoverTimer?: ReturnType<typeof setTimeout>
+  private shutdownController = new AbortController()
   private refreshTimer?: ReturnType<typeof setInterval>
   private readonly refreshInterval: number
-  private failoverRound = 0
   private started = false
 
   constructor (components: PeerExchangeComponents, init: PeerExchangeInit = {}) {
@@ -45,11 +59,16 @@ export class DefaultPeerExchange implements PeerExchange {
     this.serve = init.serve ?? false
     this.isBootstrap = init.bootstrap ?? false
     this.sampleSize = init.sampleSize ?? DEFAULT_SAMPLE_SIZE
-    this.failover = init.failover ?? !this.isBootstrap
-    this.needsBootstrap = init.needsBootstrap ?? (() => true)
+    for (const entry of init.trusted ?? []) {
+      const peer = configuredPeer(entry)
+      if (peer == null) {
+        this.log('ignoring malformed trusted bootstrap entry %s', String(entry))
+      } else if (!peer.equals(components.peerId)) {
+        this.configured.set(peer.toString(), peer)
+      }
+    }
     this.refreshInterval = init.refreshInterval ?? REFRESH_INTERVAL
     this.onIdentify = this.onIdentify.bind(this)
-    this.onDisconnect = this.onDisconnect.bind(this)
     this.handle = this.handle.bind(this)
   }
 
@@ -61,7 +80,7 @@ export class DefaultPeerExchange implements PeerExchange {
   }
 
   async start (): Promise<void> {
-    this.shutdown = new AbortController()
+    this.shutdownController = new AbortController()
     if (this.serve) {
       await this.components.registrar.handle(PROTOCOL, this.handle, {
         maxInboundStreams: 2,
@@ -70,17 +89,14 @@ export class DefaultPeerExchange implements PeerExchange {
       })
     }
     this.components.events.addEventListener('peer:identify', this.onIdentify)
-    this.components.events.addEventListener('peer:disconnect', this.onDisconnect)
     this.refreshTimer = setInterval(() => { this.refresh() }, this.refreshInterval)
     this.started = true
   }
 
   async stop (): Promise<void> {
     this.components.events.removeEventListener('peer:identify', this.onIdentify)
-    this.components.events.removeEventListener('peer:disconnect', this.onDisconnect)
-    clearTimeout(this.failoverTimer)
     clearInterval(this.refreshTimer)
-    this.shutdown.abort()
+    this.shutdownController.abort()
     if (this.serve) {
       await this.components.registrar.unhandle(PROTOCOL)
     }
@@ -103,14 +119,24 @@ export class DefaultPeerExchange implements PeerExchange {
   }
 
   knownBootstraps (): PeerId[] {
-    return [...this.bootstraps.values()]
+    return [...this.configured.values(), ...[...this.bootstraps.values()].filter(p => !this.configured.has(p.toString()))]
   }
 
+  isTrusted (peer: PeerId): boolean {
+    const key = peer.toString()
+    return this.configured.has(key) || this.bootstraps.has(key)
+  }
+
+  stats (): PeerExchangeStats {
+    return { ...this.counters }
+  }
+
+  /** A bootstrap peer a trusted peer handed us */
   private remember (peer: PeerId): void {
-    if (peer.equals(this.components.peerId)) {
+    const key = peer.toString()
+    if (peer.equals(this.components.peerId) || this.configured.has(key)) {
       return
     }
-    const key = peer.toString()
     this.bootstraps.delete(key)
     this.bootstraps.set(key, peer)
     if (this.bootstraps.size > MAX_KNOWN_BOOTSTRAPS) {
@@ -119,14 +145,17 @@ export class DefaultPeerExchange implements PeerExchange {
     }
   }
 
-  /** A peer that serves peer exchange is a bootstrap peer: remember it and ask it */
+  /** A trusted bootstrap peer connected: ask it. Serving peer exchange alone makes nobody a bootstrap peer. */
   private onIdentify (evt: CustomEvent<IdentifyResult>): void {
     const { peerId, protocols } = evt.detail
     if (!protocols.includes(PROTOCOL)) {
       return
     }
-    this.remember(peerId)
-    this.failoverRound = 0
+    if (!this.isTrusted(peerId)) {
+      this.counters.untrustedIgnored++
+      this.log('%p serves peer exchange but no configured bootstrap peer vouches for it: ignored', peerId)
+      return
+    }
     this.exchange(peerId).then(async (peers) => {
       if (this.isBootstrap) {
         await this.meshWith(peerId, peers)
@@ -152,7 +181,10 @@ export class DefaultPeerExchange implements PeerExchange {
   }
 
   async exchange (peer: PeerId, options: { signal?: AbortSignal } = {}): Promise<ExchangedPeer[]> {
-    const signal = AbortSignal.any([options.signal ?? AbortSignal.timeout(TIMEOUT), this.shutdown.signal])
+    if (!this.isTrusted(peer)) {
+      throw new UntrustedPeerError(`${peer} is not a trusted bootstrap peer`)
+    }
+    const signal = AbortSignal.any([options.signal ?? AbortSignal.timeout(TIMEOUT), this.shutdownController.signal])
     const stream = await this.components.connectionManager.openStream(peer, PROTOCOL, { signal, runOnLimitedConnection: true })
     let response: PeerExchangeResponse
     try {
@@ -176,11 +208,15 @@ export class DefaultPeerExchange implements PeerExchange {
         this.remember(p.id)
       }
     }
+    this.counters.exchanges++
     this.log('learned %d peers (%d bootstrap) from %p', peers.length, peers.filter(p => p.bootstrap).length, peer)
     return peers
   }
 
   private parse (info: PeerInfo): ExchangedPeer {
+    if (info.id.byteLength > MAX_PEER_ID_SIZE) {
+      throw new InvalidPeerExchangeError(`peer id of ${info.id.byteLength} bytes in exchange (at most ${MAX_PEER_ID_SIZE})`)
+    }
     try {
       return {
         id: peerIdFromMultihash(Digest.decode(info.id)),
@@ -194,7 +230,7 @@ export class DefaultPeerExchange implements PeerExchange {
 
   /** Server side: answer with every known bootstrap peer and a random sample of members */
   private async handle (stream: Stream, connection: Connection): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(TIMEOUT), this.shutdown.signal])
+    const signal = AbortSignal.any([AbortSignal.timeout(TIMEOUT), this.shutdownController.signal])
     const requester = connection.remotePeer
     const key = requester.toString()
     if (this.recentRequesters.has(key)) {
@@ -207,13 +243,13 @@ export class DefaultPeerExchange implements PeerExchange {
       const bootstraps = this.knownBootstraps().filter(p => !p.equals(requester))
       const members = shuffle(this.components.connectionManager.getConnections()
         .map(c => c.remotePeer)
-        .filter(p => !p.equals(requester) && !this.bootstraps.has(p.toString())))
+        .filter(p => !p.equals(requester) && !this.isTrusted(p)))
       const unique = new Map<string, PeerId>()
       for (const p of members) { unique.set(p.toString(), p) }
       if (unique.size < this.sampleSize) {
         // members that left us (the topology manager drops bootstrap peers) are still the way into the mesh
         const seen = await this.components.peerStore.all({
-          filters: [(p) => p.addresses.length > 0 && !p.id.equals(requester) && !p.id.equals(this.components.peerId) && !this.bootstraps.has(p.id.toString())],
+          filters: [(p) => p.addresses.length > 0 && !p.id.equals(requester) && !p.id.equals(this.components.peerId) && !this.isTrusted(p.id)],
           limit: this.sampleSize * 4
         })
         for (const p of shuffle(seen.map(p => p.id))) {
@@ -225,49 +261,12 @@ export class DefaultPeerExchange implements PeerExchange {
       const peers: PeerInfo[] = []
       for (const p of chosen) {
         const addrs = await this.components.peerStore.get(p).then(info => info.addresses.map(a => a.multiaddr), () => [])
-        peers.push({ id: p.toMultihash().bytes, addrs: addrs.slice(0, MAX_ADDRS_PER_PEER).map(a => a.bytes), bootstrap: this.bootstraps.has(p.toString()) })
+        peers.push({ id: p.toMultihash().bytes, addrs: addrs.slice(0, MAX_ADDRS_PER_PEER).map(a => a.bytes), bootstrap: this.isTrusted(p) })
       }
       await pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE }).write({ peers }, PeerExchangeResponse, { signal })
       await stream.close({ signal })
     } catch (err) {
       stream.abort(err as Error)
     }
-  }
-
-  /** A member that lost its last bootstrap peer dials another it knows, backing off */
-  private onDisconnect (evt: CustomEvent<PeerId>): void {
-    if (!this.failover || !this.bootstraps.has(evt.detail.toString())) {
-      return
-    }
-    this.scheduleFailover(0)
-  }
-
-  private connectedToBootstrap (): boolean {
-    return this.knownBootstraps().some(p => this.components.connectionManager.getConnections(p).length > 0)
-  }
-
-  private scheduleFailover (delay: number): void {
-    clearTimeout(this.failoverTimer)
-    this.failoverTimer = setTimeout(() => {
-      this.runFailover().catch((err: Error) => { this.log.error('failover failed - %e', err) })
-    }, delay)
-  }
-
-  private async runFailover (): Promise<void> {
-    if (!this.started || this.connectedToBootstrap() || !this.needsBootstrap()) {
-      return
-    }
-    for (const peer of shuffle(this.knownBootstraps())) {
-      try {
-        await this.components.connectionManager.openConnection(peer, { signal: AbortSignal.any([AbortSignal.timeout(TIMEOUT), this.shutdown.signal]) })
-        this.log('failed over to bootstrap peer %p', peer)
-        this.failoverRound = 0
-        return
-      } catch (err) {
-        this.log('bootstrap peer %p did not answer - %e', peer, err)
-      }
-    }
-    const delay = FAILOVER_BACKOFF[Math.min(this.failoverRound++, FAILOVER_BACKOFF.length - 1)]
-    this.scheduleFailover(delay)
   }
 }

@@ -26,7 +26,6 @@ export type TopologyAction =
   | 'upgrade' // a relayed or circuit link became direct WebRTC
   | 'trim' // above maxPeers: a link that is not a bridge was closed
   | 'drop-bootstrap' // enough member links: first contact is over
-  | 'rejoin' // no member link at all: back to a bootstrap peer
 
 export interface TopologyActionEvent {
   action: TopologyAction
@@ -64,7 +63,11 @@ export interface Topology extends TypedEventTarget<TopologyEvents> {
   /** Members this node holds a link to (bootstrap peers and non-members excluded) */
   neighbours(): PeerId[]
 
-  /** True while this node has fewer than `minPeers` member links and so still needs a bootstrap peer */
+  /**
+   * True while this node cannot stay in the mesh by itself: it holds no
+   * member link, or the manager is stopped or disabled. `firstContact` asks
+   * this before it redials a bootstrap peer.
+   */
   needsBootstrap(): boolean
 
   /**

@@ -120,8 +120,8 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
   }
 
   needsBootstrap (): boolean {
-    // a disabled manager does not hold member links, so bootstrap failover stays on
-    return !this.started || !this.enabled || this.neighbours().length < this.minPeers
+    // a disabled manager makes no member links: the node stays on bootstrap peers
+    return !this.started || !this.enabled || this.neighbours().length === 0
   }
 
   async rebalance (): Promise<void> {
@@ -226,9 +226,6 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
 
     for (const { candidate, action } of addPolicy(view, { maxAddsPerRound: this.maxAddsPerRound, bridgesPerRound: BRIDGES_PER_ROUND, random: Math.random })) {
       tasks.push(this.link(candidate, action))
-    }
-    if (view.members.length === 0 && view.candidates.length === 0 && !view.links.some(l => view.bootstraps.has(l.key)) && view.pending === 0) {
-      tasks.push(this.rejoin(view.now))
     }
 
     const victim = trimPolicy(view, { gracePeriod: this.gracePeriod })
@@ -419,18 +416,6 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
       }
     })
     this.counters.upgraded++
-  }
-
-  /** No member link and nobody to ask: first contact again */
-  private async rejoin (now: number): Promise<void> {
-    const known = [...this.bootstrapKeys()].filter(k => this.ready(k, now))
-    const peer = this.components.peerExchange.knownBootstraps().find(p => known.includes(p.toString()))
-    if (peer == null) {
-      return
-    }
-    await this.attempt(peer, 'rejoin', async (signal) => {
-      await this.components.connectionManager.openConnection(peer, { signal })
-    })
   }
 
   /** Run a link attempt with a deadline; failures back the peer off exponentially */
