@@ -15,9 +15,10 @@ const common = {
   define: { 'process.env.NODE_DEBUG': 'undefined' }
 }
 
-const [library, dapp] = await Promise.all([
+const [library, dapp, selfHosting] = await Promise.all([
   build({ ...common, entryPoints: ['src/index.browser.ts'], outfile: 'dist/browser/membrane.js' }),
   build({ ...common, entryPoints: ['examples/dapp/app.ts'], outfile: 'dist/dapp/app.js' }),
+  build({ ...common, entryPoints: ['examples/self-hosting/app.ts'], outfile: 'dist/self-hosting/app.js' }),
   // test and bench pages only: stock js-libp2p (no Membrane, no init-channel guard) and the page harness
   build({ ...common, entryPoints: ['test/browser/pages/stock.ts'], outfile: 'dist/browser/stock.js' }),
   build({ ...common, entryPoints: ['test/browser/pages/harness.ts'], outfile: 'dist/browser/harness.js', external: ['/membrane.js', '/stock.js'] })
@@ -25,3 +26,4 @@ const [library, dapp] = await Promise.all([
 // what went into the shipped bundles, checked by test/browser/bundle.spec.ts (no Node built-ins)
 await writeFile('dist/browser/membrane.meta.json', JSON.stringify(library.metafile))
 await writeFile('dist/dapp/app.meta.json', JSON.stringify(dapp.metafile))
+await writeFile('dist/self-hosting/app.meta.json', JSON.stringify(selfHosting.metafile))

@@ -13,7 +13,12 @@ const FILES: Record<string, { file: URL, type: string }> = {
   '/': { file: new URL('examples/dapp/index.html', ROOT), type: 'text/html; charset=utf-8' },
   '/index.html': { file: new URL('examples/dapp/index.html', ROOT), type: 'text/html; charset=utf-8' },
   '/style.css': { file: new URL('examples/dapp/style.css', ROOT), type: 'text/css; charset=utf-8' },
-  '/app.js': { file: new URL('dist/dapp/app.js', ROOT), type: 'text/javascript; charset=utf-8' }
+  '/app.js': { file: new URL('dist/dapp/app.js', ROOT), type: 'text/javascript; charset=utf-8' },
+  // the self-hosting demo (examples/self-hosting), linked from the chat page
+  '/self-hosting/': { file: new URL('examples/self-hosting/index.html', ROOT), type: 'text/html; charset=utf-8' },
+  '/self-hosting/index.html': { file: new URL('examples/self-hosting/index.html', ROOT), type: 'text/html; charset=utf-8' },
+  '/self-hosting/style.css': { file: new URL('examples/self-hosting/style.css', ROOT), type: 'text/css; charset=utf-8' },
+  '/self-hosting/app.js': { file: new URL('dist/self-hosting/app.js', ROOT), type: 'text/javascript; charset=utf-8' }
 }
 
 export interface ServeDappOptions {
@@ -41,6 +46,10 @@ export async function serveDapp (peer: Libp2p, options: ServeDappOptions = {}): 
     }
     if (path === '/favicon.ico') {
       res.writeHead(204).end()
+      return
+    }
+    if (path === '/self-hosting') {
+      res.writeHead(301, { location: '/self-hosting/' }).end()
       return
     }
     const entry = FILES[path]
