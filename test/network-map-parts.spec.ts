@@ -5,7 +5,9 @@ import { describe, it } from 'node:test'
 import { RecordEnvelope } from '@libp2p/peer-record'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { MAX_RECORD_SIZE } from '../src/network-map/constants.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { MAX_RECORD_SIZE, REFRESH_MAX, REFRESH_MIN, refreshDelay } from '../src/network-map/constants.js'
+import { defaultLinkKind } from '../src/network-map/network-map.js'
 import { NetmapMessage, NetmapRecord } from '../src/network-map/pb/netmap.js'
 import { Penalties } from '../src/network-map/penalties.js'
 import { RecordStore, storedRecord } from '../src/network-map/record-store.js'
@@ -16,15 +18,15 @@ import type { RecordOptions, Identity } from './fixtures/netmap-records.js'
 import type { MapEdge } from '../src/network-map/index.js'
 import type { RecordStoreEvents } from '../src/network-map/record-store.js'
 import type { FrameStream, SyncContext } from '../src/network-map/sync.js'
-import type { PeerId } from '@libp2p/interface'
+import type { Connection, PeerId } from '@libp2p/interface'
 
 type Bytes = Uint8Array<ArrayBuffer>
 
 interface Event { type: keyof RecordStoreEvents, detail: RecordStoreEvents[keyof RecordStoreEvents] }
 
-function storeFor (self: PeerId, unreachableTimeout = 1_000): { store: RecordStore, events: Event[] } {
+function storeFor (self: PeerId, unreachableTimeout = 1_000, lostTimeout = 100): { store: RecordStore, events: Event[] } {
   const events: Event[] = []
-  const store = new RecordStore({ self, unreachableTimeout, emit: (type, detail) => { events.push({ type, detail }) } })
+  const store = new RecordStore({ self, unreachableTimeout, lostTimeout, emit: (type, detail) => { events.push({ type, detail }) } })
   return { store, events }
 }
 
@@ -62,14 +64,17 @@ describe('network map: record store', () => {
     const { store, events } = storeFor(self.id)
     put(store, self.id, { neighbours: [a.id], kind: NetmapRecord.LinkKind.RELAYED })
     put(store, a.id, { neighbours: [self.id], kind: NetmapRecord.LinkKind.RELAYED })
-    assert.equal(store.edges()[0].kind, 'relayed')
+    assert.equal(store.edges()[0].kind, 'relay')
     put(store, a.id, { seq: 2n, neighbours: [self.id], kind: NetmapRecord.LinkKind.RELAYED })
     assert.equal(events.filter(e => e.type === 'edge:update').length, 0, 'same kind, no RTT: no update')
     put(store, self.id, { seq: 2n, neighbours: [a.id] })
     put(store, a.id, { seq: 3n, neighbours: [self.id] })
     const updates = events.filter(e => e.type === 'edge:update').map(e => e.detail as MapEdge)
     assert.deepEqual(updates.map(e => e.kind), ['direct'], 'one update, when both ends say direct')
-    put(store, a.id, { seq: 4n, neighbours: [self.id], rtt: 30 })
+    put(store, self.id, { seq: 3n, neighbours: [a.id], kind: NetmapRecord.LinkKind.DIRECT, webrtc: true })
+    put(store, a.id, { seq: 5n, neighbours: [self.id], kind: NetmapRecord.LinkKind.DIRECT, webrtc: true })
+    assert.equal(store.edges()[0].kind, 'webrtc', 'WebRTC travels as DIRECT plus a flag')
+    put(store, a.id, { seq: 6n, neighbours: [self.id], rtt: 30, webrtc: true })
     assert.equal((events.at(-1)?.detail as MapEdge).rtt, 30)
     assert.equal(events.at(-1)?.type, 'edge:update')
   })
@@ -118,6 +123,65 @@ describe('network map: record store', () => {
     assert.deepEqual(edgeIds(store.edges()), [pair(self.id, a.id), pair(a.id, b.id)].sort())
   })
 
+  it('prunes a node that was reached and lost its last link after lostTimeout, not the join grace', async () => {
+    const [self, a, b] = await identities(3)
+    const { store } = storeFor(self.id, 60_000, 100)
+    const now = Date.now()
+    put(store, self.id, { neighbours: [a.id] }, now)
+    put(store, a.id, { neighbours: [self.id, b.id] }, now)
+    put(store, b.id, { neighbours: [a.id] }, now)
+    store.sweep(now)
+    assert.equal(store.size, 3)
+    // a loses its link to b: b's record still claims a, a's does not claim b
+    put(store, a.id, { seq: 2n, neighbours: [self.id] }, now)
+    store.sweep(now + 10)
+    assert.equal(store.size, 3, 'within lostTimeout')
+    store.sweep(now + 110)
+    assert.equal(store.node(b.id.toString()), undefined, 'gone after lostTimeout, long before the 60 s join grace')
+    // a newcomer whose edges are not two-sided yet keeps the join grace
+    const c = await identity()
+    put(store, c.id, { neighbours: [a.id] }, now)
+    store.sweep(now + 120)
+    store.sweep(now + 10_000)
+    assert.ok(store.node(c.id.toString()) != null)
+  })
+
+  it('a node whose own new record leaves it unreachable for a moment (it swapped links) keeps the grace', async () => {
+    const [self, a, b, x] = await identities(4)
+    const { store, events } = storeFor(self.id, 60_000, 100)
+    const now = Date.now()
+    put(store, self.id, { neighbours: [a.id, b.id] }, now)
+    put(store, a.id, { neighbours: [self.id, x.id] }, now)
+    put(store, b.id, { neighbours: [self.id] }, now)
+    put(store, x.id, { neighbours: [a.id] }, now)
+    store.sweep(now)
+    // x drops a for b; b's record claiming x is still on its way
+    put(store, x.id, { seq: 2n, neighbours: [b.id] }, now)
+    store.sweep(now + 500)
+    assert.ok(store.node(x.id.toString()) != null, 'not pruned as lost')
+    put(store, b.id, { seq: 2n, neighbours: [self.id, x.id] }, now)
+    store.sweep(now + 600)
+    assert.ok(store.path(x.id)?.[1].equals(b.id))
+    assert.equal(events.filter(e => e.type === 'node:remove').length, 0, 'no flap')
+  })
+
+  it('evicts the non-live record that expires first, and nothing while all are live', async () => {
+    const [self, a, b, c] = await identities(4)
+    const { store } = storeFor(self.id)
+    const now = Date.now()
+    put(store, self.id, {}, now)
+    put(store, a.id, {}, now)
+    assert.equal(store.evict(), false, 'every record is live')
+    put(store, b.id, { seq: 2n, departing: true, expires: now + 5_000 }, now)
+    put(store, c.id, { seq: 2n, departing: true, expires: now + 1_000 }, now)
+    assert.equal(store.held, 4)
+    assert.equal(store.evict(), true)
+    assert.equal(store.record(c.id.toString()), undefined, 'the one expiring first')
+    assert.ok(store.record(b.id.toString()) != null)
+    assert.equal(store.held, 3)
+    assert.equal(store.size, 2)
+  })
+
   it('drops an expired record, and a goodbye at once', async () => {
     const [self, a, b] = await identities(3)
     const { store, events } = storeFor(self.id)
@@ -133,6 +197,32 @@ describe('network map: record store', () => {
     assert.equal(store.record(a.id.toString()), undefined, 'expired records are forgotten')
     assert.deepEqual(store.edges(), [])
     assert.equal(store.size, 1)
+  })
+})
+
+describe('network map: refreshes and link kinds', () => {
+  it('spreads refreshes over a third of the TTL and always before expiry', () => {
+    const ttl = 300_000
+    const delays = Array.from({ length: 1000 }, () => refreshDelay(ttl))
+    assert.ok(Math.min(...delays) >= ttl * REFRESH_MIN && Math.max(...delays) <= ttl * REFRESH_MAX)
+    assert.ok(Math.max(...delays) - Math.min(...delays) > ttl * 0.3, 'spread, not a fixed TTL/2')
+    assert.equal(refreshDelay(ttl, 0), ttl * REFRESH_MIN)
+    assert.equal(refreshDelay(ttl, 1), ttl * REFRESH_MAX)
+    // a mass start of 1000 nodes: no second of the refresh window holds more than 3 % of them (a fixed TTL/2 puts all of them in one)
+    const perSecond = new Map<number, number>()
+    for (const d of delays) { perSecond.set(Math.floor(d / 1000), (perSecond.get(Math.floor(d / 1000)) ?? 0) + 1) }
+    assert.ok(Math.max(...perSecond.values()) <= 30, `at most ${Math.max(...perSecond.values())} refreshes in one second`)
+  })
+
+  it('classifies links with linkKind() and leaves signaling circuits (limited mesh circuits) out', () => {
+    const A = '12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN'
+    const B = '12D3KooWHFrmLWTTDD4NodngtRMEVYvYwJ4pNbmT3hBF2qqsuBJm'
+    const conn = (addr: string, limited = false): Connection => ({ remoteAddr: multiaddr(addr), limits: limited ? { bytes: 1n } : undefined }) as unknown as Connection
+    assert.equal(defaultLinkKind(conn(`/ip4/10.0.0.1/tcp/1/p2p/${B}`)), 'direct')
+    assert.equal(defaultLinkKind(conn(`/ip4/10.0.0.1/tcp/1/p2p/${A}/p2p-circuit/webrtc/p2p/${B}`)), 'webrtc')
+    assert.equal(defaultLinkKind(conn(`/ip4/10.0.0.1/tcp/1/p2p/${A}/p2p-circuit/p2p/${B}`, true)), 'relay')
+    assert.equal(defaultLinkKind(conn(`/p2p/${A}/membrane-circuit/p2p/${B}`)), 'circuit')
+    assert.equal(defaultLinkKind(conn(`/p2p/${A}/membrane-circuit/p2p/${B}`, true)), undefined, 'a signaling circuit is not a link')
   })
 })
 

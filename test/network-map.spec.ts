@@ -258,6 +258,33 @@ describe('a goodbye alone takes a leaving node out of every map', () => {
   })
 })
 
+describe('a node whose last link is lost leaves every map without the join grace', () => {
+  // the join grace is a minute: only the lost-link rule can drop the node within the wait below
+  const SLOW = { recordTtl: 120_000, unreachableTimeout: 60_000 }
+  let chain: MapNode[]
+
+  before(async () => {
+    chain = await Promise.all([0, 1, 2].map(async () => startMapNode(SLOW)))
+    await link(chain[0], chain[1])
+    await link(chain[1], chain[2])
+    await waitFor(() => chain.every(n => n.services.networkMap.size === 3 && n.services.networkMap.edges().length === 2), 'chain converged', CONVERGE, 100)
+  })
+
+  after(async () => {
+    await stopAll(...chain)
+  })
+
+  it('cutting the only link of a running node (no goodbye) drops it from the other maps', async () => {
+    const [a, b, c] = chain
+    await b.hangUp(c.peerId)
+    await waitFor(() => [a, b].every(n => n.services.networkMap.get(c.peerId) == null), 'lost node dropped', 10_000, 50)
+    assert.deepEqual(a.services.networkMap.findPath(c.peerId), { found: false, reason: 'unreachable' })
+    assert.equal(a.services.networkMap.path(c.peerId), undefined)
+    // and c, cut off, keeps only itself
+    await waitFor(() => c.services.networkMap.size === 1, 'the cut-off node drops the others', 10_000, 50)
+  })
+})
+
 describe('network map in createMembrane and the bootstrap peer', () => {
   let boot: BootstrapPeer
   let members: Membrane[]
@@ -283,7 +310,7 @@ describe('network map in createMembrane and the bootstrap peer', () => {
     assert.equal(boot.services.networkMap.edges().length, 2)
   })
 
-  it('a relayed link is a neighbour of kind relayed', async () => {
+  it('a relay v2 link is a neighbour of kind relay', async () => {
     const relayAddr = members[1].getMultiaddrs().find(ma => ma.toString().includes('/p2p-circuit'))
     if (relayAddr == null) {
       await waitFor(() => members[1].getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit')), 'relay reservation', 15_000)
@@ -291,7 +318,7 @@ describe('network map in createMembrane and the bootstrap peer', () => {
     const addr = members[1].getMultiaddrs().find(ma => ma.toString().includes('/p2p-circuit') && !ma.toString().includes('/webrtc'))!
     await members[0].dial(multiaddr(addr.toString()))
     const relayed = (id: PeerId): boolean => members.every(m => m.services.networkMap.edges().some(e =>
-      e.kind === 'relayed' && (e.from.equals(id) || e.to.equals(id)) && (e.from.equals(members[0].peerId) || e.to.equals(members[0].peerId))))
+      e.kind === 'relay' && (e.from.equals(id) || e.to.equals(id)) && (e.from.equals(members[0].peerId) || e.to.equals(members[0].peerId))))
     await waitFor(() => relayed(members[1].peerId), 'relayed edge in both maps', CONVERGE, 100)
   })
 })

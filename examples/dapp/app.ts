@@ -30,7 +30,8 @@ function show (from: string, text: string, kind: 'broadcast' | 'direct' | 'info'
 const short = (id: string): string => `…${id.slice(-6)}`
 const EDGE_STYLE: Record<LinkKind, { color: string, style: 'solid' | 'dashed' | 'dotted' }> = {
   direct: { color: '#2e7d32', style: 'solid' },
-  relayed: { color: '#ef6c00', style: 'dashed' },
+  webrtc: { color: '#2e7d32', style: 'solid' },
+  relay: { color: '#ef6c00', style: 'dashed' },
   circuit: { color: '#6a1b9a', style: 'dotted' }
 }
 
@@ -80,6 +81,8 @@ function drawMap (node: Membrane): void {
   map.addEventListener('node:add', (evt) => { if (cy.getElementById(evt.detail.id.toString()).empty()) { cy.add(nodeData(evt.detail)) } relayout() })
   map.addEventListener('node:update', (evt) => { cy.getElementById(evt.detail.id.toString()).data(nodeData(evt.detail).data) })
   map.addEventListener('node:remove', (evt) => { cy.getElementById(evt.detail.id.toString()).remove(); relayout() })
+  // a relayed link that became WebRTC keeps its edge: redraw it in its new kind
+  map.addEventListener('edge:update', (evt) => { cy.getElementById(edgeId(evt.detail)).data(edgeData(evt.detail).data) })
   map.addEventListener('edge:add', (evt) => {
     const e = evt.detail
     if (cy.getElementById(edgeId(e)).empty() && cy.getElementById(e.from.toString()).nonempty() && cy.getElementById(e.to.toString()).nonempty()) {

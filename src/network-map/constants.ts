@@ -12,12 +12,27 @@ export const RECORD_DOMAIN = 'membrane-netmap-record'
 export const RECORD_PAYLOAD_TYPE = new TextEncoder().encode('/membrane/netmap/record')
 
 /**
- * How long a record stays valid. Records are re-issued at half this, so a node
+ * How long a record stays valid. Records are re-issued at a random point
+ * between `REFRESH_MIN` and `REFRESH_MAX` of this (see {@link refreshDelay}), so a node
  * that vanished without a goodbye drops out of every map at most one TTL later
  * (usually sooner: its neighbours drop the edges at once and it becomes
  * unreachable).
  */
 export const DEFAULT_RECORD_TTL = 5 * 60_000
+
+/**
+ * Refreshes are spread over this share of the TTL, at random: after a mass
+ * start, nodes that all issued their first record within seconds would
+ * otherwise all re-issue within the same seconds (a refresh storm). The
+ * latest refresh leaves a third of the TTL for the new record to spread.
+ */
+export const REFRESH_MIN = 0.3
+export const REFRESH_MAX = 0.65
+
+/** When to re-issue a record of ours that nothing else changes, in ms from now */
+export function refreshDelay (recordTtl: number, random = Math.random()): number {
+  return recordTtl * (REFRESH_MIN + (REFRESH_MAX - REFRESH_MIN) * random)
+}
 
 /** The longest validity accepted from others; later expiries are clamped, so a far-future record cannot pin a node in the map */
 export const DEFAULT_MAX_RECORD_TTL = 60 * 60_000
@@ -35,13 +50,25 @@ export const DEFAULT_FLOOD_DELAY = 20
  */
 export const DEFAULT_UNREACHABLE_TIMEOUT = 15_000
 
+/**
+ * A node that was reachable and is no longer is dropped after this, in ms: it
+ * lost its last link. Covers the flood of a neighbour's re-issued record when
+ * links change, and keeps "gone from every map" within about 2 s.
+ */
+export const DEFAULT_LOST_TIMEOUT = 500
+
 /** The largest signed record accepted: 256 neighbours of ~45 bytes plus addresses, key and signature */
 export const MAX_RECORD_SIZE = 32 * 1024
 
 /** The most neighbours one record may list; a node with more lists its best links (direct first, then lowest RTT) */
 export const MAX_NEIGHBOURS = 256
 
-/** The most nodes tracked; records about further nodes are refused until some expire */
+/**
+ * The most node records held (live, departed or pruned). A full map is what
+ * every member holds and floods; past about this many nodes its memory and
+ * traffic stop being small (docs/scaling.md). Records about further nodes are
+ * refused until some expire, and the map says it is partial.
+ */
 export const MAX_NODES = 1000
 
 /** The largest frame on the wire. A sync reply is split into frames of at most this size */
@@ -74,9 +101,11 @@ export const DEFAULT_RECORD_BURST = MAX_NODES
 /**
  * Penalty points per offence. Points halve every `PENALTY_HALF_LIFE` ms; a
  * peer at `DEFAULT_PENALTY_THRESHOLD` points is disconnected and its streams
- * refused until the points decay below the threshold. A stale record is
- * excused when it is the version we replaced less than `STALE_GRACE` ms ago,
- * since concurrent floods legitimately deliver it just after the newer one.
+ * refused until the points decay below the threshold. Only what an honest
+ * peer never does costs points: a stale record costs them only when its
+ * sender had itself sent or listed a newer version of it before (floods and
+ * slow event loops deliver old versions late; an honest sender's versions of
+ * one record only grow). A full map and an expired record cost nothing.
  */
 export const OFFENCE_POINTS: Record<string, number> = {
   MalformedFrameError: 5,
@@ -94,13 +123,6 @@ export const OFFENCE_POINTS: Record<string, number> = {
 }
 export const DEFAULT_PENALTY_THRESHOLD = 10
 export const PENALTY_HALF_LIFE = 60_000
-export const STALE_GRACE = 5_000
-/**
- * A stale record issued at most this long before the one we hold is excused
- * too (sequence numbers are issue times in ms): under churn a node re-issues
- * its record every few hundred ms and the versions cross in the floods.
- */
-export const STALE_RACE_WINDOW = 1_000
 
 /** The latency assumed for an edge nobody measured, when `path()` weighs by latency */
 export const UNMEASURED_RTT = 100

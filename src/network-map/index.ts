@@ -1,18 +1,20 @@
 import { DefaultNetworkMap } from './network-map.js'
 import type { ComponentLogger, Connection, Libp2pEvents, PeerId, PrivateKey, TypedEventTarget } from '@libp2p/interface'
 import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/interface-internal'
+import type { LinkKind as ConnectionLinkKind } from '../utils/connections.js'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 export { PROTOCOL as NETWORK_MAP_PROTOCOL, RECORD_DOMAIN as NETWORK_MAP_RECORD_DOMAIN, DEFAULT_RECORD_TTL, MAX_RECORD_SIZE, MAX_NEIGHBOURS, MAX_NODES } from './constants.js'
 export * from './errors.js'
 
 /**
- * How a neighbour is linked: `direct` (TCP, WebSockets, WebRTC), `relayed`
- * (circuit relay v2, a limited connection) or `circuit` (a multi-hop Membrane
- * mesh circuit). Limited connections are neighbours too: they carry traffic
- * and the map runs over them.
+ * How a neighbour is linked, as `linkKind()` of `src/utils/connections.ts`
+ * classifies the connection: `direct` (TCP, WebSockets), `webrtc`, `relay`
+ * (circuit relay v2, usually limited) or `circuit` (a multi-hop Membrane mesh
+ * circuit). A mesh circuit with `limits` is a signaling circuit, not a link:
+ * it is never listed. Records of 1.0.0 peers read WebRTC links as `direct`.
  */
-export type LinkKind = 'direct' | 'relayed' | 'circuit'
+export type LinkKind = ConnectionLinkKind
 
 /** One neighbour as a node's own record claims it */
 export interface MapNeighbour {
@@ -80,12 +82,33 @@ export interface PathOptions {
   weight?: 'hops' | 'latency'
 }
 
+/**
+ * Why {@link NetworkMap.findPath} found no path:
+ * - `unknown`: we hold no record of the node. When `stats().nodesMissing > 0`
+ *   the map is partial (full at `maxNodes`) and the node may exist beyond it.
+ * - `unreachable`: its record is held but no chain of two-sided edges reaches it.
+ * - `departed`: it said goodbye.
+ */
+export type NoPathReason = 'unknown' | 'unreachable' | 'departed'
+
+export type PathResult =
+  | { found: true, path: PeerId[] }
+  | { found: false, reason: NoPathReason }
+
 /** Traffic counters of the map protocol (frame bytes, before muxer and encryption) */
 export interface NetworkMapStats {
   bytesSent: number
   bytesReceived: number
   recordsAccepted: number
   recordsRejected: number
+  /** Records held in any state (live, departed, pruned); never above `maxNodes` */
+  recordsHeld: number
+  /**
+   * Nodes whose records were refused because the map was full, and have not
+   * expired since (counted up to `maxNodes`). Above 0 the map is partial: `findPath()` says `unknown`,
+   * not `unreachable`, for a node it does not hold.
+   */
+  nodesMissing: number
   /** Streams refused at once because their sender is at the penalty threshold */
   streamsRefused: number
 }
@@ -113,6 +136,20 @@ export interface NetworkMap extends TypedEventTarget<NetworkMapEvents> {
    * ```
    */
   path(to: PeerId, options?: PathOptions): PeerId[] | undefined
+
+  /**
+   * `path()` with the reason when there is none: the node is unknown (and the
+   * map may be partial), unreachable, or departed.
+   *
+   * @example
+   * ```ts
+   * const result = node.services.networkMap.findPath(target)
+   * if (!result.found && result.reason === 'unknown' && node.services.networkMap.stats().nodesMissing > 0) {
+   *   // past the map's cap: find the peer another way (peer routing)
+   * }
+   * ```
+   */
+  findPath(to: PeerId, options?: PathOptions): PathResult
 
   /** Live nodes in the map, ourselves included */
   readonly size: number
@@ -175,11 +212,23 @@ export interface NetworkMapInit {
   floodDelay?: number
 
   /**
-   * Drop a node no chain of two-sided edges reaches for this long, in ms
+   * Drop a node that no chain of two-sided edges has reached yet after this
+   * long, in ms. A joining node's record often arrives before the records of
+   * its neighbours that make the edges to it two-sided.
    *
    * @default 15000
    */
   unreachableTimeout?: number
+
+  /**
+   * Drop a node that was reachable and no longer is after this long, in ms:
+   * its last link to the map was lost. Short, so an unreachable node leaves
+   * every map within about 2 s; long enough for a neighbour's re-issued
+   * record to cross the floods when its links change.
+   *
+   * @default 500
+   */
+  lostTimeout?: number
 
   /**
    * The largest signed record accepted or issued, in bytes
@@ -196,7 +245,13 @@ export interface NetworkMapInit {
   maxNeighbours?: number
 
   /**
-   * The most nodes tracked
+   * The most node records held, in any state (live, departed or pruned).
+   * Every member holds and floods every record, so memory and map traffic
+   * per node grow with this (see docs/scaling.md); beyond it records about
+   * further nodes are refused (`MapFullError`, not an offence), departed and
+   * pruned records making way first, and `stats().nodesMissing` says the map
+   * is partial. Peers that raise it should raise it together: a sync may carry
+   * at most the larger of this and the default.
    *
    * @default 1000
    */
@@ -258,7 +313,7 @@ export interface NetworkMapInit {
    * Classify a connection for our record. Return `undefined` to leave the peer
    * out of our neighbours.
    *
-   * @default `relayed` for `/p2p-circuit` addresses and other limited connections, else `direct`
+   * @default `linkKind()` from `src/utils/connections.ts`; mesh circuits with `limits` (signaling circuits) are left out
    */
   linkKind?(connection: Connection): LinkKind | undefined
 }

@@ -2,34 +2,36 @@ import { NotStartedError, TimeoutError, TypedEventEmitter, serviceCapabilities, 
 import { lpStream } from '@libp2p/utils'
 import { CODE_P2P } from '@multiformats/multiaddr'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
-import { bestConnection, linkKind } from '../utils/connections.js'
+import { LINK_KIND_RANK, bestConnection, linkKind } from '../utils/connections.js'
 import {
-  DEFAULT_FLOOD_DELAY, DEFAULT_GOODBYE_TIMEOUT, DEFAULT_MAX_RECORD_TTL, DEFAULT_MAX_RECORDS_PER_SECOND, DEFAULT_PENALTY_THRESHOLD,
+  DEFAULT_FLOOD_DELAY, DEFAULT_GOODBYE_TIMEOUT, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_TTL, DEFAULT_MAX_RECORDS_PER_SECOND, DEFAULT_PENALTY_THRESHOLD,
   DEFAULT_PUBLISH_DELAY, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
   MAX_INBOUND_STREAMS, MAX_FRAME_SIZE, MAX_MULTIADDRS, MAX_NEIGHBOURS, MAX_NODES, MAX_OUTBOUND_STREAMS, MAX_RECORD_SIZE,
-  MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, STALE_GRACE, STALE_RACE_WINDOW, UNMEASURED_RTT
+  MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, UNMEASURED_RTT, refreshDelay
 } from './constants.js'
 import { MalformedRecordError, MapFullError, RecordRateLimitError, StaleRecordError, UnexpectedRecordError } from './errors.js'
 import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
 import { Penalties } from './penalties.js'
-import { KIND_RANK, KIND_TO_PB, RecordStore, storedRecord } from './record-store.js'
+import { RecordStore, kindToPb, storedRecord } from './record-store.js'
 import { answerSync, push, readFrame, receivePush, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
-import type { LinkKind, MapEdge, MapNode, NetworkMap, NetworkMapComponents, NetworkMapEvents, NetworkMapInit, NetworkMapStats, PathOptions } from './index.js'
+import type { LinkKind, MapEdge, MapNode, NetworkMap, NetworkMapComponents, NetworkMapEvents, NetworkMapInit, NetworkMapStats, PathOptions, PathResult } from './index.js'
 import type { Emit, StoredRecord } from './record-store.js'
 import type { SyncContext } from './sync.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
-import type { LinkKind as ConnectionKind } from '../utils/connections.js'
 
-/** How the map names each kind of link `linkKind()` tells apart */
-const MAP_KIND: Record<ConnectionKind, LinkKind> = { direct: 'direct', webrtc: 'direct', relay: 'relayed', circuit: 'circuit' }
-
-/** The map's default classification: the shared link kind, limited connections as relayed */
-function defaultLinkKind (connection: Connection): LinkKind {
-  const kind = MAP_KIND[linkKind(connection)]
-  return connection.limits != null && kind === 'direct' ? 'relayed' : kind
+/**
+ * The map's default classification: the shared link kind, except that a mesh
+ * circuit with `limits` is a signaling circuit (it lives only while WebRTC is
+ * set up over it), never a link a path may use
+ */
+export function defaultLinkKind (connection: Connection): LinkKind | undefined {
+  const kind = linkKind(connection)
+  return kind === 'circuit' && connection.limits != null ? undefined : kind
 }
+
+type Counters = Omit<NetworkMapStats, 'recordsHeld' | 'nodesMissing'>
 
 /**
  * The network map service: it issues our own record, feeds verified records
@@ -59,7 +61,9 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly store: RecordStore
   private readonly flooder: Flooder
   private readonly penalties: Penalties
-  private readonly counters: NetworkMapStats = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, streamsRefused: 0 }
+  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, streamsRefused: 0 }
+  /** Nodes refused because the map was full, with the expiry of the record refused: the map is partial while any is left */
+  private readonly missing = new Map<string, number>()
   private seq = 0n
   private started = false
   private topologyId?: string
@@ -90,6 +94,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.maxOutboundStreams = init.maxOutboundStreams ?? MAX_OUTBOUND_STREAMS
     this.linkKind = init.linkKind ?? defaultLinkKind
     const unreachableTimeout = init.unreachableTimeout ?? DEFAULT_UNREACHABLE_TIMEOUT
+    const lostTimeout = init.lostTimeout ?? DEFAULT_LOST_TIMEOUT
 
     if (!(this.recordTtl > 0)) {
       throw new RangeError(`recordTtl must be positive, got ${this.recordTtl}`)
@@ -102,7 +107,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
 
     const emit: Emit = (type, detail) => { this.safeDispatchEvent(type, { detail }) }
-    this.store = new RecordStore({ self: components.peerId, unreachableTimeout, emit })
+    this.store = new RecordStore({ self: components.peerId, unreachableTimeout, lostTimeout, emit })
     this.flooder = new Flooder({
       floodDelay: init.floodDelay ?? DEFAULT_FLOOD_DELAY,
       send: async (peer, records) => { await this.send(peer, records.map(r => r.envelope)) },
@@ -115,7 +120,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       maxRecordsPerSecond: init.maxRecordsPerSecond ?? DEFAULT_MAX_RECORDS_PER_SECOND,
       recordBurst: init.recordBurst ?? DEFAULT_RECORD_BURST
     })
-    this.sweepInterval = Math.max(50, Math.min(1000, this.recordTtl / 4, unreachableTimeout / 4))
+    this.sweepInterval = Math.max(50, Math.min(1000, this.recordTtl / 4, unreachableTimeout / 4, lostTimeout / 2))
 
     this.handleStream = this.handleStream.bind(this)
     this.onConnectionChange = this.onConnectionChange.bind(this)
@@ -189,6 +194,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     await this.components.registrar.unhandle(PROTOCOL)
     this.store.clear()
     this.penalties.clear()
+    this.missing.clear()
   }
 
   // --- public API ---
@@ -220,12 +226,21 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     return this.store.path(to, options)
   }
 
+  findPath (to: PeerId, options: PathOptions = {}): PathResult {
+    const path = this.path(to, options)
+    if (path != null) {
+      return { found: true, path }
+    }
+    const state = this.store.record(to.toString())?.state
+    return { found: false, reason: state == null ? 'unknown' : state === 'departed' ? 'departed' : 'unreachable' }
+  }
+
   penalty (peerId: PeerId): number {
     return this.penalties.current(peerId.toString())
   }
 
   stats (): NetworkMapStats {
-    return { ...this.counters }
+    return { ...this.counters, recordsHeld: this.store.held, nodesMissing: this.missing.size }
   }
 
   // --- our own record ---
@@ -261,7 +276,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       const stored = await this.issue(false)
       this.put(stored, undefined)
       clearTimeout(this.refreshTimer)
-      this.refreshTimer = setTimeout(() => { void this.republish() }, this.recordTtl / 2)
+      this.refreshTimer = setTimeout(() => { void this.republish() }, refreshDelay(this.recordTtl))
     }).catch(err => {
       this.log.error('could not publish our record - %e', err)
     })
@@ -276,11 +291,11 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       for (const connection of this.components.connectionManager.getConnections(peer)) {
         if (connection.status !== 'open') { continue }
         const k = this.linkKind(connection)
-        if (k != null && (kind == null || KIND_RANK[k] < KIND_RANK[kind])) { kind = k }
+        if (k != null && (kind == null || LINK_KIND_RANK[k] < LINK_KIND_RANK[kind])) { kind = k }
         if (connection.rtt != null && Number.isFinite(connection.rtt) && (rtt == null || connection.rtt < rtt)) { rtt = Math.round(connection.rtt) }
       }
       if (kind != null) {
-        neighbours.push({ peerId: peer.toMultihash().bytes, kind: KIND_TO_PB[kind], rtt, rank: KIND_RANK[kind] * 1e6 + (rtt ?? UNMEASURED_RTT) })
+        neighbours.push({ peerId: peer.toMultihash().bytes, ...kindToPb(kind), rtt, rank: LINK_KIND_RANK[kind] * 1e6 + (rtt ?? UNMEASURED_RTT) })
       }
     }
     return neighbours.sort((a, b) => a.rank - b.rank).slice(0, this.maxNeighbours).map(({ rank: _rank, ...n }) => n)
@@ -309,16 +324,21 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   /** Put a verified record in the map, note that its sender holds it, flood it on */
   private put (stored: StoredRecord, from: PeerId | undefined): void {
     this.store.put(stored)
+    this.missing.delete(stored.key)
     const fromKey = from?.toString()
     if (fromKey != null) {
-      this.flooder.noteKnown(fromKey, stored.key, stored.seq)
+      this.flooder.noteClaimed(fromKey, stored.key, stored.seq)
     }
     this.flooder.flood(stored, fromKey)
   }
 
   private sweep (): void {
-    this.store.sweep()
-    this.penalties.prune()
+    const now = Date.now()
+    this.store.sweep(now)
+    this.penalties.prune(now)
+    for (const [key, expires] of this.missing) {
+      if (expires <= now) { this.missing.delete(key) }
+    }
   }
 
   // --- neighbours ---
@@ -386,7 +406,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.flooder.track(peerKey)
     return {
       maxFrameSize: this.maxFrameSize,
-      maxEntries: this.maxNodes,
+      // what an honest peer at the default cap may send, or more when ours is larger
+      maxEntries: Math.max(this.maxNodes, MAX_NODES),
       stats: this.counters,
       selfKey: this.self,
       digest: () => [...this.store.all()].map(r => ({ peerId: r.node.id.toMultihash().bytes, seq: r.seq })),
@@ -394,7 +415,12 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       offer: (theirs) => {
         const envelopes: Uint8Array[] = []
         for (const stored of this.store.all()) {
-          if (stored.state !== 'pruned' && (theirs.get(stored.key) ?? -1n) < stored.seq) {
+          const held = theirs.get(stored.key)
+          // a goodbye matters only to a peer holding an older version of the node's record
+          if (stored.state === 'pruned' || (stored.state === 'departed' && held == null)) {
+            continue
+          }
+          if ((held ?? -1n) < stored.seq) {
             envelopes.push(stored.envelope)
             this.flooder.noteKnown(peerKey, stored.key, stored.seq)
           }
@@ -412,7 +438,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         }
         return envelopes
       },
-      noteKnown: (key, seq) => { this.flooder.noteKnown(peerKey, key, seq) },
+      noteKnown: (key, seq) => { this.flooder.noteClaimed(peerKey, key, seq) },
       accept: async (envelopes, wanted) => { await this.acceptAll(peer, envelopes, wanted) },
       spend: (count) => { this.penalties.spend(peerKey, count) }
     }
@@ -484,15 +510,18 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
     // most records arrive several times over; drop copies before the signature check
     const existing = this.store.record(key)
+    const fromKey = from.toString()
     if (existing != null && record.seq === existing.seq) {
-      this.flooder.noteKnown(from.toString(), key, record.seq)
+      this.flooder.noteClaimed(fromKey, key, record.seq)
       return
     }
     if (existing != null && record.seq < existing.seq) {
       const error = new StaleRecordError(`record ${record.seq} about ${key} is older than ${existing.seq}`)
-      // under churn a record is re-issued every publishDelay, so several versions race through the floods at once
-      const race = (record.seq === existing.previousSeq && Date.now() - existing.acceptedAt < STALE_GRACE) || existing.seq - record.seq <= BigInt(STALE_RACE_WINDOW)
-      throw race ? Object.assign(error, { excused: true }) : error
+      // versions cross in the floods and arrive late from slow peers: that is delay, not an offence.
+      // An honest sender's versions of one record only grow, so going back below its own claim is one
+      const regressed = (this.flooder.claimedVersion(fromKey, key) ?? -1n) > record.seq
+      this.flooder.noteClaimed(fromKey, key, record.seq)
+      throw regressed ? error : Object.assign(error, { excused: true })
     }
     const { subject, signed } = signerOf(decoded)
     if (key === this.self) {
@@ -506,10 +535,14 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
     const now = Date.now()
     checkFields(record, now)
-    if (existing == null && this.store.size >= this.maxNodes) {
-      throw new MapFullError(`already tracking ${this.maxNodes} nodes`)
-    }
     await verifySignature({ subject, signed })
+    if (existing == null && this.store.record(key) == null && this.store.held >= this.maxNodes && !this.store.evict()) {
+      // bounded: one entry per node refused, at most maxNodes of them
+      if (this.missing.size < this.maxNodes || this.missing.has(key)) {
+        this.missing.set(key, Math.min(Number(record.expires), now + this.maxRecordTtl))
+      }
+      throw new MapFullError(`already holding ${this.maxNodes} node records`)
+    }
     let stored: StoredRecord
     try {
       // a copy of its own: a view would keep the whole received frame alive

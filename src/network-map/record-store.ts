@@ -6,6 +6,7 @@
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as Digest from 'multiformats/hashes/digest'
+import { LINK_KIND_RANK } from '../utils/connections.js'
 import { UNMEASURED_RTT } from './constants.js'
 import { NetmapRecord } from './pb/netmap.js'
 import type { LinkKind, MapEdge, MapNeighbour, MapNode, PathOptions } from './index.js'
@@ -26,8 +27,13 @@ export interface StoredRecord {
   /** live: in the map; departed: said goodbye; pruned: unreachable (back to live when a path appears). Kept until expiry so older copies are not re-accepted */
   state: 'live' | 'departed' | 'pruned'
   acceptedAt: number
-  /** The sequence number this record replaced: a copy of it arriving just after is a flooding race, not a replay */
-  previousSeq?: bigint
+  /**
+   * This record of the node has had a two-sided edge, or a path from us
+   * reached it: if nothing reaches it now while the record is unchanged, the
+   * others dropped their links to it (it was lost); it is not joining or
+   * changing links
+   */
+  reached?: boolean
   unreachableSince?: number
 }
 
@@ -46,25 +52,30 @@ export type Emit = <K extends keyof RecordStoreEvents>(type: K, detail: RecordSt
 export interface RecordStoreInit {
   /** Our own PeerId: the root of reachability and of every path */
   self: PeerId
-  /** How long a node may be unreachable before it is pruned, in ms */
+  /** How long a node never reached yet (joining: its record came before the edges to it) may stay unreachable, in ms */
   unreachableTimeout: number
+  /** How long a node that was reached may stay unreachable (its last link to the map was lost), in ms */
+  lostTimeout: number
   emit: Emit
 }
 
-export const KIND_TO_PB: Record<LinkKind, NetmapRecord.LinkKind> = {
-  direct: NetmapRecord.LinkKind.DIRECT,
-  relayed: NetmapRecord.LinkKind.RELAYED,
-  circuit: NetmapRecord.LinkKind.CIRCUIT
+/** A link kind as a neighbour entry on the wire; WebRTC travels as DIRECT plus a flag older peers ignore */
+export function kindToPb (kind: LinkKind): Pick<NetmapRecord.Neighbour, 'kind' | 'webrtc'> {
+  switch (kind) {
+    case 'webrtc': return { kind: NetmapRecord.LinkKind.DIRECT, webrtc: true }
+    case 'relay': return { kind: NetmapRecord.LinkKind.RELAYED }
+    case 'circuit': return { kind: NetmapRecord.LinkKind.CIRCUIT }
+    default: return { kind: NetmapRecord.LinkKind.DIRECT }
+  }
 }
 
-const PB_TO_KIND: Record<NetmapRecord.LinkKind, LinkKind> = {
-  [NetmapRecord.LinkKind.DIRECT]: 'direct',
-  [NetmapRecord.LinkKind.RELAYED]: 'relayed',
-  [NetmapRecord.LinkKind.CIRCUIT]: 'circuit'
+export function kindFromPb (neighbour: NetmapRecord.Neighbour): LinkKind {
+  switch (neighbour.kind) {
+    case NetmapRecord.LinkKind.RELAYED: return 'relay'
+    case NetmapRecord.LinkKind.CIRCUIT: return 'circuit'
+    default: return neighbour.webrtc === true ? 'webrtc' : 'direct'
+  }
 }
-
-/** Lower is more direct */
-export const KIND_RANK: Record<LinkKind, number> = { direct: 0, circuit: 1, relayed: 2 }
 
 /**
  * A decoded, verified record in the form the store holds. Throws on a
@@ -77,7 +88,7 @@ export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8A
     const nid = peerIdFromMultihash(Digest.decode(n.peerId))
     const nkey = nid.toString()
     if (nkey !== key) {
-      claims.set(nkey, { id: nid, kind: PB_TO_KIND[n.kind] ?? 'direct', ...(n.rtt != null ? { rtt: n.rtt } : {}) })
+      claims.set(nkey, { id: nid, kind: kindFromPb(n), ...(n.rtt != null ? { rtt: n.rtt } : {}) })
     }
   }
   const node: MapNode = {
@@ -104,6 +115,7 @@ export class RecordStore {
   private readonly self: PeerId
   private readonly selfKey: string
   private readonly unreachableTimeout: number
+  private readonly lostTimeout: number
   private readonly emit: Emit
   private readonly records = new Map<string, StoredRecord>()
   /** Two-sided edges, under both ends */
@@ -114,6 +126,7 @@ export class RecordStore {
     this.self = init.self
     this.selfKey = init.self.toString()
     this.unreachableTimeout = init.unreachableTimeout
+    this.lostTimeout = init.lostTimeout
     this.emit = init.emit
   }
 
@@ -174,7 +187,11 @@ export class RecordStore {
   put (stored: StoredRecord): StoredRecord | undefined {
     const prev = this.records.get(stored.key)
     const wasLive = prev?.state === 'live'
-    stored.previousSeq = prev?.seq
+    if (wasLive) {
+      // `reached` starts afresh: when a node's own new record leaves it unreachable (it dropped one link
+      // for another whose other end's record is still on its way) that is a change, not a loss
+      stored.unreachableSince = prev.unreachableSince
+    }
     this.records.set(stored.key, stored)
     this.liveCount += Number(stored.state === 'live') - Number(wasLive)
     if (stored.state === 'live') {
@@ -187,6 +204,25 @@ export class RecordStore {
       }
     }
     return prev
+  }
+
+  /**
+   * Make room for a record about a new node by forgetting the non-live
+   * record (departed or pruned) that expires first. False when every record
+   * held is live.
+   */
+  evict (): boolean {
+    let victim: StoredRecord | undefined
+    for (const r of this.records.values()) {
+      if (r.state !== 'live' && (victim == null || r.expires < victim.expires)) {
+        victim = r
+      }
+    }
+    if (victim == null) {
+      return false
+    }
+    this.records.delete(victim.key)
+    return true
   }
 
   clear (): void {
@@ -276,6 +312,7 @@ export class RecordStore {
       }
       if (reached.has(stored.key)) {
         stored.unreachableSince = undefined
+        stored.reached = true
         if (stored.state === 'pruned') {
           stored.state = 'live'
           this.liveCount++
@@ -286,7 +323,7 @@ export class RecordStore {
       }
       if (stored.state === 'live') {
         stored.unreachableSince ??= now
-        if (now - stored.unreachableSince >= this.unreachableTimeout) {
+        if (now - stored.unreachableSince >= (stored.reached === true ? this.lostTimeout : this.unreachableTimeout)) {
           this.drop(stored)
         }
       }
@@ -315,6 +352,8 @@ export class RecordStore {
         const next = this.edge(key, other)
         this.link(key, other, next)
         if (edge == null) {
+          record.reached = true
+          this.records.get(other)!.reached = true
           this.emit('edge:add', next)
         } else if (!sameEdge(edge, next)) {
           this.emit('edge:update', next)
@@ -354,7 +393,7 @@ export class RecordStore {
     const x = fromRecord.claims.get(to)
     const y = toRecord.claims.get(from)
     const kinds = [x?.kind ?? 'direct', y?.kind ?? 'direct']
-    const kind = KIND_RANK[kinds[0]] >= KIND_RANK[kinds[1]] ? kinds[0] : kinds[1]
+    const kind = LINK_KIND_RANK[kinds[0]] >= LINK_KIND_RANK[kinds[1]] ? kinds[0] : kinds[1]
     const rtts = [x?.rtt, y?.rtt].filter((r): r is number => r != null)
     return {
       from: fromRecord.node.id,

@@ -37,6 +37,7 @@ export namespace NetmapRecord {
     peerId: Uint8Array<ArrayBuffer>
     kind: NetmapRecord.LinkKind
     rtt?: number
+    webrtc?: boolean
   }
 
   export namespace Neighbour {
@@ -64,6 +65,11 @@ export namespace NetmapRecord {
             w.uint32(obj.rtt)
           }
 
+          if (obj.webrtc != null) {
+            w.uint32(32)
+            w.bool(obj.webrtc)
+          }
+
           if (opts.lengthDelimited !== false) {
             w.ldelim()
           }
@@ -89,6 +95,10 @@ export namespace NetmapRecord {
               }
               case 3: {
                 obj.rtt = reader.uint32()
+                break
+              }
+              case 4: {
+                obj.webrtc = reader.bool()
                 break
               }
               default: {
@@ -127,6 +137,13 @@ export namespace NetmapRecord {
                 }
                 break
               }
+              case 4: {
+                yield {
+                  field: `${prefix}.webrtc`,
+                  value: reader.bool()
+                }
+                break
+              }
               default: {
                 reader.skipType(tag & 7)
                 break
@@ -154,6 +171,11 @@ export namespace NetmapRecord {
       value: number
     }
 
+    export interface NeighbourWebrtcFieldEvent {
+      field: '$.webrtc'
+      value: boolean
+    }
+
     export function encode (obj: Partial<Neighbour>): Uint8Array<ArrayBuffer> {
       return encodeMessage(obj, Neighbour.codec())
     }
@@ -162,7 +184,7 @@ export namespace NetmapRecord {
       return decodeMessage(buf, Neighbour.codec(), opts)
     }
 
-    export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Neighbour>): Generator<NeighbourPeerIdFieldEvent | NeighbourKindFieldEvent | NeighbourRttFieldEvent> {
+    export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Neighbour>): Generator<NeighbourPeerIdFieldEvent | NeighbourKindFieldEvent | NeighbourRttFieldEvent | NeighbourWebrtcFieldEvent> {
       return streamMessage(buf, Neighbour.codec(), opts)
     }
   }
@@ -437,6 +459,12 @@ export namespace NetmapRecord {
     index: number
   }
 
+  export interface NetmapRecordNeighboursWebrtcFieldEvent {
+    field: '$.neighbours[].webrtc'
+    value: boolean
+    index: number
+  }
+
   export interface NetmapRecordAliasFieldEvent {
     field: '$.alias'
     value: string
@@ -467,7 +495,7 @@ export namespace NetmapRecord {
     return decodeMessage(buf, NetmapRecord.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<NetmapRecord>): Generator<NetmapRecordPeerIdFieldEvent | NetmapRecordSeqFieldEvent | NetmapRecordExpiresFieldEvent | NetmapRecordNeighboursPeerIdFieldEvent | NetmapRecordNeighboursKindFieldEvent | NetmapRecordNeighboursRttFieldEvent | NetmapRecordAliasFieldEvent | NetmapRecordRolesFieldEvent | NetmapRecordMultiaddrsFieldEvent | NetmapRecordDepartingFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<NetmapRecord>): Generator<NetmapRecordPeerIdFieldEvent | NetmapRecordSeqFieldEvent | NetmapRecordExpiresFieldEvent | NetmapRecordNeighboursPeerIdFieldEvent | NetmapRecordNeighboursKindFieldEvent | NetmapRecordNeighboursRttFieldEvent | NetmapRecordNeighboursWebrtcFieldEvent | NetmapRecordAliasFieldEvent | NetmapRecordRolesFieldEvent | NetmapRecordMultiaddrsFieldEvent | NetmapRecordDepartingFieldEvent> {
     return streamMessage(buf, NetmapRecord.codec(), opts)
   }
 }
