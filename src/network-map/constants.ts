@@ -51,11 +51,12 @@ export const DEFAULT_FLOOD_DELAY = 20
 export const DEFAULT_UNREACHABLE_TIMEOUT = 15_000
 
 /**
- * A node that was reachable and is no longer is dropped after this, in ms: it
- * lost its last link. Covers the flood of a neighbour's re-issued record when
- * links change, and keeps "gone from every map" within about 2 s.
+ * A node that was reachable, is no longer, and that no node we reach claims as
+ * a neighbour any more is dropped after this, in ms: it lost its last link.
+ * Covers a re-issued record crossing the floods on a slow event loop, and keeps
+ * "gone from every map" within about 2 s of the last link's loss.
  */
-export const DEFAULT_LOST_TIMEOUT = 500
+export const DEFAULT_LOST_TIMEOUT = 1_000
 
 /** The largest signed record accepted: 256 neighbours of ~45 bytes plus addresses, key and signature */
 export const MAX_RECORD_SIZE = 32 * 1024

@@ -221,12 +221,12 @@ export interface NetworkMapInit {
   unreachableTimeout?: number
 
   /**
-   * Drop a node that was reachable and no longer is after this long, in ms:
-   * its last link to the map was lost. Short, so an unreachable node leaves
-   * every map within about 2 s; long enough for a neighbour's re-issued
-   * record to cross the floods when its links change.
+   * Drop a node that was reachable, no longer is, and that no node we reach
+   * claims as a neighbour after this long, in ms: its last link to the map was
+   * lost. Short, so such a node leaves every map within about 2 s; long enough
+   * for a re-issued record to cross the floods when links change.
    *
-   * @default 500
+   * @default 1000
    */
   lostTimeout?: number
 

@@ -120,7 +120,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       maxRecordsPerSecond: init.maxRecordsPerSecond ?? DEFAULT_MAX_RECORDS_PER_SECOND,
       recordBurst: init.recordBurst ?? DEFAULT_RECORD_BURST
     })
-    this.sweepInterval = Math.max(50, Math.min(1000, this.recordTtl / 4, unreachableTimeout / 4, lostTimeout / 2))
+    this.sweepInterval = Math.max(50, Math.min(1000, this.recordTtl / 4, unreachableTimeout / 4, lostTimeout / 4))
 
     this.handleStream = this.handleStream.bind(this)
     this.onConnectionChange = this.onConnectionChange.bind(this)

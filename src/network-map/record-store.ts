@@ -54,7 +54,7 @@ export interface RecordStoreInit {
   self: PeerId
   /** How long a node never reached yet (joining: its record came before the edges to it) may stay unreachable, in ms */
   unreachableTimeout: number
-  /** How long a node that was reached may stay unreachable (its last link to the map was lost), in ms */
+  /** How long a node that was reached, and that no node we reach claims any more, may stay unreachable (its last link was lost), in ms */
   lostTimeout: number
   emit: Emit
 }
@@ -306,6 +306,11 @@ export class RecordStore {
         }
       }
     }
+    // a node that a node we reach still claims is changing links, not lost: the other end's record may be on its way
+    const claimed = new Set<string>()
+    for (const key of reached) {
+      for (const other of this.records.get(key)?.claims.keys() ?? []) { claimed.add(other) }
+    }
     for (const stored of [...this.records.values()]) {
       if (stored.state === 'departed') {
         continue
@@ -323,7 +328,8 @@ export class RecordStore {
       }
       if (stored.state === 'live') {
         stored.unreachableSince ??= now
-        if (now - stored.unreachableSince >= (stored.reached === true ? this.lostTimeout : this.unreachableTimeout)) {
+        const lost = stored.reached === true && !claimed.has(stored.key)
+        if (now - stored.unreachableSince >= (lost ? this.lostTimeout : this.unreachableTimeout)) {
           this.drop(stored)
         }
       }
