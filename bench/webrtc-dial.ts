@@ -181,6 +181,19 @@ async function block (side: Side, dials: number, signal: AbortSignal): Promise<B
 
 const round = (v: number): number => Math.round(v)
 
+/** Dial counts per time bucket, so both clusters show */
+function histogram (times: number[]): Record<string, number> {
+  const edges = [50, 100, 150, 200, 300, 500, 900, 1500]
+  const out: Record<string, number> = {}
+  let lower = 0
+  for (const edge of [...edges, Infinity]) {
+    const key = edge === Infinity ? `>=${lower}` : `${lower}-${edge}`
+    out[key] = times.filter(t => t >= lower && t < edge).length
+    lower = edge
+  }
+  return out
+}
+
 export async function webrtcDialBench (options: BenchOptions): Promise<Metric[]> {
   const dials = options.quick ? 50 : 200
   const overall = AbortSignal.timeout(options.quick ? OVERALL_TIMEOUT.quick : OVERALL_TIMEOUT.full)
@@ -218,6 +231,9 @@ export async function webrtcDialBench (options: BenchOptions): Promise<Metric[]>
     max: r.times.length > 0 ? round(Math.max(...r.times)) : null,
     // dials in the ≈ 1 s cluster (the DTLS replay stall)
     stalled_1s: stall(r.times),
+    p90: r.times.length > 0 ? round(percentile(r.times, 90)) : null,
+    p99: r.times.length > 0 ? round(percentile(r.times, 99)) : null,
+    histogram_ms: histogram(r.times),
     errors: r.errors,
     failure_ms_max: r.failureTimes.length > 0 ? round(Math.max(...r.failureTimes)) : null,
     uncaught: r.uncaught,
