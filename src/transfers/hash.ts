@@ -1,19 +1,25 @@
 /**
  * The content hash of a transfer: a SHA-256 hash list. The bytes are cut into
- * fixed blocks of HASH_BLOCK_SIZE; each block is hashed with Web Crypto
- * (native, and in Node off the event loop), and the root is SHA-256 over the
- * block digests in order. It does not depend on how the bytes were chunked,
- * and costs the sender and the receiver little CPU next to moving the bytes
- * (a pure-JS SHA-256 over the whole content would cap a WebRTC transfer).
+ * fixed blocks of HASH_BLOCK_SIZE; each block is hashed natively (Node's
+ * crypto, synchronously; Web Crypto in browsers, off the page's thread), and
+ * the root is SHA-256 over the block digests in order. It does not depend on
+ * how the bytes were chunked, and costs little CPU next to moving the bytes (a
+ * pure-JS SHA-256 over the whole content would cap a fast transfer).
  */
 import { sha256 } from '@noble/hashes/sha2.js'
 import { HASH_BLOCK_SIZE, MAX_PENDING_DIGESTS } from './constants.js'
+import type * as NodeCrypto from 'node:crypto'
 
+/** Node's crypto when running in Node (found at run time, so browser bundles carry no Node built-in) */
+const nodeCrypto = (globalThis as { process?: { getBuiltinModule?(id: string): unknown } }).process?.getBuiltinModule?.('node:crypto') as typeof NodeCrypto | undefined
 const subtle: SubtleCrypto | undefined = globalThis.crypto?.subtle
 
-async function blockDigest (block: Uint8Array<ArrayBuffer>): Promise<Uint8Array> {
+function blockDigest (block: Uint8Array<ArrayBuffer>): Uint8Array | Promise<Uint8Array> {
+  if (nodeCrypto != null) {
+    return nodeCrypto.createHash('sha256').update(block).digest()
+  }
   if (subtle != null) {
-    return new Uint8Array(await subtle.digest('SHA-256', block))
+    return subtle.digest('SHA-256', block).then(digest => new Uint8Array(digest))
   }
   // pages on plain http (no secure context) have no Web Crypto
   return sha256(block)
@@ -35,10 +41,12 @@ export class ContentHasher {
   private block = new Uint8Array(HASH_BLOCK_SIZE)
   private filled = 0
   /** block digests not yet folded into the root, in order */
-  private readonly pending: Array<Promise<Uint8Array>> = []
+  private readonly pending: Array<Uint8Array | Promise<Uint8Array>> = []
 
   /** block digests folded into the root so far, in order */
   private folding: Promise<void> = Promise.resolve()
+  /** no asynchronous fold is under way */
+  private idle = true
 
   /**
    * Add bytes. The copy is synchronous, so calls that do not await each
@@ -49,11 +57,15 @@ export class ContentHasher {
     if (this.filled === 0 && data.byteLength === HASH_BLOCK_SIZE) {
       // a whole block (the usual chunk): hashed as it is, no copy
       this.pending.push(blockDigest(data as Uint8Array<ArrayBuffer>))
-      if (this.pending.length > MAX_PENDING_DIGESTS) {
-        await this.fold()
-      }
-      return
+    } else {
+      this.copy(data)
     }
+    if (this.pending.length > MAX_PENDING_DIGESTS) {
+      await this.fold()
+    }
+  }
+
+  private copy (data: Uint8Array): void {
     let offset = 0
     while (offset < data.byteLength) {
       const n = Math.min(HASH_BLOCK_SIZE - this.filled, data.byteLength - offset)
@@ -61,13 +73,14 @@ export class ContentHasher {
       this.filled += n
       offset += n
       if (this.filled === HASH_BLOCK_SIZE) {
-        this.pending.push(blockDigest(this.block))
-        this.block = new Uint8Array(HASH_BLOCK_SIZE)
+        const digest = blockDigest(this.block)
+        this.pending.push(digest)
+        if (digest instanceof Promise) {
+          // Web Crypto reads the block later: the next one needs its own
+          this.block = new Uint8Array(HASH_BLOCK_SIZE)
+        }
         this.filled = 0
       }
-    }
-    if (this.pending.length > MAX_PENDING_DIGESTS) {
-      await this.fold()
     }
   }
 
@@ -84,12 +97,24 @@ export class ContentHasher {
   /** Fold every digest pending now into the root, after the folds already under way */
   private async fold (): Promise<void> {
     const batch = this.pending.splice(0)
+    if (this.idle && batch.every(d => d instanceof Uint8Array)) {
+      // Node: digests are ready at once, nothing to wait for
+      for (const digest of batch as Uint8Array[]) {
+        this.root.update(digest)
+      }
+      return
+    }
+    this.idle = false
     this.folding = this.folding.then(async () => {
       for (const digest of batch) {
         this.root.update(await digest)
       }
     })
-    await this.folding
+    const folding = this.folding
+    await folding
+    if (this.folding === folding) {
+      this.idle = true
+    }
   }
 }
 

@@ -592,6 +592,30 @@ function lpFrame (data: Uint8Array): Uint8Array {
   return frame
 }
 
+/**
+ * The data of a frame that is a DATA Chunk holding only its data field (what
+ * senders write), without copying it; undefined for any other frame, which is
+ * then decoded in full
+ */
+function dataField (frame: Uint8ArrayList): Uint8ArrayList | undefined {
+  if (frame.byteLength < 2 || frame.get(0) !== 0x12) {
+    return undefined
+  }
+  let length = 0
+  let offset = 1
+  for (let shift = 0; shift < 21; shift += 7) {
+    if (offset >= frame.byteLength) {
+      return undefined
+    }
+    const byte = frame.get(offset++)
+    length += (byte & 0x7f) * 2 ** shift
+    if (byte < 0x80) {
+      return offset + length === frame.byteLength ? frame.sublist(offset) : undefined
+    }
+  }
+  return undefined
+}
+
 /** The protobuf key and length of Chunk's `data` field (field 2, length-delimited) */
 function dataFieldHeader (length: number): Uint8Array {
   return Uint8Array.from([0x12, ...varint(length)])
@@ -736,9 +760,12 @@ class IncomingState extends TypedEventEmitter<IncomingTransferEvents> implements
           return
         }
         lastFrame = Date.now()
-        const chunk = decode(Chunk, bytes, 'chunk')
-        if (chunk.kind === Chunk.Kind.DATA) {
-          const n = chunk.data.byteLength
+        const data = dataField(bytes)
+        const chunk = data == null ? decode(Chunk, bytes, 'chunk') : undefined
+        if (chunk == null || chunk.kind === Chunk.Kind.DATA) {
+          // the bytes as they arrived (one or more segments), not copied into one array
+          const segments = data ?? new Uint8ArrayList((chunk as Chunk).data)
+          const n = segments.byteLength
           if (this.ended || n === 0 || n > MAX_CHUNK_SIZE) {
             throw new MalformedTransferError(`a data frame of ${n} bytes${this.ended ? ' after the end' : ''}`)
           }
@@ -753,11 +780,15 @@ class IncomingState extends TypedEventEmitter<IncomingTransferEvents> implements
           }
           this.received += n
           owner.counters.bytesReceived += n
-          this.queue.push(chunk.data)
+          for (const segment of segments) {
+            this.queue.push(segment)
+          }
           this.buffered += n
           owner.counters.maxBuffered = Math.max(owner.counters.maxBuffered, this.buffered)
           this.wake()
-          await this.hasher.update(chunk.data)
+          for (const segment of segments) {
+            await this.hasher.update(segment)
+          }
           this.safeDispatchEvent('progress', { detail: { bytes: this.received, size: this.size, resumes: this.resumes } })
         } else if (chunk.kind === Chunk.Kind.END) {
           this.digest ??= await this.hasher.digest()
