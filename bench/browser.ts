@@ -20,7 +20,7 @@ const STOCK_DIAL_TIMEOUT = 5000
 export async function browserBench ({ quick }: BenchOptions): Promise<Metric[]> {
   const timingTrials = quick ? 10 : 20
   const successTrials = quick ? 30 : 100
-  const boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, load: { cpu: Infinity, eventLoopLag: Infinity } })
+  const boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false })
   const bootstrap = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
   const site = await serveTestPage()
   const browser = await launchChromium()

@@ -37,6 +37,7 @@ import type { Identify } from '@libp2p/identify'
 import type { PrivateKey, ServiceMap } from '@libp2p/interface'
 import type { Ping } from '@libp2p/ping'
 import type { WebRTCTransportInit } from '@libp2p/webrtc'
+import { multiaddr } from '@multiformats/multiaddr'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Libp2p, Libp2pOptions } from 'libp2p'
 
@@ -280,6 +281,10 @@ function mapRouter (map: ServiceSlot<NetworkMap>): CircuitRouter {
 export async function createMembraneWithPreset <T extends ServiceMap = ServiceMap> (preset: Preset, options: MembraneOptions<T> = {}): Promise<Membrane<T>> {
   const maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS
   const bootstrapList = (options.bootstrap ?? []).map(String)
+  // admission answers challenges from these (and from bootstrap peers learnt from them) only
+  const configuredBootstraps = new Set(bootstrapList.flatMap(a => {
+    try { return multiaddr(a).getComponents().filter(c => c.name === 'p2p').map(c => c.value ?? '') } catch { return [] }
+  }))
   const { services: extraServices, ...libp2pOptions } = options.libp2p ?? {}
 
   // services that reach other services of the running node (set below)
@@ -293,6 +298,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   preset.installGuards()
   const mapService = serviceSlot<NetworkMap>('networkMap')
   const circuitService = serviceSlot<MeshCircuitsService>('circuit')
+  const exchangeService = serviceSlot<PeerExchange>('peerExchange')
   // a peer with no link is reached through the circuit service's link(): WebRTC over the
   // mesh, else an end-to-end encrypted circuit, else stock relay→WebRTC
   const makeLink: LinkMaker = async (peer, { signal }) => circuitService.get().link(peer, { signal })
@@ -311,10 +317,12 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       ping: ping(),
       pubsub: gossipsub(gossipsubDefaults(maxPeers, options.gossipsub)),
       broadcast: broadcast(options.broadcast),
-      // answers a loaded bootstrap peer's proof-of-work challenge
-      admission: admission(),
+      // answers a loaded bootstrap peer's proof-of-work challenge, and no other peer's
+      admission: admission({
+        isBootstrapPeer: (peer) => configuredBootstraps.has(peer.toString()) || exchangeService.get().knownBootstraps().some(p => p.equals(peer))
+      }),
       // learns other bootstrap peers from the configured ones (and only from them)
-      peerExchange: peerExchange({ trusted: bootstrapList }),
+      peerExchange: exchangeService.bind(peerExchange({ trusted: bootstrapList })),
       directMessages: directMessages({
         makeLink,
         ...options.directMessages

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { connect } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -6,12 +8,20 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { difficultyForLoad, solveWork, verifyWork } from '../src/admission/index.js'
+import { ping } from '@libp2p/ping'
+import { pbStream } from '@libp2p/utils'
+import { ADMISSION_PROTOCOL, admission, difficultyForLoad, solveWork, verifyWork } from '../src/admission/index.js'
+import { Challenge } from '../src/admission/pb/admission.js'
 import { startBootstrap, startMember, stopAll, tcpAddress } from './fixtures/nodes.js'
+import { watchPings } from './fixtures/ping-watch.js'
+import { startStockTcpNode } from './fixtures/stock.js'
 import { delay, waitFor } from './fixtures/wait.js'
+import type { Admission } from '../src/admission/index.js'
+import { createLoadMonitor } from '../src/bootstrap/index.js'
 import type { BootstrapPeer } from '../src/bootstrap/index.js'
 import type { Membrane } from '../src/index.js'
-import type { Libp2p } from '@libp2p/interface'
+import type { Connection, Libp2p } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
 import type { Socket } from 'node:net'
 
 describe('proof-of-work puzzle', () => {
@@ -37,6 +47,35 @@ describe('proof-of-work puzzle', () => {
   })
 })
 
+describe('load is this process\'s own', () => {
+  it('another process keeping a core busy does not make the peer loaded; its own busy loop counts', async () => {
+    const monitor = createLoadMonitor(() => 0)
+    // bounded: the child spins for at most 8 s and is killed after the check
+    const busy = spawn(process.execPath, ['-e', 'const end = Date.now() + 8000; while (Date.now() < end) {}'], { stdio: 'ignore' })
+    let idleCpu: number
+    try {
+      await waitFor(() => monitor.figures().samples >= 6, 'six samples while the other process spins', 15_000)
+      idleCpu = monitor.figures().cpu
+      assert.ok(monitor.load() < 1, `another process's CPU use is not load (load ${monitor.load()}, ${JSON.stringify(monitor.figures())})`)
+    } finally {
+      busy.kill()
+      await once(busy, 'exit')
+    }
+    // this process's own loop busy for six whole samples (CPU is the lowest of five), in 50 ms slices
+    const from = monitor.figures().samples + 6
+    while (monitor.figures().samples < from) {
+      const slice = Date.now() + 50
+      while (Date.now() < slice) {}
+      await new Promise(resolve => setImmediate(resolve))
+    }
+    const { cpu } = monitor.figures()
+    monitor.stop()
+    // how much of a core this process gets depends on the machine; that it is counted does not
+    assert.ok(cpu > 0.05 && cpu > 2 * idleCpu, `spinning shows as this process's CPU (${cpu} of a core, ${idleCpu} idle)`)
+    assert.ok(monitor.load() >= cpu / 0.9, 'and as load')
+  })
+})
+
 describe('admission under normal load', () => {
   let boot: BootstrapPeer
   let member: Membrane
@@ -52,7 +91,7 @@ describe('admission under normal load', () => {
     await waitFor(() => member.getConnections(boot.peerId).length > 0, 'member connected')
     await delay(500)
     assert.equal(boot.services.admission.currentDifficulty(), 0)
-    assert.equal(boot.services.admission.stats.challenged, 0)
+    assert.equal(boot.services.admission.stats().challenged, 0)
     assert.ok(member.getConnections(boot.peerId).length > 0)
   })
 })
@@ -105,8 +144,8 @@ describe('admission under a connection flood', () => {
       await s.dial(multiaddr(tcpAddress(boot))).catch(() => {})
       await delay(300)
     }
-    await waitFor(() => boot.services.admission.stats.rejected >= STOCK - 2, 'stock flooders rejected', 30_000)
-    assert.ok(boot.services.admission.stats.challenged >= STOCK - 2, 'flooders arriving under load were challenged')
+    await waitFor(() => boot.services.admission.stats().rejected >= STOCK - 2, 'stock flooders rejected', 30_000)
+    assert.ok(boot.services.admission.stats().challenged >= STOCK - 2, 'flooders arriving under load were challenged')
     const barred = stock.filter(s => boot.services.admission.isBarred(s.peerId))
     assert.ok(barred.length >= STOCK - 2, `flooders that arrived under load are barred (${barred.length})`)
     await waitFor(() => barred.every(s => s.getConnections(boot.peerId).length === 0), 'barred flooders disconnected', 10_000)
@@ -127,7 +166,7 @@ describe('admission under a connection flood', () => {
     for (const m of honest) {
       assert.ok(!boot.services.admission.isBarred(m.peerId))
     }
-    const { challenged, admitted, rejected } = boot.services.admission.stats
+    const { challenged, admitted, rejected } = boot.services.admission.stats()
     assert.ok(admitted >= 3, `honest members admitted (admitted ${admitted})`)
     assert.ok(rejected >= STOCK - 2, `stock flooders rejected (rejected ${rejected})`)
     assert.ok(challenged >= rejected + 3, 'honest members were challenged too')
@@ -144,5 +183,78 @@ describe('admission under a connection flood', () => {
       difficulty: boot.services.admission.currentDifficulty()
     }
     process.stdout.write(`admission flood figures: ${JSON.stringify(figures)}\n`)
+  })
+})
+
+describe('a member answers admission challenges only from the bootstrap peers it joins', () => {
+  let member: Membrane
+  let server: Libp2p<{ admission: Admission, ping: Ping }>
+  let pinger: Libp2p<{ ping: Ping }>
+  const strangers: Libp2p[] = []
+
+  /** Write one challenge on a new admission stream from `from` to `to`; the member may reset the stream before it is written */
+  async function challenge (from: Libp2p, to: Libp2p, difficulty: number): Promise<Connection> {
+    const connection = from.getConnections(to.peerId)[0] ?? await from.dial(multiaddr(tcpAddress(to)))
+    const stream = await connection.newStream(ADMISSION_PROTOCOL, { runOnLimitedConnection: true })
+    await pbStream(stream).write({ nonce: crypto.getRandomValues(new Uint8Array(16)), difficulty }, Challenge).catch(() => {})
+    return connection
+  }
+
+  before(async () => {
+    // an honest loaded server: every inbound peer is asked for 16 bits
+    server = await startStockTcpNode({
+      services: { ping: ping(), admission: admission({ load: () => 1, baseDifficulty: 16 }) }
+    }) as Libp2p<{ admission: Admission, ping: Ping }>
+    // every challenger dials from 127.0.0.1: lift libp2p's 5-per-second inbound limit per host
+    member = await startMember(server, { libp2p: { connectionManager: { inboundConnectionThreshold: 10_000 } } })
+    pinger = await startStockTcpNode({ services: { ping: ping() } }) as Libp2p<{ ping: Ping }>
+    await pinger.dial(multiaddr(tcpAddress(member)))
+  })
+
+  after(async () => { await stopAll(member, server, pinger, ...strangers) })
+
+  it('solves its bootstrap peer\'s challenge without stalling', async () => {
+    const pings = watchPings(pinger, member.peerId)
+    await waitFor(() => server.services.admission.stats().admitted === 1, 'the member solves the 16-bit challenge', 30_000)
+    const { count, max } = await pings.stop()
+    assert.equal(member.services.admission.stats().solved, 1)
+    assert.ok(count > 0 && max < 200, `honest pings answered in under 200 ms while solving (slowest ${max} ms of ${count})`)
+  })
+
+  it('refuses, and hangs up on, challenges from any other peer and a second one from its bootstrap peer', async () => {
+    const pings = watchPings(pinger, member.peerId)
+    /** The member's side of each connection a challenge arrives on */
+    const challenged: Connection[] = []
+    // the fuzzer's attack: four connections asking for 2^24 hashes each, inbound to the member
+    for (let i = 0; i < 4; i++) {
+      const stranger = await startStockTcpNode()
+      strangers.push(stranger)
+      challenged.push(await challenge(stranger, member, 24))
+    }
+    // a connection the member dialed, to a peer that is not a bootstrap peer
+    const dialed = await startStockTcpNode()
+    strangers.push(dialed)
+    await member.dial(multiaddr(tcpAddress(dialed)))
+    challenged.push(await challenge(dialed, member, 8))
+    // the bootstrap peer itself, after the admission it already passed
+    challenged.push(await challenge(server, member, 8))
+    await waitFor(() => member.services.admission.stats().refused === 6, 'six challenges refused', 10_000)
+    // the connections those challenges came on are closed (the member may dial a peer again later)
+    await waitFor(() => challenged.every(c => c.status !== 'open'), 'every challenger\'s connection closed', 10_000)
+    const { count, max } = await pings.stop()
+    assert.equal(member.services.admission.stats().solved, 1, 'nothing solved beyond the one honest challenge')
+    assert.ok(count > 0 && max < 200, `honest pings answered in under 200 ms (slowest ${max} ms of ${count})`)
+  })
+
+  it('refuses a bootstrap peer\'s challenge above the difficulty it accepts', async () => {
+    const greedy = await startStockTcpNode({
+      services: { admission: admission({ load: () => 1, baseDifficulty: 24, maxDifficulty: 24 }) }
+    }) as Libp2p<{ admission: Admission }>
+    strangers.push(greedy)
+    const joiner = await startMember(greedy)
+    strangers.push(joiner)
+    await waitFor(() => greedy.services.admission.stats().rejected === 1, 'the greedy server sees the member fail', 10_000)
+    assert.equal(joiner.services.admission.stats().refused, 1)
+    assert.equal(joiner.services.admission.stats().solved, 0)
   })
 })

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
+import { lpStream } from '@libp2p/utils'
+import { MAX_ROUTED_MESSAGE_SIZE } from '../src/channels/constants.js'
+import { RoutedMessage } from '../src/channels/pb/channels.js'
 import { CHANNEL_TOPIC_PREFIX, ROUTE_PROTOCOL } from '../src/index.js'
 import { startMember, stopAll, tcpAddress } from './fixtures/nodes.js'
+import { watchPings } from './fixtures/ping-watch.js'
 import { waitFor } from './fixtures/wait.js'
 import type { Channel, ChannelCodec, ChannelMessage, ChannelRouting, Membrane } from '../src/index.js'
 
@@ -247,5 +251,36 @@ describe('an interest-routed channel drops invalid messages at the first hop (li
     await A.services.channels.channel<unknown>('routed', LAX).publish({ n: 3, type: 4, age: 9 })
     await waitFor(() => delivered.length === deliveredBefore + 1, 'a valid message after the garbage arrives')
     assert.equal(delivered.at(-1)?.value.n, 3)
+  })
+  it('rejects a ~70 KB author on 32 concurrent streams without parsing it, while honest pings answer', async () => {
+    // a gossipsub peer, so the penalty shows in its score at B
+    const [attacker] = await startMembers(1)
+    try {
+      const connection = await attacker.dial(multiaddr(tcpAddress(B)))
+      await waitFor(() => B.services.pubsub.getPeers().some(p => p.equals(attacker.peerId)), 'B\'s gossipsub knows the attacker')
+      const before = B.services.channels.stats().rejected
+      const pings = watchPings(C, B.peerId)
+      // issue 16's reproduction: `from` as large as the frame limit allows, on every stream the protocol admits at once
+      const frame = RoutedMessage.encode({
+        channel: 'routed',
+        data: new Uint8Array(0),
+        from: new Uint8Array(MAX_ROUTED_MESSAGE_SIZE - 512).fill(0xab),
+        seqno: 1n,
+        signature: new Uint8Array(64),
+        hops: 0,
+        targets: []
+      })
+      await Promise.all(Array.from({ length: 32 }, async () => {
+        const stream = await connection.newStream(ROUTE_PROTOCOL)
+        await lpStream(stream, { maxDataLength: MAX_ROUTED_MESSAGE_SIZE }).write(frame)
+        await stream.close().catch(() => {})
+      }))
+      await waitFor(() => B.services.channels.stats().rejected === before + 32, 'B rejects all 32')
+      const { count, max } = await pings.stop()
+      assert.ok(count > 0 && max < 200, `honest pings answered in under 200 ms (slowest ${max} ms of ${count})`)
+      await waitFor(() => gossip(B).getScore(attacker.peerId.toString()) < 0, 'the attacker is scored down at B', 5000)
+    } finally {
+      await attacker.stop()
+    }
   })
 })

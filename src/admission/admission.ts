@@ -1,7 +1,7 @@
 import { serviceCapabilities } from '@libp2p/interface'
 import { pbStream } from '@libp2p/utils'
-import { ADMISSION_TIMEOUT, ADMITTED_TTL, BASE_DIFFICULTY, DIFFICULTY_PER_DOUBLING, HASHES_PER_YIELD, MAX_ACCEPTED_DIFFICULTY, MAX_DIFFICULTY, MAX_MESSAGE_SIZE, MAX_REMEMBERED_PEERS, PROTOCOL, REJECT_BACKOFF } from './constants.js'
-import { AdmissionFailedError, DifficultyTooHighError } from './errors.js'
+import { ADMISSION_TIMEOUT, ADMITTED_TTL, BASE_DIFFICULTY, DIFFICULTY_PER_DOUBLING, HASHES_PER_YIELD, MAX_ACCEPTED_DIFFICULTY, MAX_CONCURRENT_SOLVES, MAX_DIFFICULTY, MAX_MESSAGE_SIZE, MAX_REMEMBERED_PEERS, PROTOCOL, REJECT_BACKOFF } from './constants.js'
+import { AdmissionFailedError, DifficultyTooHighError, UnexpectedChallengeError } from './errors.js'
 import { SeenCache } from '../utils/seen-cache.js'
 import { Challenge, Solution, Verdict } from './pb/admission.js'
 import { difficultyForLoad, solveWork, verifyWork } from './pow.js'
@@ -9,7 +9,7 @@ import type { Admission, AdmissionComponents, AdmissionInit, AdmissionStats, Loa
 import type { Connection, Counter, Logger, PeerId, Stream } from '@libp2p/interface'
 
 export class DefaultAdmission implements Admission {
-  readonly stats: AdmissionStats = { challenged: 0, admitted: 0, rejected: 0 }
+  private readonly counts: AdmissionStats = { challenged: 0, admitted: 0, rejected: 0, solved: 0, refused: 0 }
   private readonly components: AdmissionComponents
   private readonly log: Logger
   private readonly load?: LoadFunction
@@ -19,10 +19,14 @@ export class DefaultAdmission implements Admission {
   private readonly maxAcceptedDifficulty: number
   private readonly timeout: number
   private readonly exempt: Set<string>
+  private readonly isBootstrapPeer: (peer: PeerId) => boolean
+  /** Connections whose challenge this member already took up: one each */
+  private readonly answered = new WeakSet<Connection>()
+  private solving = 0
   private readonly admitted = new SeenCache(MAX_REMEMBERED_PEERS, ADMITTED_TTL)
   private readonly barred = new SeenCache(MAX_REMEMBERED_PEERS, REJECT_BACKOFF)
   private readonly counters: Partial<Record<keyof AdmissionStats, Counter>> = {}
-  private shutdown = new AbortController()
+  private shutdownController = new AbortController()
   private started = false
 
   constructor (components: AdmissionComponents, init: AdmissionInit = {}) {
@@ -35,6 +39,7 @@ export class DefaultAdmission implements Admission {
     this.maxAcceptedDifficulty = init.maxAcceptedDifficulty ?? MAX_ACCEPTED_DIFFICULTY
     this.timeout = init.timeout ?? ADMISSION_TIMEOUT
     this.exempt = new Set((init.exempt ?? []).map(String))
+    this.isBootstrapPeer = init.isBootstrapPeer ?? (() => false)
     this.onConnectionOpen = this.onConnectionOpen.bind(this)
     this.handleChallenge = this.handleChallenge.bind(this)
   }
@@ -47,7 +52,7 @@ export class DefaultAdmission implements Admission {
   }
 
   async start (): Promise<void> {
-    this.shutdown = new AbortController()
+    this.shutdownController = new AbortController()
     await this.components.registrar.handle(PROTOCOL, this.handleChallenge, {
       // a server asks once per connection
       maxInboundStreams: 1,
@@ -67,11 +72,15 @@ export class DefaultAdmission implements Admission {
 
   async stop (): Promise<void> {
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
-    this.shutdown.abort()
+    this.shutdownController.abort()
     await this.components.registrar.unhandle(PROTOCOL)
     this.admitted.clear()
     this.barred.clear()
     this.started = false
+  }
+
+  stats (): AdmissionStats {
+    return { ...this.counts }
   }
 
   isBarred (peer: PeerId): boolean {
@@ -86,7 +95,7 @@ export class DefaultAdmission implements Admission {
   }
 
   private count (name: keyof AdmissionStats): void {
-    this.stats[name]++
+    this.counts[name]++
     this.counters[name]?.increment()
   }
 
@@ -119,7 +128,7 @@ export class DefaultAdmission implements Admission {
   /** Server side: ask `connection`'s peer for work of `difficulty` bits */
   private async challenge (connection: Connection, difficulty: number): Promise<void> {
     this.count('challenged')
-    const signal = AbortSignal.any([AbortSignal.timeout(this.timeout), this.shutdown.signal])
+    const signal = AbortSignal.any([AbortSignal.timeout(this.timeout), this.shutdownController.signal])
     const stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
     try {
       const pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE })
@@ -141,9 +150,40 @@ export class DefaultAdmission implements Admission {
     }
   }
 
-  /** Member side: solve a server's challenge */
+  /**
+   * Member side: refuse a challenge unless it comes from a bootstrap peer on a
+   * connection this node dialed, while that connection is new, once
+   */
+  private expectChallenge (connection: Connection): void {
+    if (connection.direction !== 'outbound' || !this.isBootstrapPeer(connection.remotePeer)) {
+      throw new UnexpectedChallengeError('challenge from a peer this node is not joining as a bootstrap peer')
+    }
+    if (Date.now() - connection.timeline.open > this.timeout) {
+      throw new UnexpectedChallengeError('challenge after the connection\'s admission window')
+    }
+    if (this.answered.has(connection)) {
+      throw new UnexpectedChallengeError('second challenge on one connection')
+    }
+    if (this.solving >= MAX_CONCURRENT_SOLVES) {
+      throw new UnexpectedChallengeError(`already solving ${this.solving} challenges`)
+    }
+  }
+
+  /** Member side: solve a bootstrap peer's challenge */
   private async handleChallenge (stream: Stream, connection: Connection): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.timeout), this.shutdown.signal])
+    try {
+      this.expectChallenge(connection)
+    } catch (err) {
+      // an honest server never asks this: the connection goes, before a byte is read
+      this.counts.refused++
+      this.log('refusing challenge from %p - %e', connection.remotePeer, err)
+      stream.abort(err as Error)
+      connection.abort(err as Error)
+      return
+    }
+    this.answered.add(connection)
+    this.solving++
+    const signal = AbortSignal.any([AbortSignal.timeout(this.timeout), this.shutdownController.signal])
     try {
       const pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE })
       const challenge = await pb.read(Challenge, { signal })
@@ -155,6 +195,7 @@ export class DefaultAdmission implements Admission {
       }
       const started = Date.now()
       const counter = await solveWork(challenge.nonce, this.components.peerId.toMultihash().bytes, challenge.difficulty, { signal, hashesPerYield: HASHES_PER_YIELD })
+      this.counts.solved++
       this.log('solved %d-bit challenge from %p in %d ms', challenge.difficulty, connection.remotePeer, Date.now() - started)
       await pb.write({ counter }, Solution, { signal })
       const verdict = await pb.read(Verdict, { signal })
@@ -163,8 +204,13 @@ export class DefaultAdmission implements Admission {
       }
       await stream.close({ signal })
     } catch (err) {
+      if ((err as Error).name === 'DifficultyTooHighError') {
+        this.counts.refused++
+      }
       this.log.error('admission by %p failed - %e', connection.remotePeer, err)
       stream.abort(err as Error)
+    } finally {
+      this.solving--
     }
   }
 }

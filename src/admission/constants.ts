@@ -18,8 +18,14 @@ export const DIFFICULTY_PER_DOUBLING = 4
 /** Never ask for more than this (≈ 4 M hashes: seconds in a browser) */
 export const MAX_DIFFICULTY = 22
 
-/** A member refuses challenges harder than this rather than burn its CPU */
-export const MAX_ACCEPTED_DIFFICULTY = 24
+/**
+ * A member refuses challenges harder than this rather than burn its CPU: the
+ * server's own cap, so an honest bootstrap peer is always answered
+ */
+export const MAX_ACCEPTED_DIFFICULTY = MAX_DIFFICULTY
+
+/** Challenges a member solves at once (one per bootstrap peer it is joining, a few at most) */
+export const MAX_CONCURRENT_SOLVES = 2
 
 /** A peer that failed admission may not reconnect for this long */
 export const REJECT_BACKOFF = 60_000

@@ -3,7 +3,7 @@ import type { ComponentLogger, Metrics, PeerId, PrivateKey, Startable } from '@l
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 
 export { PROTOCOL as ADMISSION_PROTOCOL, BASE_DIFFICULTY, MAX_DIFFICULTY, MAX_ACCEPTED_DIFFICULTY } from './constants.js'
-export { AdmissionFailedError, DifficultyTooHighError } from './errors.js'
+export { AdmissionFailedError, DifficultyTooHighError, UnexpectedChallengeError } from './errors.js'
 export { solveWork, verifyWork, difficultyForLoad } from './pow.js'
 
 /**
@@ -30,9 +30,18 @@ export interface AdmissionInit {
   /**
    * Member side: refuse challenges harder than this
    *
-   * @default 24
+   * @default 22 (the server's `maxDifficulty` default)
    */
   maxAcceptedDifficulty?: number
+  /**
+   * Member side: whether `peer` is a bootstrap peer this node joins (configured,
+   * or learnt from a configured one). Challenges are answered only from such a
+   * peer, on a connection this node dialed, within `timeout` of it opening,
+   * once per connection; any other challenge closes the connection.
+   *
+   * @default () => false (answer no challenge)
+   */
+  isBootstrapPeer?(peer: PeerId): boolean
   /**
    * Deadline for the whole exchange, in ms
    *
@@ -48,14 +57,21 @@ export interface AdmissionInit {
 }
 
 export interface AdmissionStats {
+  /** Server side: inbound peers asked for work */
   challenged: number
+  /** Server side: inbound peers that solved it */
   admitted: number
+  /** Server side: inbound peers that failed and were barred */
   rejected: number
+  /** Member side: challenges solved for bootstrap peers */
+  solved: number
+  /** Member side: challenges refused (unexpected, too hard, malformed, or too many at once) */
+  refused: number
 }
 
 export interface Admission extends Startable {
-  /** Counters since start */
-  readonly stats: AdmissionStats
+  /** Counters since start (a fresh copy per call) */
+  stats(): AdmissionStats
   /** Whether a peer that failed admission is still barred */
   isBarred(peer: PeerId): boolean
   /** The difficulty a new peer would be asked for now (0 = none) */

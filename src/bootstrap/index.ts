@@ -173,7 +173,7 @@ export interface BootstrapPeerInit<T extends ServiceMap = ServiceMap> {
   /**
    * When the peer counts as loaded, and so asks new members for proof of work
    *
-   * @default { connections: 256, eventLoopLag: 100, cpu: 0.9 }
+   * @default { connections: 256, cpu: 0.9, eventLoopLag: 100 }
    */
   load?: LoadThresholds
   /**
@@ -266,6 +266,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
   const peers = (init.peers ?? []).map(String)
   const relay = init.relay ?? {}
   const { services: extraServices, ...libp2pOptions } = init.libp2p ?? {}
+  const bootstrapIds = peerIdsOf(peers)
   // the gater and admission need the running node's services, created below
   let node: BootstrapPeer<T> | undefined
 
@@ -315,7 +316,12 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         // trusts the configured peers and the bootstrap peers they vouch for, nobody else
         peerExchange: peerExchange({ serve: true, bootstrap: true, trusted: peers }),
         circuit: meshCircuits(),
-        admission: admission({ load: () => node?.services.load.load() ?? 0, exempt: peerIdsOf(peers) }),
+        admission: admission({
+          load: () => node?.services.load.load() ?? 0,
+          exempt: bootstrapIds,
+          // a bootstrap peer that joins another (not yet exempt there) answers its challenge
+          isBootstrapPeer: (peer) => bootstrapIds.some(p => p.equals(peer)) || (node?.services.peerExchange.knownBootstraps().some(p => p.equals(peer)) ?? false)
+        }),
         networkMap: networkMap({ roles: ['bootstrap', 'relay'], ...init.networkMap }),
         ...(stunPort === false ? {} : { stun: stunServer({ host, port: stunPort }) }),
         // tells members the STUN port and hands out TURN credentials (proof-of-work first when loaded)

@@ -55,7 +55,7 @@ export async function serveOps (peer: BootstrapPeer, options: ServeOpsOptions): 
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
         connections: peer.getConnections().length,
         load: peer.services.load.figures(),
-        admission: peer.services.admission.stats,
+        admission: peer.services.admission.stats(),
         addresses: peer.getMultiaddrs().map(String)
       }
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(body))

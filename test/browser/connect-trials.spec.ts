@@ -30,7 +30,7 @@ describe(`page-to-page WebRTC dials in Chromium, ${TRIALS} trials`, () => {
 
   before(async () => {
     // this process also drives Chromium: its CPU must not count as bootstrap load (stock pages cannot answer proof-of-work)
-    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, load: { cpu: Infinity, eventLoopLag: Infinity } })
+    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false })
     bootstrap = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
     site = await serveTestPage()
     browser = await launchChromium()

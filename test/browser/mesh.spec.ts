@@ -26,7 +26,7 @@ describe('Chromium pages form a mesh through one bootstrap peer, then keep it wi
 
   before(async () => {
     // this process also drives Chromium: its CPU must not count as bootstrap load
-    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, load: { cpu: Infinity, eventLoopLag: Infinity }, networkMap })
+    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, networkMap })
     bootstrap = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
     site = await serveTestPage()
     browser = await launchChromium()
@@ -117,7 +117,7 @@ describe('Chromium pages form a mesh through one bootstrap peer, then keep it wi
 
   it('a page and a Node peer connect directly over WebRTC and exchange direct messages both ways', async () => {
     // a fresh bootstrap peer for first contact; the Node member reaches it over TCP, the page over WebSockets
-    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, load: { cpu: Infinity, eventLoopLag: Infinity } })
+    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false })
     const ws = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
     nodePeer = await startMember(boot)
     const page = await openHarnessPage(browser, site.url)
