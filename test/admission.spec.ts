@@ -102,15 +102,18 @@ describe('admission under a connection flood', () => {
   const sockets: Socket[] = []
   const stock: Libp2p[] = []
   const honest: Membrane[] = []
+  let resident: Membrane
 
   before(async () => {
-    // loaded from the first connection on, so every peer below is challenged, honest or not
-    boot = await startBootstrap({ load: { connections: 1 }, maxConnectionsPerIp: 16 })
+    // loaded from 2 connections on; a resident member holds one, so every peer below is challenged, honest or not
+    boot = await startBootstrap({ load: { connections: 2 }, maxConnectionsPerIp: 16 })
+    resident = await startMember(boot)
+    await waitFor(() => boot.getConnections(resident.peerId).length > 0, 'the resident member connected')
   })
 
   after(async () => {
     for (const s of sockets) { s.destroy() }
-    await stopAll(...honest, ...stock, boot)
+    await stopAll(...honest, resident, ...stock, boot)
   })
 
   it('refuses the flood, challenges everyone while loaded, and still admits honest members', async () => {
@@ -160,6 +163,8 @@ describe('admission under a connection flood', () => {
       honest.push(await startMember(boot))
     }
     await waitFor(() => honest.every(m => m.getConnections(boot.peerId).length > 0), 'honest members connected', 30_000)
+    await waitFor(() => honest.every(m => m.services.admission.stats().solved === 1), 'honest members solved their challenge', 30_000)
+    await waitFor(() => boot.services.admission.stats().admitted >= 3, 'honest members admitted', 30_000)
     const joinMs = Date.now() - started
     await observationWindow(1500)
     assert.ok(honest.every(m => m.getConnections(boot.peerId).length > 0), 'honest members stay connected after admission')
