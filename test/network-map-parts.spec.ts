@@ -6,7 +6,7 @@ import { RecordEnvelope } from '@libp2p/peer-record'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { multiaddr } from '@multiformats/multiaddr'
-import { MAX_RECORD_SIZE, REFRESH_MAX, REFRESH_MIN, refreshDelay } from '../src/network-map/constants.js'
+import { DEFAULT_MAX_RECORD_SIZE, REFRESH_MAX, REFRESH_MIN, refreshDelay } from '../src/network-map/constants.js'
 import { defaultLinkKind } from '../src/network-map/network-map.js'
 import { NetmapMessage, NetmapRecord } from '../src/network-map/pb/netmap.js'
 import { Penalties } from '../src/network-map/penalties.js'
@@ -260,21 +260,21 @@ describe('network map: validation', () => {
 
   it('takes a record apart with a typed error at each step', async () => {
     const [x, y] = await identities(2)
-    const limits = { maxRecordSize: MAX_RECORD_SIZE, maxNeighbours: 4 }
+    const limits = { maxRecordSize: DEFAULT_MAX_RECORD_SIZE, maxNeighbours: 4 }
     const good = decodeRecord(await signedRecord(x, { neighbours: [y.id] }), limits)
     const signer = signerOf(good)
     assert.ok(signer.subject.equals(x.id))
     await verifySignature(signer)
-    assert.throws(() => decodeRecord(new Uint8Array(MAX_RECORD_SIZE + 1), limits), { name: 'RecordTooLargeError' })
+    assert.throws(() => decodeRecord(new Uint8Array(DEFAULT_MAX_RECORD_SIZE + 1), limits), { name: 'RecordTooLargeError' })
     assert.throws(() => decodeRecord(Uint8Array.from([0x0a, 0xff, 0xff, 0x7f, 9, 9]), limits), { name: 'MalformedRecordError' })
     const crowded = await signedRecord(x, { neighbours: (await identities(5)).map(i => i.id) })
     assert.throws(() => decodeRecord(crowded, limits), { name: 'InvalidRecordError' })
     const bigId = recordOf(x.id)
     bigId.peerId = new Uint8Array(1000).fill(0xab)
-    const bigIdEnvelope = await sealRecord(bigId, x.key, MAX_RECORD_SIZE)
+    const bigIdEnvelope = await sealRecord(bigId, x.key, DEFAULT_MAX_RECORD_SIZE)
     assert.throws(() => decodeRecord(bigIdEnvelope, limits), { name: 'MalformedRecordError' })
     // signed by x, about y
-    const mismatch = await sealRecord(recordOf(y.id), x.key, MAX_RECORD_SIZE)
+    const mismatch = await sealRecord(recordOf(y.id), x.key, DEFAULT_MAX_RECORD_SIZE)
     assert.throws(() => signerOf(decodeRecord(mismatch, limits)), { name: 'RecordSignerMismatchError' })
     const forged = RecordEnvelope.createFromProtobuf(await signedRecord(x, { seq: 2n }))
     forged.signature = new Uint8Array(64)
@@ -321,7 +321,7 @@ class Side {
       accept: async (envelopes, wanted) => {
         for (const bytes of envelopes) {
           try {
-            const decoded = decodeRecord(bytes, { maxRecordSize: MAX_RECORD_SIZE, maxNeighbours: 256 })
+            const decoded = decodeRecord(bytes, { maxRecordSize: DEFAULT_MAX_RECORD_SIZE, maxNeighbours: 256 })
             const signer = signerOf(decoded)
             if (wanted != null && !wanted.has(signer.subject.toString())) {
               throw Object.assign(new Error('not asked for'), { name: 'UnexpectedRecordError' })

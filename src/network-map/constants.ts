@@ -59,10 +59,10 @@ export const DEFAULT_UNREACHABLE_TIMEOUT = 15_000
 export const DEFAULT_LOST_TIMEOUT = 1_000
 
 /** The largest signed record accepted: 256 neighbours of ~45 bytes plus addresses, key and signature */
-export const MAX_RECORD_SIZE = 32 * 1024
+export const DEFAULT_MAX_RECORD_SIZE = 32 * 1024
 
 /** The most neighbours one record may list; a node with more lists its best links (direct first, then lowest RTT) */
-export const MAX_NEIGHBOURS = 256
+export const DEFAULT_MAX_NEIGHBOURS = 256
 
 /**
  * The most node records held (live, departed or pruned). A full map is what
@@ -70,10 +70,10 @@ export const MAX_NEIGHBOURS = 256
  * traffic stop being small (docs/scaling.md). Records about further nodes are
  * refused until some expire, and the map says it is partial.
  */
-export const MAX_NODES = 1000
+export const DEFAULT_MAX_NODES = 1000
 
 /** The largest frame on the wire. A sync reply is split into frames of at most this size */
-export const MAX_FRAME_SIZE = 1024 * 1024
+export const DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 
 /** Public fields are small: they travel in every record */
 export const MAX_ALIAS_LENGTH = 64
@@ -82,22 +82,22 @@ export const MAX_ROLE_LENGTH = 32
 export const MAX_MULTIADDRS = 16
 
 /** Every stream (sync or push) must finish within this, in ms */
-export const DEFAULT_TIMEOUT = 10_000
+export const DEFAULT_STREAM_TIMEOUT = 10_000
 
 /** How long a leaving node waits for its goodbye to reach its neighbours, in ms */
 export const DEFAULT_GOODBYE_TIMEOUT = 2_000
 
 /** Map streams per connection: a sync and a push each way with room for one more */
-export const MAX_INBOUND_STREAMS = 4
-export const MAX_OUTBOUND_STREAMS = 4
+export const DEFAULT_MAX_INBOUND_STREAMS = 4
+export const DEFAULT_MAX_OUTBOUND_STREAMS = 4
 
 /**
  * Pushed records accepted per neighbour per second, and the burst allowed.
  * A neighbour forwards every record in the network, so the burst covers a
- * mass start of `MAX_NODES` nodes; a peer above it is sending invented records.
+ * mass start of `DEFAULT_MAX_NODES` nodes; a peer above it is sending invented records.
  */
 export const DEFAULT_MAX_RECORDS_PER_SECOND = 200
-export const DEFAULT_RECORD_BURST = MAX_NODES
+export const DEFAULT_RECORD_BURST = DEFAULT_MAX_NODES
 
 /**
  * Penalty points per offence. Points halve every `PENALTY_HALF_LIFE` ms; a
@@ -134,3 +134,10 @@ export const UNMEASURED_RTT = 100
  * ids on the wire are byte-checked against this before anything parses them.
  */
 export const MAX_IDENTITY_DIGEST_LENGTH = 42
+
+/** @deprecated the names before the house naming table (docs/STYLE.md) */
+export const MAX_RECORD_SIZE = DEFAULT_MAX_RECORD_SIZE
+/** @deprecated use {@link DEFAULT_MAX_NEIGHBOURS} */
+export const MAX_NEIGHBOURS = DEFAULT_MAX_NEIGHBOURS
+/** @deprecated use {@link DEFAULT_MAX_NODES} */
+export const MAX_NODES = DEFAULT_MAX_NODES

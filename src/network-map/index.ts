@@ -4,7 +4,7 @@ import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/inter
 import type { LinkKind as ConnectionLinkKind } from '../utils/connections.js'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-export { PROTOCOL as NETWORK_MAP_PROTOCOL, RECORD_DOMAIN as NETWORK_MAP_RECORD_DOMAIN, DEFAULT_RECORD_TTL, MAX_RECORD_SIZE, MAX_NEIGHBOURS, MAX_NODES } from './constants.js'
+export { PROTOCOL as NETWORK_MAP_PROTOCOL, RECORD_DOMAIN as NETWORK_MAP_RECORD_DOMAIN, DEFAULT_RECORD_TTL, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_SIZE, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, MAX_RECORD_SIZE, MAX_NEIGHBOURS, MAX_NODES } from './constants.js'
 export * from './errors.js'
 
 /**
@@ -268,6 +268,11 @@ export interface NetworkMapInit {
    * Deadline for each sync or push stream, in ms
    *
    * @default 10000
+   */
+  streamTimeout?: number
+
+  /**
+   * @deprecated use `streamTimeout`
    */
   timeout?: number
 

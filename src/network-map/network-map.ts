@@ -5,8 +5,8 @@ import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { LINK_KIND_RANK, bestConnection, linkKind } from '../utils/connections.js'
 import {
   DEFAULT_FLOOD_DELAY, DEFAULT_GOODBYE_TIMEOUT, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_TTL, DEFAULT_MAX_RECORDS_PER_SECOND, DEFAULT_PENALTY_THRESHOLD,
-  DEFAULT_PUBLISH_DELAY, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
-  MAX_INBOUND_STREAMS, MAX_FRAME_SIZE, MAX_MULTIADDRS, MAX_NEIGHBOURS, MAX_NODES, MAX_OUTBOUND_STREAMS, MAX_RECORD_SIZE,
+  DEFAULT_PUBLISH_DELAY, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_STREAM_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
+  DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_FRAME_SIZE, MAX_MULTIADDRS, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_RECORD_SIZE,
   MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, UNMEASURED_RTT, refreshDelay
 } from './constants.js'
 import { MalformedRecordError, MapFullError, RecordRateLimitError, StaleRecordError, UnexpectedRecordError } from './errors.js'
@@ -52,7 +52,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly maxNeighbours: number
   private readonly maxNodes: number
   private readonly maxFrameSize: number
-  private readonly timeout: number
+  private readonly streamTimeout: number
   private readonly goodbyeTimeout: number
   private readonly maxInboundStreams: number
   private readonly maxOutboundStreams: number
@@ -84,14 +84,14 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.recordTtl = init.recordTtl ?? DEFAULT_RECORD_TTL
     this.maxRecordTtl = Math.max(init.maxRecordTtl ?? DEFAULT_MAX_RECORD_TTL, this.recordTtl)
     this.publishDelay = init.publishDelay ?? DEFAULT_PUBLISH_DELAY
-    this.maxRecordSize = init.maxRecordSize ?? MAX_RECORD_SIZE
-    this.maxNeighbours = init.maxNeighbours ?? MAX_NEIGHBOURS
-    this.maxNodes = init.maxNodes ?? MAX_NODES
-    this.maxFrameSize = init.maxFrameSize ?? MAX_FRAME_SIZE
-    this.timeout = init.timeout ?? DEFAULT_TIMEOUT
+    this.maxRecordSize = init.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE
+    this.maxNeighbours = init.maxNeighbours ?? DEFAULT_MAX_NEIGHBOURS
+    this.maxNodes = init.maxNodes ?? DEFAULT_MAX_NODES
+    this.maxFrameSize = init.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
+    this.streamTimeout = init.streamTimeout ?? init.timeout ?? DEFAULT_STREAM_TIMEOUT
     this.goodbyeTimeout = init.goodbyeTimeout ?? DEFAULT_GOODBYE_TIMEOUT
-    this.maxInboundStreams = init.maxInboundStreams ?? MAX_INBOUND_STREAMS
-    this.maxOutboundStreams = init.maxOutboundStreams ?? MAX_OUTBOUND_STREAMS
+    this.maxInboundStreams = init.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS
+    this.maxOutboundStreams = init.maxOutboundStreams ?? DEFAULT_MAX_OUTBOUND_STREAMS
     this.linkKind = init.linkKind ?? defaultLinkKind
     const unreachableTimeout = init.unreachableTimeout ?? DEFAULT_UNREACHABLE_TIMEOUT
     const lostTimeout = init.lostTimeout ?? DEFAULT_LOST_TIMEOUT
@@ -378,7 +378,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   // --- streams ---
 
   private streamSignal (signal?: AbortSignal): AbortSignal {
-    const combined = AbortSignal.any([signal ?? AbortSignal.timeout(this.timeout), this.shutdownController.signal])
+    const combined = AbortSignal.any([signal ?? AbortSignal.timeout(this.streamTimeout), this.shutdownController.signal])
     setMaxListeners(Infinity, combined)
     return combined
   }
@@ -407,7 +407,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     return {
       maxFrameSize: this.maxFrameSize,
       // what an honest peer at the default cap may send, or more when ours is larger
-      maxEntries: Math.max(this.maxNodes, MAX_NODES),
+      maxEntries: Math.max(this.maxNodes, DEFAULT_MAX_NODES),
       stats: this.counters,
       selfKey: this.self,
       digest: () => [...this.store.all()].map(r => ({ peerId: r.node.id.toMultihash().bytes, seq: r.seq })),
