@@ -7,6 +7,7 @@ import { browserBench } from './browser.js'
 import { topologyRecoveryBench } from './topology-recovery.js'
 import { webrtcDialBench } from './webrtc-dial.js'
 import { transferBench } from './transfer.js'
+import { natBench } from './nat.js'
 import type { Bench } from './metric.js'
 
 /** Every bench, by name; later issues add theirs here */
@@ -18,7 +19,8 @@ const BENCHES: Record<string, Bench> = {
   browser: browserBench,
   topology: topologyRecoveryBench,
   'webrtc-dial': webrtcDialBench,
-  transfer: transferBench
+  transfer: transferBench,
+  nat: natBench
 }
 
 const args = process.argv.slice(2)

@@ -8,7 +8,17 @@ import { createSocket } from 'node:dgram'
 import { createInterface } from 'node:readline'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { bootstrap as bootstrapDiscovery } from '@libp2p/bootstrap'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { webRTC } from '@libp2p/webrtc'
+import { createLibp2p } from 'libp2p'
 import { createBootstrapPeer } from '../../src/bootstrap/index.js'
+import { encodeForNodeDatachannel } from '../../src/turn/index.js'
 import { createMembrane } from '../../src/index.js'
 import { linkKind } from '../../src/utils/connections.js'
 import type { BootstrapPeer } from '../../src/bootstrap/index.js'
@@ -20,6 +30,8 @@ const TOPIC = 'nat-lab'
 
 let member: Membrane | undefined
 let boot: BootstrapPeer | undefined
+/** A stock js-libp2p node (no Membrane services): relay v2 + WebRTC, as stock apps connect */
+let stock: Libp2p | undefined
 const broadcasts: string[] = []
 const directs: string[] = []
 
@@ -29,7 +41,7 @@ function node (): Membrane {
 }
 
 function any (): Libp2p {
-  const n = member ?? boot
+  const n = member ?? stock ?? boot
   if (n == null) { throw new Error('nothing started') }
   return n as unknown as Libp2p
 }
@@ -46,6 +58,8 @@ async function until (predicate: () => boolean, what: string, timeout: number): 
 
 export interface MemberStart {
   bootstrap: string[]
+  /** Listen addresses beyond the default relay/WebRTC ones (a member on the public side) */
+  listen?: string[]
   iceServers?: RTCIceServer[]
   /** Use only stock relay→WebRTC (no mesh circuits) when dialing */
   stock?: boolean
@@ -70,6 +84,7 @@ const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> =
   async startMember (init: MemberStart) {
     member = await createMembrane({
       bootstrap: init.bootstrap,
+      ...(init.listen == null ? {} : { listen: [...init.listen, '/p2p-circuit', '/webrtc'] }),
       topics: [TOPIC],
       webrtc: { rtcConfiguration: { iceServers: init.iceServers ?? [] } }
     })
@@ -109,11 +124,50 @@ const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> =
     return { kind: result.kind, ms: Date.now() - started, remoteAddr: result.connection.remoteAddr.toString() }
   },
 
-  /** A stock relay→WebRTC dial of a `/p2p-circuit/webrtc` address */
+  /** A stock js-libp2p node with a relay reservation on the bootstrap peer */
+  async startStock (init: MemberStart) {
+    stock = await createLibp2p({
+      addresses: { listen: ['/p2p-circuit', '/webrtc'] },
+      transports: [tcp(), webRTC({ rtcConfiguration: { iceServers: (init.iceServers ?? []).map(encodeForNodeDatachannel) } }), circuitRelayTransport()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      peerDiscovery: [bootstrapDiscovery({ list: init.bootstrap, timeout: 0 })],
+      services: { identify: identify(), ping: ping() }
+    })
+    return stock.peerId.toString()
+  },
+
+  /** The stock node's relay→WebRTC address, once it holds a reservation */
+  async waitForStockAddress (timeout: number) {
+    const n = stock!
+    await until(() => n.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit/webrtc')), 'a relay reservation', timeout)
+    return n.getMultiaddrs().map(String).find(a => a.includes('/p2p-circuit/webrtc'))
+  },
+
+  /** A stock relay→WebRTC dial of a `/p2p-circuit/webrtc` address (the stock node's, else the member's) */
   async dialStock (addr: string, timeout: number): Promise<ConnectSummary> {
     const started = Date.now()
-    const connection = await node().dial(multiaddr(addr), { signal: AbortSignal.timeout(timeout) })
+    const connection = await any().dial(multiaddr(addr), { signal: AbortSignal.timeout(timeout) })
     return { kind: linkKind(connection), ms: Date.now() - started, remoteAddr: connection.remoteAddr.toString() }
+  },
+
+  /** Close every connection to `id`, then wait until none is left */
+  async hangUp (id: string, timeout: number) {
+    const n = any()
+    const peer = peerIdFromString(id)
+    await n.hangUp(peer, { signal: AbortSignal.timeout(timeout) }).catch(() => {})
+    await until(() => n.getConnections(peer).length === 0, `no connection to ${id}`, timeout)
+  },
+
+  /** This member's addresses */
+  addrs () {
+    return node().getMultiaddrs().map(String)
+  },
+
+  /** Dial a multiaddr (a link the test sets up) */
+  async dial (addr: string, timeout: number) {
+    const connection = await node().dial(multiaddr(addr), { signal: AbortSignal.timeout(timeout) })
+    return linkKind(connection)
   },
 
   /** Kinds of the open connections to `id` */
@@ -173,8 +227,10 @@ const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> =
 
   async stop () {
     await member?.stop()
+    await stock?.stop()
     await boot?.stop()
     member = undefined
+    stock = undefined
     boot = undefined
   }
 }
