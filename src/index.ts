@@ -20,6 +20,8 @@
  * ```
  */
 
+// first: stops an old Node before anything else loads
+import './utils/node-version.js'
 import { createMembraneWithPreset } from './membrane.js'
 import { preset } from './presets/node.js'
 import type { Membrane, MembraneOptions } from './membrane.js'

@@ -154,3 +154,37 @@ describe('broadcast rejects forged messages sent as raw gossipsub RPCs', () => {
     await boot.services.ping.ping(victim.peerId, { signal: AbortSignal.timeout(10_000) })
   })
 })
+
+describe('broadcast.waitForSubscribers', () => {
+  it('resolves once a subscriber is connected, so a publish right after createMembrane reaches it', async () => {
+    const boot = await startBootstrap()
+    const listener = await startMember(boot)
+    const sender = await startMember(boot)
+    try {
+      const inbox: BroadcastMessage[] = []
+      listener.services.broadcast.subscribe('first-publish', (msg) => { inbox.push(msg) })
+      const subscribers = await sender.services.broadcast.waitForSubscribers('first-publish', { signal: AbortSignal.timeout(30_000) })
+      assert.ok(subscribers.length > 0)
+      assert.ok(subscribers.every(p => sender.services.broadcast.subscribers('first-publish').some(s => s.equals(p))))
+      await sender.services.broadcast.publish('first-publish', text('first'))
+      await waitFor(() => inbox.some(m => untext(m.data) === 'first'), 'the first publish delivered', 15_000)
+    } finally {
+      await stopAll(sender, listener, boot)
+    }
+  })
+
+  it('rejects when its signal aborts, and when the node stops', async () => {
+    const lonely = await startMember(undefined)
+    try {
+      const controller = new AbortController()
+      const aborted = lonely.services.broadcast.waitForSubscribers('nobody-here', { signal: controller.signal })
+      controller.abort(new Error('gave up waiting'))
+      await assert.rejects(aborted, /gave up waiting/)
+      const stopped = lonely.services.broadcast.waitForSubscribers('nobody-here')
+      await lonely.stop()
+      await assert.rejects(stopped, { name: 'NotStartedError' })
+    } finally {
+      await stopAll(lonely)
+    }
+  })
+})

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises'
+import { createSocket } from 'node:dgram'
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +12,20 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 const BIN = fileURLToPath(new URL('../src/cli/bin.js', import.meta.url))
 // node --test marks its children through this variable; the CLI must run as a plain process
 const { NODE_TEST_CONTEXT: _ignored, ...ENV } = process.env
+
+/**
+ * An old Node: Debian's system node (v20 on this machine) when it is older
+ * than 22; otherwise this Node made to report v20.0.0, which exercises the same check
+ */
+const OLD_NODE = ((): { path: string, args: string[], version: string } => {
+  const system = spawnSync('/usr/bin/node', ['-p', 'process.versions.node'], { encoding: 'utf8' })
+  const version = system.status === 0 ? system.stdout.trim() : ''
+  if (version !== '' && Number(version.split('.')[0]) < 22) {
+    return { path: '/usr/bin/node', args: [], version }
+  }
+  const pretend = 'Object.defineProperty(process,"versions",{value:{...process.versions,node:"20.0.0"}});Object.defineProperty(process,"version",{value:"v20.0.0"})'
+  return { path: process.execPath, args: ['--import', `data:text/javascript,${encodeURIComponent(pretend)}`], version: '20.0.0' }
+})()
 
 interface Running { child: ChildProcessWithoutNullStreams, peerId: string, addrs: string[], output: () => string }
 
@@ -94,19 +109,24 @@ describe('membrane bootstrap CLI', () => {
     const busy = createServer()
     await new Promise<void>(resolve => busy.listen(0, '127.0.0.1', resolve))
     const busyPort = (busy.address() as { port: number }).port
+    const busyUdp = createSocket('udp4')
+    await new Promise<void>(resolve => { busyUdp.bind(0, '127.0.0.1', resolve) })
+    const busyUdpPort = busyUdp.address().port
 
     try {
       const cases: Array<[string[], RegExp]> = [
         [['bootstrap', '--port', '70000'], /--port must be an integer/],
         [['bootstrap', '--port', 'abc'], /--port must be an integer/],
         [['bootstrap', '--host', 'not-an-ip'], /host must be an IPv4 or IPv6 address/],
-        [['bootstrap', '--host', '192.0.2.1', '--port', '0'], /cannot listen (for WebRTC-direct )?on 192\.0\.2\.1/],
-        [['bootstrap', '--host', '192.0.2.1', '--port', '0', '--webrtc-direct-port', 'off'], /cannot listen on 192\.0\.2\.1: address not available/],
+        [['bootstrap', '--host', '192.0.2.1', '--port', '0'], /^membrane: cannot listen on 192\.0\.2\.1: not an address of this machine$/m],
+        [['bootstrap', '--host', '192.0.2.1', '--port', '0', '--webrtc-direct-port', 'off'], /cannot listen on 192\.0\.2\.1: not an address of this machine/],
+        [['bootstrap', '--host', '2001:db8::1', '--port', '0'], /cannot listen on 2001:db8::1: not an address of this machine/],
         [['bootstrap', '--wss-port', '0'], /--wss-port needs --tls-cert/],
         [['bootstrap', '--log-format', 'xml'], /--log-format must be/],
         [['bootstrap', '--key-file', corrupt, '--port', '0'], /does not hold a libp2p private key/],
         [['bootstrap', '--key-file', unreadable, '--port', '0'], /cannot read key file/],
         [['bootstrap', '--port', String(busyPort)], /address already in use/],
+        [['bootstrap', '--port', '0', '--webrtc-direct-port', String(busyUdpPort)], new RegExp(`UDP port ${busyUdpPort} for WebRTC-direct: address already in use`)],
         [['bootstrap', '--no-such-flag'], /Unknown option/],
         [['launch'], /unknown command/]
       ]
@@ -116,9 +136,40 @@ describe('membrane bootstrap CLI', () => {
         assert.match(result.stderr, expected, args.join(' '))
         assert.equal(result.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${result.stderr}`)
         assert.doesNotMatch(result.stderr, /\bat .+:\d+:\d+/, 'no stack trace')
+        // node-datachannel's own WARN/ERROR/FATAL lines stay off the terminal
+        assert.equal(result.stdout, '', `nothing on stdout for ${args.join(' ')}`)
       }
     } finally {
       busy.close()
+      busyUdp.close()
+    }
+  })
+
+  it('without a command prints usage on stderr and exits 2', () => {
+    const result = runCli([])
+    assert.equal(result.status, 2)
+    assert.match(result.stderr, /^Usage: membrane <command>/)
+    assert.equal(result.stdout, '')
+  })
+
+  it('on Node < 22 fails at once with the version, exit 2, and writes nothing', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'membrane-old-node-'))
+    try {
+      for (const command of ['start', 'bootstrap']) {
+        const result = spawnSync(OLD_NODE.path, [...OLD_NODE.args, BIN, command, '--key-file', 'bootstrap.key', '--port', '0'], { cwd: work, encoding: 'utf8', timeout: 20_000, env: ENV })
+        assert.equal(result.status, 2, result.stderr)
+        assert.equal(result.stderr, `Membrane needs Node ≥ 22 (found v${OLD_NODE.version})\n`)
+        assert.deepEqual(await readdir(work), [], 'no key file, no .membrane folder')
+      }
+      // the library's Node entry points stop the same way
+      for (const entry of ['../src/index.js', '../src/bootstrap/index.js']) {
+        const url = new URL(entry, import.meta.url).href
+        const result = spawnSync(OLD_NODE.path, [...OLD_NODE.args, '--input-type=module', '-e', `import ${JSON.stringify(url)}`], { cwd: work, encoding: 'utf8', timeout: 20_000, env: ENV })
+        assert.equal(result.status, 2, result.stderr)
+        assert.equal(result.stderr, `Membrane needs Node ≥ 22 (found v${OLD_NODE.version})\n`)
+      }
+    } finally {
+      await rm(work, { recursive: true, force: true })
     }
   })
 

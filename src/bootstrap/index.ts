@@ -1,4 +1,8 @@
+// first: stops an old Node before anything else loads
+import '../utils/node-version.js'
+import { createSocket } from 'node:dgram'
 import { isIP } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
@@ -220,6 +224,41 @@ export interface ListenPorts {
   wssPort?: number
 }
 
+const udpInUse = (host: string, port: number | false): string => `cannot listen on ${host} UDP port ${port} for WebRTC-direct: address already in use`
+
+/** An IP address in one canonical spelling (IPv6 compressed, lower case) */
+function canonicalIp (address: string): string {
+  return isIP(address) === 6 ? new URL(`http://[${address}]`).hostname.slice(1, -1) : address
+}
+
+/**
+ * Whether `host` is the wildcard or an address of one of this machine's
+ * network interfaces (any 127.x.y.z counts: Linux binds all of 127/8 on `lo`)
+ */
+export function isLocalAddress (host: string): boolean {
+  if (host === '0.0.0.0' || canonicalIp(host) === '::' || (isIP(host) === 4 && host.startsWith('127.'))) {
+    return true
+  }
+  const wanted = canonicalIp(host)
+  return Object.values(networkInterfaces()).some(list => list?.some(i => canonicalIp(i.address) === wanted))
+}
+
+/**
+ * Whether a UDP port can be bound on `host`. Asked before WebRTC-direct
+ * listens, because libjuice reports a port in use with four lines of its own
+ * straight to stdout before the error reaches us.
+ */
+async function udpPortFree (host: string, port: number): Promise<boolean> {
+  const socket = createSocket(isIP(host) === 6 ? 'udp6' : 'udp4')
+  return new Promise((resolve) => {
+    socket.once('error', (err: NodeJS.ErrnoException) => {
+      socket.close()
+      resolve(err.code !== 'EADDRINUSE')
+    })
+    socket.bind(port, host, () => { socket.close(() => { resolve(true) }) })
+  })
+}
+
 /**
  * The listen addresses for a host and ports
  */
@@ -263,6 +302,13 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
     checkPort('stunPort', stunPort)
   }
   const listen = listenAddresses(host, { port, wsPort, webrtcDirectPort, wssPort: init.tls?.port })
+  // said plainly here: the transports would each fail with their own, less clear, error
+  if (!isLocalAddress(host)) {
+    throw new ListenError(`cannot listen on ${host}: not an address of this machine`)
+  }
+  if (webrtcDirectPort !== false && webrtcDirectPort !== 0 && !await udpPortFree(host, webrtcDirectPort)) {
+    throw new ListenError(udpInUse(host, webrtcDirectPort))
+  }
   const peers = (init.peers ?? []).map(String)
   const relay = init.relay ?? {}
   const { services: extraServices, ...libp2pOptions } = init.libp2p ?? {}
@@ -356,7 +402,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
       throw new ListenError(`cannot listen on ${host} port ${port}, ${wsPort}${webrtcDirectPort === false ? '' : ` or UDP ${webrtcDirectPort}`}: address already in use`)
     }
     if (/ICE UDP mux/.test(String(cause.message))) {
-      throw new ListenError(`cannot listen for WebRTC-direct on ${host} UDP port ${webrtcDirectPort}: address not available or in use`)
+      throw new ListenError(udpInUse(host, webrtcDirectPort))
     }
     if (cause.code === 'EADDRNOTAVAIL' || cause.name === 'NoValidAddressesError' || /EADDRNOTAVAIL/.test(String(cause.message))) {
       throw new ListenError(`cannot listen on ${host}: address not available on this machine`)

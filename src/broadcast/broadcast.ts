@@ -5,7 +5,7 @@ import { MAX_MESSAGE_SIZE, MAX_TOPIC_LENGTH } from './constants.js'
 import { InvalidTopicError, MessageTooLargeError, NoSubscribersError, NotStartedError } from './errors.js'
 import type { Broadcast, BroadcastComponents, BroadcastEvents, BroadcastHandler, BroadcastInit, BroadcastMessage, PublishOptions, PublishResult } from './index.js'
 import type { GossipsubMessage, Message, TopicValidatorFn } from '@libp2p/gossipsub'
-import type { Logger, PeerId, Startable } from '@libp2p/interface'
+import type { AbortOptions, Logger, PeerId, Startable } from '@libp2p/interface'
 
 export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> implements Broadcast, Startable {
   private readonly components: BroadcastComponents
@@ -16,6 +16,7 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
   /** Score parameters this service installed on its topics (and so removes) */
   private readonly topicScores: TopicScores
   private started = false
+  private shutdownController = new AbortController()
 
   constructor (components: BroadcastComponents, init: BroadcastInit = {}) {
     super()
@@ -36,11 +37,13 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
   }
 
   start (): void {
+    this.shutdownController = new AbortController()
     this.components.pubsub.addEventListener('gossipsub:message', this.onGossipMessage)
     this.started = true
   }
 
   stop (): void {
+    this.shutdownController.abort(new NotStartedError('the broadcast service stopped'))
     this.components.pubsub.removeEventListener('gossipsub:message', this.onGossipMessage)
     for (const topic of this.handlers.keys()) {
       this.components.pubsub.topicValidators.delete(topic)
@@ -108,6 +111,38 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
 
   subscribers (topic: string): PeerId[] {
     return this.components.pubsub.getSubscribers(topic)
+  }
+
+  async waitForSubscribers (topic: string, options: AbortOptions = {}): Promise<PeerId[]> {
+    this.assertStarted()
+    this.assertTopic(topic)
+    const pubsub = this.components.pubsub
+    const signal = options.signal == null ? this.shutdownController.signal : AbortSignal.any([this.shutdownController.signal, options.signal])
+    signal.throwIfAborted()
+    const present = this.subscribers(topic)
+    if (present.length > 0) {
+      return present
+    }
+    // gossipsub announces every subscription it learns of, from peers that connect or join later
+    return new Promise((resolve, reject) => {
+      const onChange = (): void => {
+        const subscribers = this.subscribers(topic)
+        if (subscribers.length > 0) {
+          done()
+          resolve(subscribers)
+        }
+      }
+      const onAbort = (): void => {
+        done()
+        reject(signal.reason)
+      }
+      const done = (): void => {
+        pubsub.removeEventListener('subscription-change', onChange)
+        signal.removeEventListener('abort', onAbort)
+      }
+      pubsub.addEventListener('subscription-change', onChange)
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
   }
 
   private validator (): TopicValidatorFn {

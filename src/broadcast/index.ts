@@ -1,6 +1,6 @@
 import { DefaultBroadcast } from './broadcast.js'
 import type { GossipSub } from '@libp2p/gossipsub'
-import type { ComponentLogger, PeerId, TypedEventTarget } from '@libp2p/interface'
+import type { AbortOptions, ComponentLogger, PeerId, TypedEventTarget } from '@libp2p/interface'
 
 export { MAX_MESSAGE_SIZE, MAX_TOPIC_LENGTH } from './constants.js'
 export { MessageTooLargeError, InvalidTopicError, NoSubscribersError, NotStartedError } from './errors.js'
@@ -72,6 +72,21 @@ export interface Broadcast extends TypedEventTarget<BroadcastEvents> {
 
   /** The connected peers subscribed to `topic` */
   subscribers(topic: string): PeerId[]
+
+  /**
+   * Resolve with the connected subscribers of `topic` as soon as there is at
+   * least one (at once if there already is), e.g. before the first `publish()`
+   * after `createMembrane()`, which would otherwise throw `NoSubscribersError`
+   * while the node is still making first contact. Rejects when `signal`
+   * aborts or the service stops.
+   *
+   * @example
+   * ```ts
+   * await node.services.broadcast.waitForSubscribers('chat', { signal: AbortSignal.timeout(30_000) })
+   * await node.services.broadcast.publish('chat', new TextEncoder().encode('hi'))
+   * ```
+   */
+  waitForSubscribers(topic: string, options?: AbortOptions): Promise<PeerId[]>
 }
 
 export interface BroadcastInit {

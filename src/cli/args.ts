@@ -54,7 +54,8 @@ const STRING_OPTIONS = [
 type OptionName = typeof STRING_OPTIONS[number]
 
 export interface CliOptions {
-  command: 'bootstrap' | 'start' | 'help'
+  /** `none`: no command given (the CLI prints usage and exits 2) */
+  command: 'bootstrap' | 'start' | 'help' | 'none'
   host?: string
   port?: number
   wsPort?: number
@@ -142,9 +143,9 @@ export function parseCli (argv: string[], env: Record<string, string | undefined
     throw new InvalidBootstrapOptionError((err as Error).message)
   }
   const flags = parsed.values as Partial<Record<OptionName, string>> & { peer?: string[], help?: boolean }
-  const command = parsed.positionals[0] ?? 'help'
-  if (flags.help === true || command === 'help') {
-    return { command: 'help', relay: {}, peers: [], logFormat: 'text', httpPort: 8080 }
+  const command = parsed.positionals[0]
+  if (flags.help === true || command === 'help' || command == null) {
+    return { command: command == null && flags.help !== true ? 'none' : 'help', relay: {}, peers: [], logFormat: 'text', httpPort: 8080 }
   }
   if (command !== 'bootstrap' && command !== 'start') {
     throw new InvalidBootstrapOptionError(`unknown command "${command}" (expected "bootstrap" or "start")`)

@@ -1,5 +1,8 @@
 #!/usr/bin/env node
+// first: stops an old Node before anything else loads
+import '../utils/node-version.js'
 import { mkdir, readFile } from 'node:fs/promises'
+import { initLogger } from 'node-datachannel'
 import { Registry } from 'prom-client'
 import { createBootstrapPeer, loadOrCreateKey, serveOps } from '../bootstrap/index.js'
 import { InvalidKeyFileError } from '../bootstrap/errors.js'
@@ -8,6 +11,7 @@ import { cliLogger } from './log.js'
 import { serveDapp } from './serve-dapp.js'
 import type { BootstrapPeer, OpsServer } from '../bootstrap/index.js'
 import type { CliOptions } from './args.js'
+import type { CliLogger } from './log.js'
 import type { Server } from 'node:http'
 
 async function defaultStartKeyFile (): Promise<string> {
@@ -43,13 +47,36 @@ const STOP_TIMEOUT = 15_000
 
 const EXPECTED_ERRORS = new Set(['InvalidBootstrapOptionError', 'InvalidKeyFileError', 'ListenError'])
 
+/** Whether the peer is up: until then our own error line explains any failure */
+let started = false
+
+/**
+ * libdatachannel (WebRTC in Node) prints its own WARN/ERROR/FATAL lines on
+ * stdout, e.g. four lines for a UDP port in use before our one-line message.
+ * Keep them off the operator's terminal: drop them while starting (the
+ * ListenError says what failed), afterwards log errors as one line each.
+ */
+function quietNativeLogs (log: CliLogger): void {
+  initLogger('Error', (level, message) => {
+    if (started) {
+      log.error('webrtc', `webrtc (node-datachannel) ${level.toLowerCase()}: ${message}`, { level, message })
+    }
+  })
+}
+
 async function main (): Promise<void> {
   const options = parseCli(process.argv.slice(2))
   if (options.command === 'help') {
     process.stdout.write(USAGE)
     return
   }
+  if (options.command === 'none') {
+    process.stderr.write(USAGE)
+    process.exitCode = 2
+    return
+  }
   const log = cliLogger(options.logFormat)
+  quietNativeLogs(log)
 
   // `start` keeps the demo's bootstrap identity (and so its address) across runs
   const keyFile = options.keyFile ?? (options.command === 'start' ? await defaultStartKeyFile() : undefined)
@@ -72,6 +99,7 @@ async function main (): Promise<void> {
     load: { connections: options.loadConnections },
     metricsRegistry: registry
   })
+  started = true
   const addrs = peer.getMultiaddrs().map(String)
   log.info('started', `membrane bootstrap peer ${peer.peerId.toString()}`, { peerId: peer.peerId.toString(), addrs })
   for (const addr of addrs) {

@@ -8,16 +8,16 @@ import type { Server } from 'node:http'
 // dist/src/cli → package root
 const ROOT = new URL('../../../', import.meta.url)
 
-/** The files the example dapp consists of, by URL path */
+/** The example pages' files (scripts/bundle.js writes them to dist/dapp and dist/self-hosting), by URL path */
 const FILES: Record<string, { file: URL, type: string }> = {
-  '/': { file: new URL('examples/dapp/index.html', ROOT), type: 'text/html; charset=utf-8' },
-  '/index.html': { file: new URL('examples/dapp/index.html', ROOT), type: 'text/html; charset=utf-8' },
-  '/style.css': { file: new URL('examples/dapp/style.css', ROOT), type: 'text/css; charset=utf-8' },
+  '/': { file: new URL('dist/dapp/index.html', ROOT), type: 'text/html; charset=utf-8' },
+  '/index.html': { file: new URL('dist/dapp/index.html', ROOT), type: 'text/html; charset=utf-8' },
+  '/style.css': { file: new URL('dist/dapp/style.css', ROOT), type: 'text/css; charset=utf-8' },
   '/app.js': { file: new URL('dist/dapp/app.js', ROOT), type: 'text/javascript; charset=utf-8' },
   // the self-hosting demo (examples/self-hosting), linked from the chat page
-  '/self-hosting/': { file: new URL('examples/self-hosting/index.html', ROOT), type: 'text/html; charset=utf-8' },
-  '/self-hosting/index.html': { file: new URL('examples/self-hosting/index.html', ROOT), type: 'text/html; charset=utf-8' },
-  '/self-hosting/style.css': { file: new URL('examples/self-hosting/style.css', ROOT), type: 'text/css; charset=utf-8' },
+  '/self-hosting/': { file: new URL('dist/self-hosting/index.html', ROOT), type: 'text/html; charset=utf-8' },
+  '/self-hosting/index.html': { file: new URL('dist/self-hosting/index.html', ROOT), type: 'text/html; charset=utf-8' },
+  '/self-hosting/style.css': { file: new URL('dist/self-hosting/style.css', ROOT), type: 'text/css; charset=utf-8' },
   '/self-hosting/app.js': { file: new URL('dist/self-hosting/app.js', ROOT), type: 'text/javascript; charset=utf-8' }
 }
 
