@@ -167,7 +167,7 @@ describe('broadcast.waitForSubscribers', () => {
       assert.ok(subscribers.length > 0)
       assert.ok(subscribers.every(p => sender.services.broadcast.subscribers('first-publish').some(s => s.equals(p))))
       await sender.services.broadcast.publish('first-publish', text('first'))
-      await waitFor(() => inbox.some(m => untext(m.data) === 'first'), 'the first publish delivered', 15_000)
+      await waitFor(() => inbox.some(m => untext(m.data) === 'first'), 'the first publish delivered', 30_000)
     } finally {
       await stopAll(sender, listener, boot)
     }
