@@ -100,36 +100,9 @@ async function main (): Promise<void> {
     metricsRegistry: registry
   })
   started = true
-  const addrs = peer.getMultiaddrs().map(String)
-  log.info('started', `membrane bootstrap peer ${peer.peerId.toString()}`, { peerId: peer.peerId.toString(), addrs })
-  for (const addr of addrs) {
-    log.info('listening', `listening on ${addr}`, { addr })
-  }
-  peer.addEventListener('peer:connect', (evt) => {
-    log.info('peer:connect', `peer connected ${evt.detail.toString()}`, { peer: evt.detail.toString(), connections: peer.getConnections().length })
-  })
-  peer.addEventListener('peer:disconnect', (evt) => {
-    log.info('peer:disconnect', `peer disconnected ${evt.detail.toString()}`, { peer: evt.detail.toString(), connections: peer.getConnections().length })
-  })
-
   let server: Server | undefined
   let ops: OpsServer | undefined
-  try {
-    if (registry != null && options.metricsPort != null) {
-      ops = await serveOps(peer, { host: options.host, port: options.metricsPort, registry })
-      log.info('metrics', `metrics at ${ops.url}/metrics, health at ${ops.url}/health`, { url: ops.url })
-    }
-    if (options.command === 'start') {
-      const started = await serveDapp(peer, { host: options.host, port: options.httpPort })
-      server = started.server
-      log.info('dapp', `example dapp at ${started.url}`, { url: started.url })
-    }
-  } catch (err) {
-    await ops?.close()
-    await peer.stop()
-    throw err
-  }
-
+  // before the addresses are printed: whoever reads them may signal at once
   let stopping = false
   const shutdown = (signal: string): void => {
     if (stopping) {
@@ -154,6 +127,33 @@ async function main (): Promise<void> {
   }
   process.once('SIGINT', () => { shutdown('SIGINT') })
   process.once('SIGTERM', () => { shutdown('SIGTERM') })
+  const addrs = peer.getMultiaddrs().map(String)
+  log.info('started', `membrane bootstrap peer ${peer.peerId.toString()}`, { peerId: peer.peerId.toString(), addrs })
+  for (const addr of addrs) {
+    log.info('listening', `listening on ${addr}`, { addr })
+  }
+  peer.addEventListener('peer:connect', (evt) => {
+    log.info('peer:connect', `peer connected ${evt.detail.toString()}`, { peer: evt.detail.toString(), connections: peer.getConnections().length })
+  })
+  peer.addEventListener('peer:disconnect', (evt) => {
+    log.info('peer:disconnect', `peer disconnected ${evt.detail.toString()}`, { peer: evt.detail.toString(), connections: peer.getConnections().length })
+  })
+
+  try {
+    if (registry != null && options.metricsPort != null) {
+      ops = await serveOps(peer, { host: options.host, port: options.metricsPort, registry })
+      log.info('metrics', `metrics at ${ops.url}/metrics, health at ${ops.url}/health`, { url: ops.url })
+    }
+    if (options.command === 'start') {
+      const dapp = await serveDapp(peer, { host: options.host, port: options.httpPort })
+      server = dapp.server
+      log.info('dapp', `example dapp at ${dapp.url}`, { url: dapp.url })
+    }
+  } catch (err) {
+    await ops?.close()
+    await peer.stop()
+    throw err
+  }
 }
 
 main().catch((err: Error) => {
