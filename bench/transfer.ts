@@ -139,7 +139,7 @@ async function measureLink (webrtc: boolean, bytes: number, trials: number, over
     c.services.transfers.handle('bench', async (t) => {
       for await (const _chunk of t.source) { /* the application takes every chunk */ }
     })
-    const { connection } = await a.services.circuit.connect(c.peerId, { webrtc, signal: setup })
+    const { connection } = await a.services.circuit.connect(c.peerId, { webrtc, waitForDirect: true, signal: setup })
     out.kind = linkKind(connection)
     if (out.kind !== (webrtc ? 'webrtc' : 'circuit')) {
       throw new Error(`expected a ${webrtc ? 'webrtc' : 'circuit'} link, got ${out.kind}`)

@@ -9,6 +9,15 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Membrane } from '../src/index.js'
 import type { BootstrapPeer } from '../src/bootstrap/index.js'
 
+/** Say which step failed */
+async function labelled <T> (step: string, promise: Promise<T>): Promise<T> {
+  try {
+    return await promise
+  } catch (err) {
+    throw new Error(`${step}: ${(err as Error).name}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
 describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
   let boot: BootstrapPeer
   let line: Membrane[]
@@ -35,42 +44,79 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
     assert.equal(line[0].getConnections(line[2].peerId).length, 0)
   })
 
+  /** Nothing connect() opened is left: no circuit at the opener, no slot at any hop, no signaling stream */
+  const assertNothingLeft = async (a: Membrane, d: Membrane): Promise<void> => {
+    await waitFor(() => a.getConnections(d.peerId).every(c => !isCircuitAddress(c.remoteAddr)), 'the circuit closed', 15_000)
+    await waitFor(() => line.every(n => n.services.circuit.stats().circuits === 0), 'every hop released the circuit', 15_000)
+    const streams = line.flatMap(n => n.getConnections().flatMap(c => c.streams))
+    assert.deepEqual(streams.filter(s => s.protocol === '/webrtc-signaling/0.0.1' || s.protocol === CIRCUIT_PROTOCOL).map(s => s.protocol), [])
+  }
+
   for (const hops of [1, 2, 3, 4]) {
-    it(`opens a direct WebRTC link across ${hops} intermediate hop(s), signaled by the hops, with the bootstrap peer gone`, async () => {
+    it(`usable at once over a ${hops}-hop circuit, then upgraded to a direct WebRTC link signaled by the hops, with the bootstrap peer gone`, async () => {
       const a = line[0]
       const d = line[hops + 1]
       const intermediaries = line.slice(1, hops + 1)
       const forwardedBefore = intermediaries.map(n => n.services.circuit.stats().forwarded)
       const events: string[] = []
       const attempts: number[] = []
-      const { connection, kind } = await a.services.circuit.connect(d.peerId, {
+      const times: number[] = []
+      const result = await a.services.circuit.connect(d.peerId, {
         route: intermediaries.map(n => n.peerId),
         onProgress: (evt) => {
-          events.push(evt.type)
+          const detail = evt.detail as { attempt?: number, time?: number } | undefined
+          if (['route', 'circuit', 'noise', 'signaling', 'webrtc'].includes(evt.type)) {
+            events.push(evt.type)
+            times.push(detail?.time ?? Number.NaN)
+          }
           if (evt.type === 'signaling') {
-            attempts.push((evt.detail as { attempt: number }).attempt)
+            attempts.push(detail?.attempt ?? 0)
           }
         }
       })
-      assert.equal(kind, 'webrtc')
-      assert.ok(connection.remotePeer.equals(d.peerId))
-      assert.ok(WebRTC.exactMatch(connection.remoteAddr), `direct WebRTC address, got ${connection.remoteAddr}`)
-      // exact order, allowing for retries: each attempt signals once (reopening the circuit
-      // first if it was lost), numbered 1, 2, …; the last one connects
-      const ours = events.filter(e => ['route', 'circuit', 'noise', 'signaling', 'webrtc'].includes(e)).join(',')
-      assert.match(ours, /^route,circuit,noise,signaling(,(circuit,noise,)?signaling)*,webrtc$/)
+      // usable now: an end-to-end encrypted, unlimited circuit
+      assert.equal(result.kind, 'circuit')
+      assert.ok(isCircuitAddress(result.connection.remoteAddr))
+      assert.equal(result.connection.limits, undefined)
+      assert.ok(result.connection.remotePeer.equals(d.peerId))
+      await labelled('ping over the circuit', a.services.ping.ping(d.peerId))
+
+      const upgraded = await result.upgrade
+      assert.equal(upgraded.kind, 'webrtc', `upgraded (${upgraded.webrtcError?.message ?? ''})`)
+      assert.ok(WebRTC.exactMatch(upgraded.connection.remoteAddr), `direct WebRTC address, got ${upgraded.connection.remoteAddr}`)
+      assert.ok(upgraded.connection.remotePeer.equals(d.peerId))
+      // exact order, allowing for retries: each attempt signals once, numbered 1, 2, …; the last one connects
+      assert.match(events.join(','), /^route,circuit,noise,signaling(,signaling)*,webrtc$/)
       assert.deepEqual(attempts, attempts.map((_, i) => i + 1))
+      // every event carries its time, in order
+      assert.ok(times.every((t, i) => Number.isFinite(t) && (i === 0 || t >= times[i - 1])), `timestamps ${times.join(',')}`)
       // every intermediary forwarded exactly one circuit: the signaling went through them
       assert.deepEqual(intermediaries.map(n => n.services.circuit.stats().forwarded), forwardedBefore.map(f => f + 1))
-      // the circuit closes once the direct link is up; the link carries data
-      await waitFor(() => a.getConnections(d.peerId).every(c => !isCircuitAddress(c.remoteAddr)), 'circuit closed', 10_000)
-      await waitFor(() => intermediaries.every(n => n.services.circuit.stats().circuits === 0), 'hops released the circuit', 10_000)
-      // ping rejects unless the link carries data both ways
-      await a.services.ping.ping(d.peerId)
+      // new streams take the direct link; the circuit closes once drained
+      await assertNothingLeft(a, d)
+      await labelled('ping over the WebRTC link', a.services.ping.ping(d.peerId))
       assert.ok(a.getConnections(d.peerId).every(c => WebRTC.exactMatch(c.remoteAddr)), 'only the WebRTC link remains')
-      await connection.close()
+      await upgraded.connection.close()
     })
   }
+
+  it('waitForDirect resolves with the WebRTC link, as before', async () => {
+    const [a, b, c] = line
+    const result = await a.services.circuit.connect(c.peerId, { route: [b.peerId], waitForDirect: true })
+    assert.equal(result.kind, 'webrtc')
+    assert.ok(WebRTC.exactMatch(result.connection.remoteAddr))
+    assert.equal(await result.upgrade.then(r => r.connection), result.connection)
+    await assertNothingLeft(a, c)
+    await result.connection.close()
+  })
+
+  it('relay: false makes a direct link only, over a signaling circuit it closes', async () => {
+    const [a, b, c] = line
+    const result = await a.services.circuit.connect(c.peerId, { route: [b.peerId], relay: false })
+    assert.equal(result.kind, 'webrtc')
+    await assertNothingLeft(a, c)
+    await result.connection.close()
+  })
 })
 
 describe('connect(): relay fallback when the target has no WebRTC', () => {
@@ -95,9 +141,12 @@ describe('connect(): relay fallback when the target has no WebRTC', () => {
 
   it('keeps an end-to-end encrypted relay circuit, says so, carries data both ways, and the hop sees only ciphertext', async () => {
     const [a, b, z] = line
-    const { connection, kind, webrtcError } = await a.services.circuit.connect(z.peerId, { route: [b.peerId] })
+    const { connection, kind, upgrade } = await a.services.circuit.connect(z.peerId, { route: [b.peerId] })
     assert.equal(kind, 'circuit')
-    assert.ok(webrtcError != null, 'the WebRTC failure is reported')
+    const upgraded = await upgrade
+    assert.equal(upgraded.kind, 'circuit', 'the circuit stays')
+    assert.equal(upgraded.connection, connection)
+    assert.ok(upgraded.webrtcError instanceof Error && upgraded.webrtcError.name !== '', 'the WebRTC failure is reported as a named Error')
     assert.ok(isCircuitAddress(connection.remoteAddr))
     assert.equal(connection.limits, undefined, 'relay circuits are full connections')
     assert.ok(connection.remotePeer.equals(z.peerId))
@@ -122,14 +171,37 @@ describe('connect(): relay fallback when the target has no WebRTC', () => {
     const seen = Buffer.concat(forwarded)
     assert.ok(seen.byteLength > 2 * secret.length, `the hop forwarded the data both ways (${seen.byteLength} bytes)`)
     assert.equal(seen.indexOf('membrane-plaintext-secret'), -1, 'plaintext never crosses the hop')
+    // exactly one circuit: the one connect() returned
+    assert.equal(b.services.circuit.stats().circuits, 1)
     assert.equal(b.services.circuit.stats().relayCircuits, 1)
+    assert.equal(a.getConnections(z.peerId).filter(c => isCircuitAddress(c.remoteAddr)).length, 1)
     await connection.close()
     await waitFor(() => b.services.circuit.stats().circuits === 0, 'hop released the relay circuit', 10_000)
+    assert.equal(a.getConnections(z.peerId).length, 0)
+  })
+
+  it('without a route, takes the map\'s path once and keeps it: the circuit stays as the link', async () => {
+    const [a, , z] = line
+    // through B: once the circuit of the test before has left both records
+    await waitFor(() => a.services.networkMap.path(z.peerId)?.length === 3, 'the map routes A to Z through B', 20_000)
+    const routes: string[] = []
+    const result = await a.services.circuit.connect(z.peerId, {
+      onProgress: (evt) => { if (evt.type === 'route') { routes.push(String((evt.detail as { route?: unknown[] }).route?.length)) } }
+    })
+    assert.equal(result.kind, 'circuit')
+    const upgraded = await result.upgrade
+    assert.equal(upgraded.kind, 'circuit')
+    assert.deepEqual(routes, ['3'], 'one route, read before any circuit opened')
+    const stream = await upgraded.connection.newStream(ECHO)
+    await stream.close()
+    await upgraded.connection.close()
+    await waitFor(() => line.every(n => n.services.circuit.stats().circuits === 0), 'every hop released the circuit', 10_000)
   })
 
   it('reports a typed error when WebRTC fails and the relay fallback is disabled', async () => {
     const [a, b, z] = line
     await assert.rejects(a.services.circuit.connect(z.peerId, { route: [b.peerId], relay: false }), { name: 'WebRTCUpgradeError' })
     await waitFor(() => b.services.circuit.stats().circuits === 0, 'hop released the signaling circuit', 10_000)
+    await waitFor(() => a.getConnections(z.peerId).length === 0, 'the opener closed it', 10_000)
   })
 })

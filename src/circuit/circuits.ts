@@ -2,29 +2,28 @@ import { DialError, InvalidParametersError, serviceCapabilities, serviceDependen
 import { RateLimiter } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { WebRTC } from '@multiformats/multiaddr-matcher'
-import { bestConnection, linkKind } from '../utils/connections.js'
+import { bestConnection, isDirectLink, linkKind } from '../utils/connections.js'
 import { circuitAddress } from './address.js'
 import {
   CIRCUIT_PROTOCOL, DEFAULT_FORWARD_RATE, DEFAULT_MAX_CIRCUITS, DEFAULT_MAX_CIRCUITS_PER_PEER, DEFAULT_MAX_HOPS,
   DEFAULT_MAX_RELAY_CIRCUITS, DEFAULT_RATE_WINDOW, DEFAULT_RELAY_LIMIT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT,
-  DEFAULT_SIGNALING_LIMIT, DEFAULT_WEBRTC_ATTEMPT_TIMEOUT, DEFAULT_WEBRTC_ATTEMPTS, MAX_STREAMS_PER_CONNECTION
+  DEFAULT_SIGNALING_LIMIT, DEFAULT_WEBRTC_ATTEMPT_TIMEOUT, DEFAULT_WEBRTC_ATTEMPTS, MAX_STREAMS_PER_CONNECTION,
+  DEFAULT_CIRCUIT_DRAIN_TIMEOUT, MAX_WEBRTC_ATTEMPT_TIMEOUT, MIN_WEBRTC_ATTEMPT_TIMEOUT, WEBRTC_ATTEMPT_RTTS
 } from './constants.js'
-import { WebRTCUpgradeError } from './errors.js'
+import { CircuitLimitError, CircuitRefusedError, CircuitUpgradeError, WebRTCUpgradeError } from './errors.js'
 import { handleCircuitStream } from './inbound.js'
 import { routeHops } from './opener.js'
 import { CircuitSlots } from './slots.js'
 import type { CircuitNode } from './context.js'
 import type {
   CircuitMode, CircuitRouter, CircuitStats, ConnectOptions, ConnectResult, LinkOptions, MeshCircuitsComponents,
-  MeshCircuitsInit, MeshCircuitsService, OpenCircuitOptions
+  MeshCircuitsInit, MeshCircuitsService, OpenCircuitOptions, UpgradeResult
 } from './index.js'
 import type { CircuitDialOptions } from './transport.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
+import type { ProgressEvent } from 'progress-events'
 
-/** The WebRTC signaling protocol of @libp2p/webrtc, whose stream must end before the circuit closes */
-const WEBRTC_SIGNALING_PROTOCOL = '/webrtc-signaling/0.0.1'
-
-/** How long to let the answerer finish closing its signaling stream before the circuit closes */
+/** How long closing a drained circuit may take before it is aborted */
 const SIGNALING_DRAIN_TIMEOUT = 2000
 
 /** True when an error (or one it wraps) says the remote does not speak WebRTC signaling */
@@ -37,10 +36,6 @@ function isUnsupported (err: unknown, depth = 0): boolean {
   }
   const e = err as { cause?: unknown, errors?: unknown[] }
   return isUnsupported(e.cause, depth + 1) || (e.errors ?? []).some(inner => isUnsupported(inner, depth + 1))
-}
-
-function isWebRTCConnection (connection: Connection): boolean {
-  return connection.status === 'open' && WebRTC.exactMatch(connection.remoteAddr)
 }
 
 /** Resolves when every stream has closed, or after `timeout` ms */
@@ -193,102 +188,238 @@ export class DefaultMeshCircuits implements MeshCircuitsService, Startable {
       throw new InvalidParametersError('cannot connect to self')
     }
     options.signal?.throwIfAborted()
-    const existingWebRTC = this.components.connectionManager.getConnections(peer).find(isWebRTCConnection)
-    if (existingWebRTC != null) {
-      return { connection: existingWebRTC, kind: 'webrtc' }
+    // a live WebRTC link (bestConnection skips one whose peer connection is not connected)
+    const existingWebRTC = bestConnection(this.components.connectionManager.getConnections(peer))
+    if (existingWebRTC != null && linkKind(existingWebRTC) === 'webrtc') {
+      return settled({ connection: existingWebRTC, kind: 'webrtc' })
     }
-    let route = options.route ?? this.routerPath(peer, [])
+    // the route is chosen once, up front: a signaling circuit opened later makes the map show
+    // a link to the target, and a route read after that would have no relaying peer
+    const route = options.route ?? this.routerPath(peer, [])
     options.onProgress?.(new CustomEvent('route', { detail: { target: peer, route, time: Date.now() } }))
-
-    // any open link to the peer (a neighbour, an earlier circuit) can carry the signaling
-    let carrier = bestConnection(this.components.connectionManager.getConnections(peer), { allowLimited: true })
-    let ownCircuit: Connection | undefined
-    let webrtcError: Error | undefined
-    // set when the last attempt could not even open its signaling circuit
-    let circuitError: Error | undefined
-
     if (options.webrtc !== false && await this.components.connectionGater?.denyDialPeer?.(peer) === true) {
       throw new DialError(`the connection gater denies dialing ${peer}`)
     }
-    if (options.webrtc !== false) {
-      for (let attempt = 1; attempt <= this.webrtcAttempts; attempt++) {
-        try {
-          if (carrier == null || carrier.status !== 'open') {
-            circuitError = undefined
-            ownCircuit = await this.open(peer, route, 'signaling', options).catch((err: Error) => {
-              circuitError = err
-              throw err
-            })
-            carrier = ownCircuit
-          }
-          options.onProgress?.(new CustomEvent('signaling', { detail: { target: peer, attempt, time: Date.now() } }))
-          const signal = AbortSignal.any([AbortSignal.timeout(this.webrtcAttemptTimeout), ...(options.signal == null ? [] : [options.signal])])
-          // straight to the transport, not the dial queue: a retry must be a fresh dial, not
-          // join the attempt that just timed out (which the queue keeps running to its own timeout)
-          const connection = await this.components.transportManager.dial(multiaddr(`/webrtc/p2p/${peer}`), {
-            signal,
-            onProgress: options.onProgress
-          })
-          options.onProgress?.(new CustomEvent('webrtc', { detail: { target: peer, attempt, time: Date.now() } }))
-          if (ownCircuit != null) {
-            void this.closeAfterSignaling(ownCircuit)
-          }
-          return { connection, kind: 'webrtc' }
-        } catch (err) {
-          options.signal?.throwIfAborted()
-          webrtcError = err as Error
-          this.log('WebRTC attempt %d to %p failed - %e', attempt, peer, err)
-          // no WebRTC at the far end will not change on a retry
-          if (isUnsupported(err)) {
-            break
-          }
-          // an explicit route that broke (a hop left, a link dropped): let the map choose next time.
-          // Never after a failed authentication: a hop that tried to pose as the target is reported.
-          if (circuitError != null && circuitError.name !== 'CircuitUpgradeError' && route === options.route && options.route != null) {
-            route = this.routerPath(peer, [])
-            options.onProgress?.(new CustomEvent('route', { detail: { target: peer, route, time: Date.now() } }))
-            continue
-          }
-          if ((err as Error).name === 'NoRouteError') {
-            break
-          }
-        }
-      }
+    if (options.relay === false) {
+      return settled(await this.directOnly(peer, route, options))
     }
 
-    if (circuitError != null) {
-      // the mesh path itself failed (refused, timed out, bad key): a relay circuit over it would too
-      throw circuitError
-    }
-    if (options.relay === false) {
-      if (ownCircuit != null) {
-        void this.closeAfterSignaling(ownCircuit)
+    // a usable link first: one that exists, else a relay circuit
+    let link = bestConnection(this.components.connectionManager.getConnections(peer))
+    let rtt: number | undefined
+    let ownCircuit = false
+    if (link == null) {
+      try {
+        const opened = await this.openRouted(peer, route, 'relay', options)
+        link = opened.connection
+        rtt = opened.rtt
+        ownCircuit = true
+      } catch (err) {
+        // the hops' relay budgets are spent: a limited signaling circuit may still make a direct link
+        if (err instanceof CircuitLimitError && options.webrtc !== false) {
+          this.log('no relay circuit to %p (%s), trying for a direct link only', peer, err.message)
+          return settled(await this.directOnly(peer, route, options))
+        }
+        throw err
       }
-      throw new WebRTCUpgradeError(`WebRTC to ${peer} did not connect: ${webrtcError?.message ?? 'disabled'}`, { cause: webrtcError })
     }
-    const existing = bestConnection(this.components.connectionManager.getConnections(peer))
-    if (existing != null && existing !== ownCircuit) {
-      return { connection: existing, kind: linkKind(existing) === 'circuit' ? 'circuit' : 'existing', webrtcError }
+    const kind = linkKind(link) === 'circuit' ? 'circuit' : 'existing'
+    if (options.webrtc === false || isDirectLink(link)) {
+      return settled({ connection: link, kind })
     }
-    const relay = await this.open(peer, route, 'relay', options)
-    if (ownCircuit != null) {
-      void this.closeAfterSignaling(ownCircuit)
+    const upgrade = this.upgradeBehind(peer, link, kind, ownCircuit, rtt, options)
+    if (options.waitForDirect === true) {
+      return { ...await upgrade, upgrade }
     }
-    return { connection: relay, kind: 'circuit', webrtcError }
+    return { connection: link, kind, upgrade }
+  }
+
+  /** The attempt deadline: fixed when configured, else scaled by the circuit's round trip */
+  private attemptTimeout (rtt: number | undefined): number {
+    if (this.init.webrtcAttemptTimeout != null) {
+      return this.init.webrtcAttemptTimeout
+    }
+    if (rtt == null) {
+      return DEFAULT_WEBRTC_ATTEMPT_TIMEOUT
+    }
+    return Math.min(MAX_WEBRTC_ATTEMPT_TIMEOUT, Math.max(MIN_WEBRTC_ATTEMPT_TIMEOUT, rtt * WEBRTC_ATTEMPT_RTTS))
   }
 
   /**
-   * Close a signaling circuit once the answerer has finished with its
-   * signaling stream: @libp2p/webrtc closes the new peer connection if that
-   * stream fails to close, so cutting the circuit under it would undo the
-   * upgrade.
+   * Open a circuit along `route`; an explicit route that broke (a hop left, a link dropped)
+   * is retried once along the map's path. Never after a failed authentication: a hop that
+   * tried to pose as the target is reported.
    */
-  private async closeAfterSignaling (circuit: Connection): Promise<void> {
-    await streamsClosed(circuit.streams.filter(s => s.protocol === WEBRTC_SIGNALING_PROTOCOL), SIGNALING_DRAIN_TIMEOUT)
+  private async openRouted (peer: PeerId, route: PeerId[] | undefined, mode: CircuitMode, options: ConnectOptions): Promise<{ connection: Connection, rtt?: number }> {
+    let rtt: number | undefined
+    const onProgress = (evt: ProgressEvent): void => {
+      if (evt.type === 'circuit') {
+        rtt = (evt.detail as { rtt: number }).rtt
+      }
+      options.onProgress?.(evt)
+    }
+    try {
+      return { connection: await this.open(peer, route, mode, { ...options, onProgress }), rtt }
+    } catch (err) {
+      options.signal?.throwIfAborted()
+      if (options.route == null || route !== options.route || err instanceof CircuitUpgradeError) {
+        throw err
+      }
+      this.log('route to %p failed, asking the router - %e', peer, err)
+      const fresh = this.routerPath(peer, [])
+      options.onProgress?.(new CustomEvent('route', { detail: { target: peer, route: fresh, time: Date.now() } }))
+      return { connection: await this.open(peer, fresh, mode, { ...options, onProgress }), rtt }
+    }
+  }
+
+  /**
+   * WebRTC attempts over `carrier`. Each attempt is a fresh dial straight to the transport,
+   * not the dial queue: a retry must not join the attempt that just timed out, and it does
+   * not wait for that one to wind down.
+   */
+  private async attempts (peer: PeerId, carrier: () => Promise<Connection>, rtt: () => number | undefined, options: ConnectOptions): Promise<{ connection?: Connection, webrtcError?: Error }> {
+    const signal = options.signal == null ? this.shutdownController.signal : AbortSignal.any([options.signal, this.shutdownController.signal])
+    let webrtcError: Error | undefined
+    for (let attempt = 1; attempt <= this.webrtcAttempts; attempt++) {
+      if (signal.aborted) {
+        break
+      }
+      await carrier()
+      const timeout = this.attemptTimeout(rtt())
+      options.onProgress?.(new CustomEvent('signaling', { detail: { target: peer, attempt, timeout, time: Date.now() } }))
+      const attemptSignal = AbortSignal.any([AbortSignal.timeout(timeout), signal])
+      try {
+        const connection = await raceSignal(this.components.transportManager.dial(multiaddr(`/webrtc/p2p/${peer}`), {
+          signal: attemptSignal,
+          onProgress: options.onProgress
+        }), attemptSignal)
+        options.onProgress?.(new CustomEvent('webrtc', { detail: { target: peer, attempt, time: Date.now() } }))
+        return { connection }
+      } catch (err) {
+        webrtcError = namedError(err, `WebRTC attempt ${attempt} to ${peer} failed`)
+        this.log('WebRTC attempt %d to %p failed - %e', attempt, peer, webrtcError)
+        // no WebRTC at the far end will not change on a retry
+        if (isUnsupported(err)) {
+          break
+        }
+      }
+    }
+    return { webrtcError }
+  }
+
+  /** The upgrade behind a usable link; the circuit is closed once drained if WebRTC connects */
+  private async upgradeBehind (peer: PeerId, link: Connection, kind: UpgradeResult['kind'], ownCircuit: boolean, rtt: number | undefined, options: ConnectOptions): Promise<UpgradeResult> {
+    try {
+      const result = await this.attempts(peer, async () => {
+        if (link.status !== 'open') {
+          throw new CircuitRefusedError(`the link to ${peer} closed during the WebRTC upgrade`)
+        }
+        return link
+      }, () => rtt, options)
+      if (result.connection != null) {
+        if (ownCircuit) {
+          void this.retire(link)
+        }
+        return { connection: result.connection, kind: 'webrtc' }
+      }
+      return { connection: link, kind, webrtcError: result.webrtcError }
+    } catch (err) {
+      return { connection: link, kind, webrtcError: namedError(err, `WebRTC upgrade to ${peer} failed`) }
+    }
+  }
+
+  /**
+   * A direct WebRTC link only, signaled over a limited circuit that is closed on
+   * every path (or over a link that already exists); WebRTCUpgradeError when none
+   */
+  private async directOnly (peer: PeerId, route: PeerId[] | undefined, options: ConnectOptions): Promise<UpgradeResult> {
+    if (options.webrtc === false) {
+      throw new WebRTCUpgradeError(`no link to ${peer}: WebRTC and the relay circuit are both disabled`)
+    }
+    const existing = bestConnection(this.components.connectionManager.getConnections(peer), { allowLimited: true })
+    let circuit: Connection | undefined
+    let rtt: number | undefined
+    // reopened when a hop cut it between attempts
+    const carrier = async (): Promise<Connection> => {
+      if (existing?.status === 'open') {
+        return existing
+      }
+      if (circuit?.status !== 'open') {
+        const opened = await this.openRouted(peer, route, 'signaling', options)
+        circuit = opened.connection
+        rtt = opened.rtt
+      }
+      return circuit
+    }
+    let result: { connection?: Connection, webrtcError?: Error }
+    try {
+      result = await this.attempts(peer, carrier, () => rtt, options)
+    } catch (err) {
+      if (circuit != null) {
+        void this.retire(circuit)
+      }
+      throw err
+    }
+    if (circuit != null) {
+      void this.retire(circuit)
+    }
+    options.signal?.throwIfAborted()
+    if (result.connection == null) {
+      throw new WebRTCUpgradeError(`WebRTC to ${peer} did not connect: ${result.webrtcError?.message ?? 'no attempt made'}`, { cause: result.webrtcError })
+    }
+    return { connection: result.connection, kind: 'webrtc' }
+  }
+
+  /**
+   * Close a circuit once its streams have ended, or after the drain timeout.
+   * The answerer's signaling stream is one of them: @libp2p/webrtc closes the
+   * new peer connection if that stream fails to close, so cutting the circuit
+   * under it would undo the upgrade.
+   */
+  private async retire (circuit: Connection): Promise<void> {
+    await streamsClosed(circuit.streams, this.init.circuitDrainTimeout ?? DEFAULT_CIRCUIT_DRAIN_TIMEOUT)
     try {
       await circuit.close({ signal: AbortSignal.timeout(SIGNALING_DRAIN_TIMEOUT) })
     } catch (err) {
       circuit.abort(err as Error)
     }
+  }
+}
+
+/** A result with nothing left to upgrade */
+function settled (result: UpgradeResult): ConnectResult {
+  return { ...result, upgrade: Promise.resolve(result) }
+}
+
+/** Errors reaching the application are Errors with a name, never a raw Event or string */
+function namedError (err: unknown, context: string): Error {
+  if (err instanceof Error) {
+    return err
+  }
+  const what = err instanceof Event ? `${err.type} event` : String(err)
+  return new WebRTCUpgradeError(`${context}: ${what}`, { cause: err })
+}
+
+/** Reject as soon as `signal` aborts, whether or not `promise` honours it */
+async function raceSignal <T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {})
+    throw signal.reason
+  }
+  let onAbort: (() => void) | undefined
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_resolve, reject) => {
+        onAbort = () => { reject(signal.reason) }
+        signal.addEventListener('abort', onAbort, { once: true })
+      })
+    ])
+  } finally {
+    if (onAbort != null) {
+      signal.removeEventListener('abort', onAbort)
+    }
+    // a dial abandoned at its deadline may still settle; nobody waits for it
+    promise.catch(() => {})
   }
 }

@@ -102,6 +102,36 @@ export const DEFAULT_OPEN_TIMEOUT = 20 * second
 export const DEFAULT_WEBRTC_ATTEMPT_TIMEOUT = 4 * second
 
 /**
+ * With a measured circuit round trip, one WebRTC attempt may take this many
+ * of them. An attempt is about six circuit round trips when it goes well
+ * (offer/answer, trickled candidates, ICE checks, DTLS, SCTP and the init
+ * channel, the direct ones no slower than the circuit); twenty leaves room for
+ * a slow candidate and a DTLS retransmit without waiting on a dead attempt.
+ */
+export const WEBRTC_ATTEMPT_RTTS = 20
+
+/**
+ * The least an adaptive attempt deadline may be: on loopback or a LAN the
+ * circuit round trip is a few ms, but ICE gathering and libdatachannel's 1 s
+ * DTLS retransmit timer (issue 14) are not scaled by it.
+ */
+export const MIN_WEBRTC_ATTEMPT_TIMEOUT = 2 * second
+
+/**
+ * The most an adaptive attempt deadline may be: past this a path is too slow
+ * for WebRTC to beat the circuit it would replace, and the circuit is kept.
+ */
+export const MAX_WEBRTC_ATTEMPT_TIMEOUT = 10 * second
+
+/**
+ * How long a circuit that `connect()` replaced with a WebRTC link stays open
+ * for the streams already on it (a message in flight, identify) before it is
+ * closed. New streams go to the WebRTC link at once (bestConnection prefers
+ * it); long-lived ones (gossipsub) reopen on it when the circuit closes.
+ */
+export const DEFAULT_CIRCUIT_DRAIN_TIMEOUT = 5 * second
+
+/**
  * WebRTC attempts per `connect()` before falling back to a relay circuit. In
  * Chromium about 1 attempt in 30 still times out after the init-channel guard
  * (the answerer finds its signaling stream closed); three independent attempts

@@ -5,7 +5,7 @@ import type { ConnectionManager, Registrar, TransportManager } from '@libp2p/int
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { ProgressEvent } from 'progress-events'
 
-export { CIRCUIT_PROTOCOL, CIRCUIT_MULTIADDR_NAME, CIRCUIT_MULTIADDR_CODE, DEFAULT_MAX_HOPS, DEFAULT_SIGNALING_LIMIT, DEFAULT_RELAY_LIMIT, DEFAULT_MAX_CIRCUITS_PER_PEER, DEFAULT_MAX_CIRCUITS, DEFAULT_MAX_RELAY_CIRCUITS, DEFAULT_FORWARD_RATE, DEFAULT_RATE_WINDOW, DEFAULT_WEBRTC_ATTEMPTS, DEFAULT_WEBRTC_ATTEMPT_TIMEOUT } from './constants.js'
+export { CIRCUIT_PROTOCOL, CIRCUIT_MULTIADDR_NAME, CIRCUIT_MULTIADDR_CODE, DEFAULT_MAX_HOPS, DEFAULT_SIGNALING_LIMIT, DEFAULT_RELAY_LIMIT, DEFAULT_MAX_CIRCUITS_PER_PEER, DEFAULT_MAX_CIRCUITS, DEFAULT_MAX_RELAY_CIRCUITS, DEFAULT_FORWARD_RATE, DEFAULT_RATE_WINDOW, DEFAULT_WEBRTC_ATTEMPTS, DEFAULT_WEBRTC_ATTEMPT_TIMEOUT, MIN_WEBRTC_ATTEMPT_TIMEOUT, MAX_WEBRTC_ATTEMPT_TIMEOUT, WEBRTC_ATTEMPT_RTTS, DEFAULT_CIRCUIT_DRAIN_TIMEOUT } from './constants.js'
 export { NoRouteError, CircuitLimitError, CircuitRateLimitError, HopLimitError, CircuitLoopError, MalformedCircuitMessageError, CircuitRefusedError, CircuitTimeoutError, CircuitUpgradeError, CircuitTransportMissingError, WebRTCUpgradeError } from './errors.js'
 export { circuitAddress, parseCircuitAddress, isCircuitAddress } from './address.js'
 export type { MeshCircuitTransport, DefaultMeshCircuits }
@@ -137,13 +137,19 @@ export interface OpenCircuitOptions {
   onProgress?(evt: ProgressEvent): void
 }
 
-/** Progress of `connect()`, in order; libp2p's own dial events are passed through too */
+/**
+ * Progress of `connect()`, in order; libp2p's own dial events are passed
+ * through too. `time` is `Date.now()` when the phase ended; `circuit`
+ * carries the circuit's measured round trip (`rtt`, ms) and `signaling` the
+ * attempt's deadline (`timeout`, ms). After `connect()` returned a circuit,
+ * the upgrade's `signaling` and `webrtc` events still arrive.
+ */
 export type ConnectProgressEvent =
-  | ProgressEvent<'route', { target: PeerId, route?: PeerId[] }>
-  | ProgressEvent<'circuit', { target: PeerId, route: PeerId[], mode: CircuitMode }>
-  | ProgressEvent<'noise', { target: PeerId, remotePeer: PeerId }>
-  | ProgressEvent<'signaling', { target: PeerId, attempt: number }>
-  | ProgressEvent<'webrtc', { target: PeerId, attempt: number }>
+  | ProgressEvent<'route', { target: PeerId, route?: PeerId[], time: number }>
+  | ProgressEvent<'circuit', { target: PeerId, route: PeerId[], mode: CircuitMode, rtt: number, time: number }>
+  | ProgressEvent<'noise', { target: PeerId, remotePeer: PeerId, time: number }>
+  | ProgressEvent<'signaling', { target: PeerId, attempt: number, timeout: number, time: number }>
+  | ProgressEvent<'webrtc', { target: PeerId, attempt: number, time: number }>
 
 export interface ConnectOptions {
   /**
@@ -154,8 +160,16 @@ export interface ConnectOptions {
    */
   route?: PeerId[]
 
-  /** Aborts the whole operation */
+  /** Aborts the whole operation, including a WebRTC upgrade still running behind a returned circuit */
   signal?: AbortSignal
+
+  /**
+   * Resolve only when the WebRTC upgrade has ended (as `result.upgrade`
+   * does), instead of as soon as the end-to-end encrypted circuit is usable
+   *
+   * @default false
+   */
+  waitForDirect?: boolean
 
   onProgress?(evt: ConnectProgressEvent | ProgressEvent): void
 
@@ -167,25 +181,40 @@ export interface ConnectOptions {
   webrtc?: boolean
 
   /**
-   * Fall back to an end-to-end encrypted relay circuit when WebRTC fails
+   * Use an end-to-end encrypted relay circuit: at once, while WebRTC is tried
+   * behind it, and kept when WebRTC fails. `false` asks for a direct WebRTC
+   * link only (a limited signaling circuit is used and closed), and fails with
+   * WebRTCUpgradeError when there is none.
    *
    * @default true
    */
   relay?: boolean
 }
 
-export interface ConnectResult {
-  /** The link to the target: a direct WebRTC connection, or a relay circuit */
+/** A link to the target */
+export interface UpgradeResult {
+  /** The link: a direct WebRTC connection, a relay circuit, or a connection that already existed */
   connection: Connection
   /**
-   * `webrtc`: a direct WebRTC connection (the signaling circuit was closed).
-   * `circuit`: a relay circuit through the mesh, Noise end to end, bounded by
-   * the hops' relay limits. `existing`: WebRTC failed and an existing
-   * unlimited connection to the target was kept.
+   * `webrtc`: a direct WebRTC connection. `circuit`: a relay circuit through
+   * the mesh, Noise end to end, bounded by the hops' relay limits.
+   * `existing`: an unlimited connection that was already there (TCP,
+   * WebSockets, relay v2).
    */
   kind: 'webrtc' | 'circuit' | 'existing'
-  /** Why WebRTC did not connect, when it did not */
+  /** Why WebRTC did not connect, when it was tried and did not */
   webrtcError?: Error
+}
+
+export interface ConnectResult extends UpgradeResult {
+  /**
+   * Settles when the WebRTC upgrade behind the link has ended: with the
+   * WebRTC connection (the circuit then closes once its streams drain, and
+   * new streams already prefer the direct link), or with the link kept and
+   * `webrtcError`. Never rejects. Settled from the start when `kind` is
+   * `webrtc`, or when no upgrade was tried.
+   */
+  upgrade: Promise<UpgradeResult>
 }
 
 /**
@@ -201,13 +230,22 @@ export interface MeshCircuitsInit extends MeshCircuitTransportInit {
   webrtcAttempts?: number
 
   /**
-   * How long one WebRTC attempt may take, in ms. Short, so a transient
-   * failure (the @libp2p/webrtc init-channel race) costs one attempt, not the
-   * whole dial.
+   * How long one WebRTC attempt may take, in ms. Unset, it adapts to the
+   * circuit's measured round trip (`WEBRTC_ATTEMPT_RTTS` of them, between
+   * `MIN_WEBRTC_ATTEMPT_TIMEOUT` and `MAX_WEBRTC_ATTEMPT_TIMEOUT`), or is
+   * `DEFAULT_WEBRTC_ATTEMPT_TIMEOUT` over a link whose round trip was not
+   * measured. Short, so a transient failure costs one attempt, not the dial.
    *
-   * @default 4000
+   * @default adaptive
    */
   webrtcAttemptTimeout?: number
+
+  /**
+   * How long a circuit replaced by a WebRTC link stays open for the streams on it, in ms
+   *
+   * @default 5000
+   */
+  circuitDrainTimeout?: number
 
   /**
    * Finds paths for `connect()` and `openCircuit()` when no route is given,
@@ -237,16 +275,20 @@ export interface MeshCircuitsComponents {
 
 export interface MeshCircuitsService {
   /**
-   * Open a direct WebRTC link to any member reachable through the mesh:
-   * a signaling circuit to it (Noise-authenticated end to end), the stock
-   * `/webrtc-signaling/0.0.1` exchange over that circuit, then the circuit is
-   * closed. If WebRTC cannot connect, a relay circuit is returned instead.
+   * A link to any member reachable through the mesh, usable as soon as the
+   * end-to-end Noise handshake over a relay circuit completes (`kind:
+   * 'circuit'`). Behind it the stock `/webrtc-signaling/0.0.1` exchange runs
+   * over that circuit; once the WebRTC link is up new streams take it and the
+   * circuit closes after its streams drain (`result.upgrade` tells when).
+   * Where WebRTC cannot connect the circuit stays. With `relay: false` only
+   * a direct link will do.
    *
    * @example
    * ```ts
-   * const { connection, kind } = await node.services.circuit.connect(peerId, {
+   * const { connection, kind, upgrade } = await node.services.circuit.connect(peerId, {
    *   onProgress: (evt) => { console.log(evt.type) }
    * })
+   * const direct = await upgrade // { kind: 'webrtc', connection } or the circuit kept, with webrtcError
    * ```
    */
   connect(peer: PeerId, options?: ConnectOptions): Promise<ConnectResult>

@@ -97,6 +97,7 @@ export async function openCircuit (node: OpenerNode, target: PeerId, options: Op
   try {
     stream = await connection.newStream(CIRCUIT_PROTOCOL, { signal, runOnLimitedConnection: true })
     const messages = pbStream(stream, { maxDataLength: MAX_RESPONSE_SIZE })
+    const sent = Date.now()
     await messages.write({
       target: target.toMultihash().bytes,
       route: route.slice(1).map(p => p.toMultihash().bytes),
@@ -115,7 +116,9 @@ export async function openCircuit (node: OpenerNode, target: PeerId, options: Op
     if (response.status !== CircuitResponse.Status.OK) {
       throw errorFor(response, target)
     }
-    options.onProgress?.(new CustomEvent('circuit', { detail: { target, route, mode, time: Date.now() } }))
+    // the answer comes from the target, so request → answer is one round trip end to end
+    const time = Date.now()
+    options.onProgress?.(new CustomEvent('circuit', { detail: { target, route, mode, rtt: time - sent, time } }))
 
     const maConn = streamToConnection({
       stream: messages.unwrap(),

@@ -61,7 +61,8 @@ function installCommands (): void {
     },
     async connect (id: string, timeout: number) {
       const started = Date.now()
-      const result = await node.services.circuit.connect(peer(id), { signal: AbortSignal.timeout(timeout) })
+      // connect() hands back the circuit first; the scenario reports the link it ends with
+      const result = await (await node.services.circuit.connect(peer(id), { signal: AbortSignal.timeout(timeout) })).upgrade
       return { kind: result.kind, ms: Date.now() - started, remoteAddr: result.connection.remoteAddr.toString() }
     },
     async sendDirect (id: string, text: string, timeout: number) {

@@ -120,7 +120,8 @@ const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> =
   /** Membrane's connect() */
   async connect (id: string, timeout: number): Promise<ConnectSummary> {
     const started = Date.now()
-    const result = await node().services.circuit.connect(peerIdFromString(id), { signal: AbortSignal.timeout(timeout) })
+    // connect() hands back the circuit first; the scenario reports the link it ends with
+    const result = await (await node().services.circuit.connect(peerIdFromString(id), { signal: AbortSignal.timeout(timeout) })).upgrade
     return { kind: result.kind, ms: Date.now() - started, remoteAddr: result.connection.remoteAddr.toString() }
   },
 

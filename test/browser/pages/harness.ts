@@ -153,6 +153,8 @@ export async function connect (to: string, route?: string[]): Promise<ConnectSum
   let used: string[] | undefined
   const result = await member().services.circuit.connect(peer(to), {
     route: route?.map(peer),
+    // the page tests ask for the direct link; connect() alone returns the circuit first
+    waitForDirect: true,
     signal: AbortSignal.timeout(30_000),
     onProgress: (evt) => {
       if (evt.type === 'circuit') {
