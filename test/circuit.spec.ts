@@ -48,8 +48,12 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
   const assertNothingLeft = async (a: Membrane, d: Membrane): Promise<void> => {
     await waitFor(() => a.getConnections(d.peerId).every(c => !isCircuitAddress(c.remoteAddr)), 'the circuit closed', 15_000)
     await waitFor(() => line.every(n => n.services.circuit.stats().circuits === 0), 'every hop released the circuit', 15_000)
-    const streams = line.flatMap(n => n.getConnections().flatMap(c => c.streams))
-    assert.deepEqual(streams.filter(s => s.protocol === '/webrtc-signaling/0.0.1' || s.protocol === CIRCUIT_PROTOCOL).map(s => s.protocol), [])
+    const leftover = (): string[] => line.flatMap(n => n.getConnections().flatMap(c => c.streams))
+      .filter(s => s.protocol === '/webrtc-signaling/0.0.1' || s.protocol === CIRCUIT_PROTOCOL)
+      .map(s => `${s.protocol} ${s.status}`)
+    await waitFor(() => leftover().length === 0, 'no signaling or circuit stream left on any link', 15_000).catch((err: Error) => {
+      throw new Error(`${err.message}: ${leftover().join(', ')}`)
+    })
   }
 
   for (const hops of [1, 2, 3, 4]) {
