@@ -7,7 +7,16 @@ import { startBootstrap, stopAll, tcpAddress } from './fixtures/nodes.js'
 import { delay, waitFor } from './fixtures/wait.js'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Membrane } from '../src/index.js'
+import type { Connection } from '@libp2p/interface'
 import type { BootstrapPeer } from '../src/bootstrap/index.js'
+
+/**
+ * End a test's link: close it, and abort it if the close does not finish
+ * (closing a WebRTC connection waits on its data channels, a stock timeout)
+ */
+async function closeLink (connection: Connection): Promise<void> {
+  await connection.close({ signal: AbortSignal.timeout(5_000) }).catch((err: Error) => { connection.abort(err) })
+}
 
 /** Say which step failed */
 async function labelled <T> (step: string, promise: Promise<T>): Promise<T> {
@@ -100,7 +109,7 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
       await assertNothingLeft(a, d)
       await labelled('ping over the WebRTC link', a.services.ping.ping(d.peerId))
       assert.ok(a.getConnections(d.peerId).every(c => WebRTC.exactMatch(c.remoteAddr)), 'only the WebRTC link remains')
-      await upgraded.connection.close()
+      await closeLink(upgraded.connection)
     })
   }
 
@@ -111,7 +120,7 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
     assert.ok(WebRTC.exactMatch(result.connection.remoteAddr))
     assert.equal(await result.upgrade.then(r => r.connection), result.connection)
     await assertNothingLeft(a, c)
-    await result.connection.close()
+    await closeLink(result.connection)
   })
 
   it('relay: false makes a direct link only, over a signaling circuit it closes', async () => {
@@ -119,7 +128,7 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
     const result = await a.services.circuit.connect(c.peerId, { route: [b.peerId], relay: false })
     assert.equal(result.kind, 'webrtc')
     await assertNothingLeft(a, c)
-    await result.connection.close()
+    await closeLink(result.connection)
   })
 })
 
