@@ -17,6 +17,7 @@
 import { linkKind, peerConnectionOf } from '../utils/connections.js'
 import { DEFAULT_PEER_CONNECTION_TIMEOUT } from './constants.js'
 import { PeerConnectionFailedError, PeerConnectionTimeoutError } from './errors.js'
+import { serviceCapabilities } from '@libp2p/interface'
 import type { ComponentLogger, Connection, Libp2pEvents, Logger, Startable, TypedEventTarget } from '@libp2p/interface'
 
 export interface LiveLinksInit {
@@ -48,7 +49,8 @@ export interface LiveLinks {
 }
 
 class DefaultLiveLinks implements LiveLinks, Startable {
-  readonly [Symbol.toStringTag] = 'membrane:live-links'
+  readonly [Symbol.toStringTag] = '@membrane/live-links'
+  readonly [serviceCapabilities]: string[] = ['@membrane/live-links']
   private readonly components: LiveLinksComponents
   private readonly log: Logger
   private readonly timeout: number
@@ -125,7 +127,7 @@ class DefaultLiveLinks implements LiveLinks, Startable {
       }
     }
     pc.addEventListener('connectionstatechange', check)
-    connection.addEventListener?.('close', () => {
+    connection.addEventListener('close', () => {
       clear()
       pc.removeEventListener('connectionstatechange', check)
     }, { once: true })
