@@ -103,10 +103,11 @@ export const DEFAULT_RECORD_BURST = DEFAULT_MAX_NODES
  * Penalty points per offence. Points halve every `PENALTY_HALF_LIFE` ms; a
  * peer at `DEFAULT_PENALTY_THRESHOLD` points is disconnected and its streams
  * refused until the points decay below the threshold. Only what an honest
- * peer never does costs points: a stale record costs them only when its
- * sender had itself sent or listed a newer version of it before (floods and
- * slow event loops deliver old versions late; an honest sender's versions of
- * one record only grow). A full map and an expired record cost nothing.
+ * peer never does costs points: a stale record costs them only when the same
+ * stream had already carried (or listed) a newer version of it. Floods and
+ * slow event loops deliver old versions late, and separate streams from one
+ * honest neighbour are processed concurrently; within one stream an honest
+ * sender's versions only grow. A full map and an expired record cost nothing.
  */
 export const OFFENCE_POINTS: Record<string, number> = {
   MalformedFrameError: 5,

@@ -30,8 +30,6 @@ export class Flooder {
   private readonly links = new Map<string, PeerId>()
   /** Which record version each neighbour is known to hold (it told us, or we sent it) */
   private readonly knownBy = new Map<string, Map<string, bigint>>()
-  /** The newest version of each record a neighbour itself sent us or listed in its digest */
-  private readonly claimedBy = new Map<string, Map<string, bigint>>()
   private readonly outboxes = new Map<string, Outbox>()
   private running = false
 
@@ -50,7 +48,6 @@ export class Flooder {
     }
     this.links.clear()
     this.knownBy.clear()
-    this.claimedBy.clear()
     this.outboxes.clear()
   }
 
@@ -84,7 +81,6 @@ export class Flooder {
       return false
     }
     this.knownBy.delete(key)
-    this.claimedBy.delete(key)
     clearTimeout(this.outboxes.get(key)?.timer)
     this.outboxes.delete(key)
     return true
@@ -96,27 +92,6 @@ export class Flooder {
     if ((known.get(key) ?? -1n) < seq) {
       known.set(key, seq)
     }
-  }
-
-  /**
-   * The neighbour itself sent us `seq` of `key`'s record, or listed it in its
-   * digest. An honest peer only ever holds newer versions after that.
-   */
-  noteClaimed (peerKey: string, key: string, seq: bigint): void {
-    this.noteKnown(peerKey, key, seq)
-    let claimed = this.claimedBy.get(peerKey)
-    if (claimed == null) {
-      claimed = new Map()
-      this.claimedBy.set(peerKey, claimed)
-    }
-    if ((claimed.get(key) ?? -1n) < seq) {
-      claimed.set(key, seq)
-    }
-  }
-
-  /** The newest version of `key`'s record the neighbour itself claimed to hold */
-  claimedVersion (peerKey: string, key: string): bigint | undefined {
-    return this.claimedBy.get(peerKey)?.get(key)
   }
 
   /** Start tracking what the neighbour holds (a sync with it began) */

@@ -33,6 +33,13 @@ export function defaultLinkKind (connection: Connection): LinkKind | undefined {
 
 type Counters = Omit<NetworkMapStats, 'recordsHeld' | 'nodesMissing'>
 
+/** Note that a stream carried `seq` of `key`'s record */
+function claim (claimed: Map<string, bigint>, key: string, seq: bigint): void {
+  if ((claimed.get(key) ?? -1n) < seq) {
+    claimed.set(key, seq)
+  }
+}
+
 /**
  * The network map service: it issues our own record, feeds verified records
  * into the {@link RecordStore}, floods them through the {@link Flooder},
@@ -327,7 +334,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.missing.delete(stored.key)
     const fromKey = from?.toString()
     if (fromKey != null) {
-      this.flooder.noteClaimed(fromKey, stored.key, stored.seq)
+      this.flooder.noteKnown(fromKey, stored.key, stored.seq)
     }
     this.flooder.flood(stored, fromKey)
   }
@@ -403,6 +410,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   /** The service as the wire flows see it, for one remote peer */
   private syncContext (peer: PeerId): SyncContext {
     const peerKey = peer.toString()
+    // versions this stream carried so far (frames on one stream are ordered; separate streams are not)
+    const claimed = new Map<string, bigint>()
     this.flooder.track(peerKey)
     return {
       maxFrameSize: this.maxFrameSize,
@@ -438,8 +447,11 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         }
         return envelopes
       },
-      noteKnown: (key, seq) => { this.flooder.noteClaimed(peerKey, key, seq) },
-      accept: async (envelopes, wanted) => { await this.acceptAll(peer, envelopes, wanted) },
+      noteKnown: (key, seq) => {
+        this.flooder.noteKnown(peerKey, key, seq)
+        claim(claimed, key, seq)
+      },
+      accept: async (envelopes, wanted) => { await this.acceptAll(peer, envelopes, claimed, wanted) },
       spend: (count) => { this.penalties.spend(peerKey, count) }
     }
   }
@@ -489,10 +501,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
 
   // --- validation ---
 
-  private async acceptAll (from: PeerId, envelopes: Uint8Array[], wanted?: Set<string>): Promise<void> {
+  private async acceptAll (from: PeerId, envelopes: Uint8Array[], claimed: Map<string, bigint>, wanted?: Set<string>): Promise<void> {
     for (const envelope of envelopes) {
       try {
-        await this.accept(from, envelope, wanted)
+        await this.accept(from, envelope, claimed, wanted)
       } catch (err) {
         this.offence(from, err as Error)
       }
@@ -500,7 +512,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   }
 
   /** Verify one signed record; store it when newer. Throws a typed error otherwise */
-  private async accept (from: PeerId, bytes: Uint8Array, wanted?: Set<string>): Promise<void> {
+  private async accept (from: PeerId, bytes: Uint8Array, claimed: Map<string, bigint>, wanted?: Set<string>): Promise<void> {
     const decoded = decodeRecord(bytes, { maxRecordSize: this.maxRecordSize, maxNeighbours: this.maxNeighbours })
     const { record } = decoded
     // the subject passed a byte check of its shape (at most 44 bytes): encoding it is cheap
@@ -511,16 +523,17 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     // most records arrive several times over; drop copies before the signature check
     const existing = this.store.record(key)
     const fromKey = from.toString()
+    // going back below a version the same stream already carried is what only a misbehaving sender does
+    const regressed = (claimed.get(key) ?? -1n) > record.seq
+    claim(claimed, key, record.seq)
     if (existing != null && record.seq === existing.seq) {
-      this.flooder.noteClaimed(fromKey, key, record.seq)
+      this.flooder.noteKnown(fromKey, key, record.seq)
       return
     }
     if (existing != null && record.seq < existing.seq) {
+      // versions cross in the floods, arrive late from slow peers, and separate streams are processed
+      // concurrently: an older version is delay, not an offence, unless this stream itself went back
       const error = new StaleRecordError(`record ${record.seq} about ${key} is older than ${existing.seq}`)
-      // versions cross in the floods and arrive late from slow peers: that is delay, not an offence.
-      // An honest sender's versions of one record only grow, so going back below its own claim is one
-      const regressed = (this.flooder.claimedVersion(fromKey, key) ?? -1n) > record.seq
-      this.flooder.noteClaimed(fromKey, key, record.seq)
       throw regressed ? error : Object.assign(error, { excused: true })
     }
     const { subject, signed } = signerOf(decoded)
