@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { generateKeyPair } from '@libp2p/crypto/keys'
 import { WebRTCDirect } from '@multiformats/multiaddr-matcher'
+import { base64url } from 'multiformats/bases/base64'
+import { sha256 } from 'multiformats/hashes/sha2'
 import { Registry } from 'prom-client'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { createBootstrapPeer, serveOps } from '../src/bootstrap/index.js'
 import { startMember, stopAll } from './fixtures/nodes.js'
 import { waitFor } from './fixtures/wait.js'
@@ -128,3 +133,63 @@ describe('membrane bootstrap configured by file and environment, logging JSON', 
   })
 })
 
+
+describe('the WebRTC-direct certificate kept in a file', () => {
+  /** The certhash @libp2p/webrtc announces for the certificate stored in the file */
+  async function storedCerthash (file: string): Promise<string> {
+    const { entries } = JSON.parse(await readFile(file, 'utf8')) as { entries: Record<string, string> }
+    const pem = uint8ArrayToString(uint8ArrayFromString(entries['/libp2p/webrtc-direct/certificate'], 'base64'))
+    const der = uint8ArrayFromString(pem.replace(/-----[A-Z ]+-----|\s/g, ''), 'base64')
+    return base64url.encode((await sha256.digest(der)).bytes)
+  }
+
+  const certhashOf = (peer: BootstrapPeer): string | undefined => peer.getMultiaddrs().map(String).map(a => /\/certhash\/([^/]+)/.exec(a)?.[1]).find(c => c != null)
+
+  it('is reused after a restart, renewed before it expires, and the renewed address announced and kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'membrane-cert-'))
+    const file = join(dir, 'bootstrap.key.webrtc-direct.json')
+    const privateKey = await generateKeyPair('Ed25519')
+    // short-lived on purpose: 20 s certificates renewed 16 s before expiry, so a renewal about 4 s after creation
+    const certificate = { file, lifespan: 20_000, renewBefore: 16_000 }
+    let peer = await createBootstrapPeer({ port: 0, privateKey, webrtcDirectCertificate: certificate })
+    try {
+      const first = certhashOf(peer)
+      assert.ok(first != null)
+      assert.equal(await storedCerthash(file), first)
+
+      // renewal while running: the new certhash is announced (self:peer:update) and written to the file
+      const renewed = new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => { reject(new Error('no renewed certhash announced within 30 s')) }, 30_000)
+        peer.addEventListener('self:peer:update', () => {
+          const now = certhashOf(peer)
+          if (now != null && now !== first) {
+            clearTimeout(timer)
+            resolve(now)
+          }
+        })
+      })
+      const second = await renewed
+      assert.equal(await storedCerthash(file), second)
+      await peer.stop()
+
+      // a restart within the renewed certificate's life announces the same certhash
+      peer = await createBootstrapPeer({ port: 0, privateKey, webrtcDirectCertificate: { ...certificate, renewBefore: 1_000 } })
+      assert.equal(certhashOf(peer), second)
+    } finally {
+      await peer.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+
+  it('refuses a file that is not a certificate file, and a renewal time longer than the lifespan', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'membrane-cert-'))
+    try {
+      const file = join(dir, 'garbage.json')
+      await writeFile(file, '{"something":"else"}')
+      await assert.rejects(createBootstrapPeer({ port: 0, webrtcDirectCertificate: { file } }), { name: 'InvalidKeyFileError' })
+      await assert.rejects(createBootstrapPeer({ port: 0, webrtcDirectCertificate: { lifespan: 1000, renewBefore: 1000 } }), { name: 'InvalidBootstrapOptionError' })
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})

@@ -43,7 +43,8 @@ async function startCli (args: string[]): Promise<Running> {
       stdout += d.toString()
       const addrs = [...stdout.matchAll(/^listening on (\S+)$/gm)].map(m => m[1])
       const peerId = /^membrane bootstrap peer (\S+)$/m.exec(stdout)?.[1]
-      if (peerId != null && addrs.length >= 2) {
+      const webrtcDirect = args.includes('off') || addrs.some(a => a.includes('/webrtc-direct/'))
+      if (peerId != null && addrs.length >= 2 && webrtcDirect) {
         clearTimeout(timer)
         child.off('exit', onExit)
         resolve({ child, peerId, addrs, output: () => stdout })
@@ -87,7 +88,7 @@ describe('membrane bootstrap CLI', () => {
     assert.equal(await stopCli(again, 'SIGTERM'), 0)
   })
 
-  it('creates the key file with mode 0600 and keeps the same PeerId across restarts', async () => {
+  it('creates the key file with mode 0600 and keeps the same PeerId and WebRTC-direct certhash across restarts', async () => {
     const keyFile = join(dir, 'bootstrap.key')
     const first = await startCli(['bootstrap', '--port', '0', '--key-file', keyFile])
     await stopCli(first)
@@ -95,6 +96,11 @@ describe('membrane bootstrap CLI', () => {
     const second = await startCli(['bootstrap', '--port', '0', '--key-file', keyFile])
     await stopCli(second)
     assert.equal(second.peerId, first.peerId)
+    // the WebRTC-direct certificate is kept beside the key file: same certhash after the restart
+    const certhash = (running: Running): string | undefined => running.addrs.map(a => /\/certhash\/([^/]+)/.exec(a)?.[1]).find(c => c != null)
+    assert.ok(certhash(first) != null, first.output())
+    assert.equal(certhash(second), certhash(first))
+    assert.equal((await stat(`${keyFile}.webrtc-direct.json`)).mode & 0o777, 0o600)
     const other = await startCli(['bootstrap', '--port', '0', '--key-file', join(dir, 'other.key')])
     await stopCli(other)
     assert.notEqual(other.peerId, first.peerId)

@@ -49,8 +49,16 @@ import type { Registry } from 'prom-client'
 import { multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { prometheusMetrics } from '@libp2p/prometheus-metrics'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { keychain } from '@libp2p/keychain'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { concat as uint8ArrayConcat } from 'uint8arrays/concat'
+import { fromString as uint8ArrayFromString } from 'uint8arrays/from-string'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { CertificateFileDatastore } from './certificate-store.js'
 
 export { loadOrCreateKey } from './key-file.js'
+export { CertificateFileDatastore } from './certificate-store.js'
 export { InvalidKeyFileError, InvalidBootstrapOptionError, ListenError } from './errors.js'
 export { topicRelay, type TopicRelay, type TopicRelayInit } from './topic-relay.js'
 export { createLoadMonitor, loadMonitor, type LoadThresholds, type LoadMonitor, type LoadMonitorService } from './load.js'
@@ -100,6 +108,23 @@ export interface RelayLimits {
   dataLimit?: bigint
 }
 
+export interface WebRTCDirectCertificateInit {
+  /** Keep the certificate in this file, created if missing (the CLI: `<key file>.webrtc-direct.json`) */
+  file?: string
+  /**
+   * How long a new certificate is valid, in ms
+   *
+   * @default 1_209_600_000 (14 days)
+   */
+  lifespan?: number
+  /**
+   * Renew the certificate this many ms before it expires (must be less than `lifespan`)
+   *
+   * @default 86_400_000 (1 day)
+   */
+  renewBefore?: number
+}
+
 export interface BootstrapPeerInit<T extends ServiceMap = ServiceMap> {
   /**
    * The IPv4 or IPv6 address to listen on
@@ -140,6 +165,17 @@ export interface BootstrapPeerInit<T extends ServiceMap = ServiceMap> {
    * @default the TCP port's number
    */
   webrtcDirectPort?: number | false
+  /**
+   * The WebRTC-direct certificate. With `file`, it is kept there (mode 0600;
+   * its private key encrypted with a key derived from `privateKey`), so the
+   * certhash in the peer's addresses is the same on every start until the
+   * certificate is renewed: `renewBefore` ms before it expires, while running
+   * or at the next start, after which the new address is announced like any
+   * address change (identify push, the network-map record, `self:peer:update`).
+   *
+   * @default { lifespan: 14 days, renewBefore: 1 day } and no file (a new certhash on every start)
+   */
+  webrtcDirectCertificate?: WebRTCDirectCertificateInit
   /**
    * UDP port of the STUN binding service (RFC 5389) members use to learn
    * their public address; `false` disables it
@@ -206,6 +242,15 @@ function peerIdsOf (addrs: string[]): PeerId[] {
       throw new InvalidBootstrapOptionError(`not a multiaddr with a peer id: "${addr}"`)
     }
   })
+}
+
+/** The keychain pass phrase for the WebRTC-direct certificate's key: derived from the peer's own private key */
+async function certificatePass (privateKey?: PrivateKey): Promise<string | undefined> {
+  if (privateKey == null) {
+    return undefined
+  }
+  const digest = await sha256.digest(uint8ArrayConcat([uint8ArrayFromString('membrane webrtc-direct certificate key\n'), privateKey.raw]))
+  return uint8ArrayToString(digest.digest, 'base64')
 }
 
 function checkPort (name: string, port: number): number {
@@ -313,17 +358,25 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
   const relay = init.relay ?? {}
   const { services: extraServices, ...libp2pOptions } = init.libp2p ?? {}
   const bootstrapIds = peerIdsOf(peers)
+  const certificate = init.webrtcDirectCertificate ?? {}
+  const certificateFile = webrtcDirectPort === false ? undefined : certificate.file
+  if (certificate.lifespan != null && certificate.renewBefore != null && certificate.renewBefore >= certificate.lifespan) {
+    throw new InvalidBootstrapOptionError('webrtcDirectCertificate.renewBefore must be less than its lifespan')
+  }
+  // a kept certificate's key is encrypted with one derived from the identity, so the identity must exist first
+  const privateKey = init.privateKey ?? (certificateFile == null ? undefined : await generateKeyPair('Ed25519'))
   // the gater and admission need the running node's services, created below
   let node: BootstrapPeer<T> | undefined
 
   try {
     node = await createLibp2p({
-      privateKey: init.privateKey,
+      privateKey,
+      ...(certificateFile == null ? {} : { datastore: new CertificateFileDatastore(certificateFile) }),
       addresses: { listen },
       transports: [
         tcp(),
         webSockets(init.tls == null ? {} : { https: { cert: init.tls.cert, key: init.tls.key } }),
-        ...(webrtcDirectPort === false ? [] : [webRTCDirect()]),
+        ...(webrtcDirectPort === false ? [] : [webRTCDirect({ certificateLifespan: certificate.lifespan, certificateRenewalThreshold: certificate.renewBefore })]),
         // a hop for mesh circuits between members that share only this peer
         meshCircuitTransport()
       ],
@@ -345,6 +398,8 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
       ...(init.metricsRegistry == null ? {} : { metrics: prometheusMetrics({ registry: init.metricsRegistry }) }),
       ...libp2pOptions,
       services: {
+        // @libp2p/webrtc keeps its certificate's private key in the keychain, the certificate in the datastore
+        ...(certificateFile == null ? {} : { keychain: keychain({ pass: await certificatePass(privateKey) }) }),
         identify: identify(),
         ping: ping(),
         pubsub: gossipsub(gossipsubDefaults(6, { doPX: true })),

@@ -92,6 +92,8 @@ async function main (): Promise<void> {
     tls: await readTls(options),
     peers: options.peers,
     privateKey,
+    // beside the key file: the same WebRTC-direct certhash on every start until it is renewed
+    webrtcDirectCertificate: keyFile == null ? undefined : { file: `${keyFile}.webrtc-direct.json` },
     relay: options.relay,
     maxTopics: options.maxTopics,
     maxConnections: options.maxConnections,
@@ -132,6 +134,22 @@ async function main (): Promise<void> {
   for (const addr of addrs) {
     log.info('listening', `listening on ${addr}`, { addr })
   }
+  // a renewed WebRTC-direct certificate changes the certhash: say which addresses came and went
+  let announced = new Set(addrs)
+  peer.addEventListener('self:peer:update', () => {
+    const now = new Set(peer.getMultiaddrs().map(String))
+    for (const addr of now) {
+      if (!announced.has(addr)) {
+        log.info('listening', `listening on ${addr}`, { addr })
+      }
+    }
+    for (const addr of announced) {
+      if (!now.has(addr)) {
+        log.info('address:removed', `no longer listening on ${addr}`, { addr })
+      }
+    }
+    announced = now
+  })
   peer.addEventListener('peer:connect', (evt) => {
     log.info('peer:connect', `peer connected ${evt.detail.toString()}`, { peer: evt.detail.toString(), connections: peer.getConnections().length })
   })
