@@ -1,21 +1,31 @@
-// `npm run bench -- --only transfer`: a Membrane transfer beside a raw libp2p stream of the same size on the same link
+// `npm run bench -- --only transfer`: a Membrane transfer beside a raw stream of the same size on the same link
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { generateKeyPair, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
+import { tcp } from '@libp2p/tcp'
 import { byteStream } from '@libp2p/utils'
-import { startLine } from '../test/fixtures/line.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { createMembrane, meshCircuitTransport } from '../src/index.js'
 import { linkKind } from '../src/utils/connections.js'
+import { adjacencyGater } from '../test/fixtures/line.js'
+import { tcpAddress } from '../test/fixtures/nodes.js'
 import { metric } from './metric.js'
+import { MEMORY_START, MEMORY_STOP, SINK } from './transfer-peer-protocol.js'
 import type { BenchOptions, Metric } from './metric.js'
 import type { Membrane } from '../src/index.js'
-import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
 
-const SINK = '/bench/transfer-sink/1.0.0'
 const MB = 1e6
 const MiB = 1024 * 1024
 const second = 1000
 /** Loopback moves tens of MB/s: a trial past this has stalled */
 const TRIAL_TIMEOUT = 120 * second
 const SETUP_TIMEOUT = 60 * second
+const EXIT_TIMEOUT = 10 * second
 /** The whole bench: after this it reports what it has measured */
 const OVERALL_TIMEOUT = { quick: 4 * 60 * second, full: 12 * 60 * second }
 /** Live memory is sampled this often during the (untimed) memory trial; each sample runs a full GC */
@@ -28,28 +38,6 @@ const gc = ((): () => void => {
 })()
 
 const progress = (line: string): void => { process.stderr.write(`transfer: ${line}\n`) }
-
-/** The raw baseline: read the announced number of bytes, answer one byte */
-async function handleSink (node: Libp2p): Promise<void> {
-  await node.handle(SINK, async (stream) => {
-    const signal = AbortSignal.timeout(TRIAL_TIMEOUT)
-    const reader = byteStream(stream, { maxBufferSize: 64 * MiB })
-    try {
-      const header = await reader.read({ bytes: 8, signal })
-      const total = Number(new DataView(header.subarray().buffer, header.subarray().byteOffset).getBigUint64(0))
-      let got = 0
-      while (got < total) {
-        const chunk = await reader.read({ signal })
-        if (chunk == null) { throw new Error(`sink: stream ended at ${got}/${total} bytes`) }
-        got += chunk.byteLength
-      }
-      stream.send(Uint8Array.of(1))
-      await stream.close({ signal })
-    } catch (err) {
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    }
-  })
-}
 
 /** MB/s pushing `bytes` of fresh random 64 KiB chunks (as the transfer gets) through a raw stream */
 async function rawStream (connection: Connection, bytes: number): Promise<number> {
@@ -78,7 +66,7 @@ async function rawStream (connection: Connection, bytes: number): Promise<number
 }
 
 /** MB/s of a verified transfer of `bytes` from `a` to `c` */
-async function transfer (a: Membrane, c: Membrane, bytes: number): Promise<number> {
+async function transfer (a: Membrane, c: PeerId, bytes: number): Promise<number> {
   const signal = AbortSignal.timeout(TRIAL_TIMEOUT)
   const source = (async function * () {
     for (let sent = 0; sent < bytes; sent += 65536) {
@@ -86,7 +74,7 @@ async function transfer (a: Membrane, c: Membrane, bytes: number): Promise<numbe
     }
   })()
   const started = performance.now()
-  const result = await a.services.transfers.send(c.peerId, 'bench', source, { size: bytes, signal })
+  const result = await a.services.transfers.send(c, 'bench', source, { size: bytes, signal })
   const seconds = (performance.now() - started) / 1000
   if (result.bytes !== bytes) {
     throw new Error(`transferred ${result.bytes} of ${bytes} bytes`)
@@ -117,29 +105,76 @@ const median = (values: number[]): number | null => {
 interface LinkResult {
   raw: number[]
   transfer: number[]
-  peakMB: number[]
   failures: string[]
   kind?: string
+  senderPeakMB?: number
+  receiverPeakMB?: number
+  senderRetainedMB?: number
+  receiverBufferedMB?: number
 }
 
-/** A–B–C; C two hops from A; `webrtc` links A–C by WebRTC, else by a relay circuit through B */
-async function measureLink (webrtc: boolean, bytes: number, trials: number, overall: AbortSignal): Promise<LinkResult> {
-  const out: LinkResult = { raw: [], transfer: [], peakMB: [], failures: [] }
-  // every hop relays a whole trial's bytes on one circuit
-  const member = { noWebRTC: !webrtc, options: { circuit: { relayLimit: { bytes: 4 * 1024 * MiB } } } }
-  const nodes = await startLine(3, [member, member, member])
-  const [a, , c] = nodes
+/** The receiver C in a child process (bench/transfer-peer.ts); resolves once it listens */
+async function startReceiver (key: string, neighbour: PeerId, mode: string): Promise<{ id: PeerId, addr: string, stop(): Promise<void> }> {
+  const child = spawn(process.execPath, [new URL('./transfer-peer.js', import.meta.url).pathname, key, neighbour.toString(), mode], { stdio: ['pipe', 'pipe', 'inherit'] })
+  const exited = new Promise<void>(resolve => { child.once('exit', () => { resolve() }) })
+  const stop = async (): Promise<void> => {
+    child.stdin.end()
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, EXIT_TIMEOUT)
+    await exited
+    clearTimeout(timer)
+  }
   try {
+    const lines = createInterface({ input: child.stdout })
+    const first = await Promise.race([
+      new Promise<string>(resolve => { lines.once('line', resolve) }),
+      exited.then(() => { throw new Error('the receiver process exited before listening') }),
+      new Promise<never>((_resolve, reject) => setTimeout(() => { reject(new Error('the receiver process did not start')) }, SETUP_TIMEOUT))
+    ])
+    const { id, addr } = JSON.parse(first) as { id: string, addr: string }
+    return { id: peerIdFromString(id), addr, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+/** A–B in this process, C in a child; C two hops from A; `webrtc` links A–C by WebRTC, else by a relay circuit through B */
+async function measureLink (webrtc: boolean, bytes: number, trials: number, overall: AbortSignal): Promise<LinkResult> {
+  const out: LinkResult = { raw: [], transfer: [], failures: [] }
+  const [keyA, keyB, keyC] = await Promise.all([0, 1, 2].map(async () => generateKeyPair('Ed25519')))
+  const [idA, idB, idC] = [keyA, keyB, keyC].map(k => peerIdFromPrivateKey(k))
+  // every hop relays a whole run's bytes on one circuit
+  const circuit = { relayLimit: { bytes: 4 * 1024 * MiB } }
+  const member = async (privateKey: typeof keyA, neighbours: PeerId[]): Promise<Membrane> => createMembrane({
+    privateKey,
+    listen: webrtc ? ['/ip4/127.0.0.1/tcp/0', '/webrtc'] : ['/ip4/127.0.0.1/tcp/0'],
+    webrtc: { rtcConfiguration: { iceServers: [] } },
+    topology: { enabled: false },
+    circuit,
+    libp2p: {
+      connectionGater: adjacencyGater(() => neighbours),
+      // a bulk transfer on two loaded cores delays pings past the monitor's timeout; this bench measures throughput
+      connectionMonitor: { abortConnectionOnPingFailure: false },
+      ...(webrtc ? {} : { transports: [tcp(), meshCircuitTransport(circuit)] })
+    }
+  })
+  const receiver = await startReceiver(uint8ArrayToString(privateKeyToProtobuf(keyC), 'base16'), idB, webrtc ? 'webrtc' : 'circuit')
+  const nodes: Membrane[] = []
+  try {
+    if (!receiver.id.equals(idC)) { throw new Error('the receiver has another identity') }
+    const a = await member(keyA, [idB])
+    nodes.push(a)
+    const b = await member(keyB, [idA, idC])
+    nodes.push(b)
+    await a.dial(multiaddr(tcpAddress(b)))
+    await b.dial(multiaddr(receiver.addr))
     const setup = AbortSignal.any([overall, AbortSignal.timeout(SETUP_TIMEOUT)])
-    while (a.services.networkMap.path(c.peerId) == null) {
+    while (a.services.networkMap.path(idC) == null) {
       setup.throwIfAborted()
       await new Promise(resolve => setTimeout(resolve, 50))
     }
-    await handleSink(c)
-    c.services.transfers.handle('bench', async (t) => {
-      for await (const _chunk of t.source) { /* the application takes every chunk */ }
-    })
-    const { connection } = await a.services.circuit.connect(c.peerId, { webrtc, waitForDirect: true, signal: setup })
+    // the WebRTC case measures the upgraded link, not the circuit connect() hands back first
+    const { connection } = await a.services.circuit.connect(idC, { webrtc, waitForDirect: true, signal: setup })
     out.kind = linkKind(connection)
     if (out.kind !== (webrtc ? 'webrtc' : 'circuit')) {
       throw new Error(`expected a ${webrtc ? 'webrtc' : 'circuit'} link, got ${out.kind}`)
@@ -152,26 +187,29 @@ async function measureLink (webrtc: boolean, bytes: number, trials: number, over
         out.failures.push(`raw: ${(err as Error).message}`)
       }
       try {
-        out.transfer.push(await transfer(a, c, bytes))
+        out.transfer.push(await transfer(a, idC, bytes))
       } catch (err) {
         out.failures.push(`transfer: ${(err as Error).message}`)
       }
       progress(`${out.kind} trial ${i + 1}: raw ${out.raw.at(-1)?.toFixed(1)} MB/s, transfer ${out.transfer.at(-1)?.toFixed(1)} MB/s`)
     }
-    // untimed: full GCs while it runs
+    // untimed: full GCs on both ends while it runs
     try {
-      out.peakMB.push((await sampled(async () => transfer(a, c, bytes))).peakMB)
+      await a.services.requests.request(idC, MEMORY_START, new Uint8Array(0))
+      out.senderPeakMB = (await sampled(async () => transfer(a, idC, bytes))).peakMB
+      const remote = JSON.parse(new TextDecoder().decode(await a.services.requests.request(idC, MEMORY_STOP, new Uint8Array(0)))) as { peakMB: number, bufferedMB: number }
+      out.receiverPeakMB = remote.peakMB
+      out.receiverBufferedMB = remote.bufferedMB
     } catch (err) {
       out.failures.push(`memory trial: ${(err as Error).message}`)
     }
-    if (a.getConnections(c.peerId).some(conn => conn !== connection && conn.status === 'open')) {
+    if (a.getConnections(idC).some(conn => conn !== connection && conn.status === 'open')) {
       out.failures.push('a second connection opened during the run')
     }
-    const sender = a.services.transfers.stats()
-    const receiver = c.services.transfers.stats()
-    Object.assign(out, { senderRetainedMB: sender.maxRetained / MB, receiverBufferedMB: receiver.maxBuffered / MB })
+    out.senderRetainedMB = a.services.transfers.stats().maxRetained / MB
   } finally {
     await Promise.allSettled(nodes.map(async n => n.stop()))
+    await receiver.stop()
   }
   return out
 }
@@ -184,27 +222,24 @@ export async function transferBench (options: BenchOptions): Promise<Metric[]> {
   const metrics: Metric[] = []
   for (const webrtc of [true, false]) {
     const name = webrtc ? 'webrtc' : 'circuit'
-    let result: LinkResult & { senderRetainedMB?: number, receiverBufferedMB?: number }
+    let result: LinkResult
     try {
       result = await measureLink(webrtc, bytes, trials, overall)
     } catch (err) {
       progress(`${name}: ${(err as Error).message}`)
-      result = { raw: [], transfer: [], peakMB: [], failures: [(err as Error).message] }
+      result = { raw: [], transfer: [], failures: [(err as Error).message] }
     }
-    const extra = {
+    metrics.push(metric(`transfer.${name}.MBps`, 'MB/s', median(result.transfer), median(result.raw), result.transfer.length, {
       link: result.kind ?? name,
       bytes,
       trials,
       stock_is: 'a raw libp2p stream of the same size on the same connection',
+      setup: 'sender A and relay B in this process, receiver C in a child process',
       failures: result.failures
-    }
-    metrics.push(metric(`transfer.${name}.MBps`, 'MB/s', median(result.transfer), median(result.raw), result.transfer.length, extra))
-    metrics.push(metric(`transfer.${name}.peak_memory`, 'MB', result.peakMB.length === 0 ? null : Math.max(...result.peakMB), null, result.peakMB.length, {
-      bytes,
-      what: 'peak growth of live heap + array buffers (sampled after full GCs) of the one process holding sender, relay and receiver, during one untimed transfer',
-      sender_retained_max_MB: result.senderRetainedMB ?? null,
-      receiver_buffered_max_MB: result.receiverBufferedMB ?? null
     }))
+    const what = 'peak growth of live heap + array buffers (sampled after full GCs) during one untimed transfer'
+    metrics.push(metric(`transfer.${name}.peak_memory.sender`, 'MB', result.senderPeakMB ?? null, null, 1, { bytes, what: `${what}; the sender's process (with relay B)`, retained_max_MB: result.senderRetainedMB ?? null }))
+    metrics.push(metric(`transfer.${name}.peak_memory.receiver`, 'MB', result.receiverPeakMB ?? null, null, 1, { bytes, what: `${what}; the receiver's own process`, buffered_max_MB: result.receiverBufferedMB ?? null }))
   }
   return metrics
 }
