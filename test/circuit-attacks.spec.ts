@@ -141,6 +141,17 @@ describe('mesh circuits under attack by a hop', () => {
     noLinkTo(a, d)
   })
 
+  it('a first hop that does not speak the circuit protocol: a typed refusal (the selection travels with the request)', async () => {
+    const [a, m, d] = nodes
+    await m.unhandle(CIRCUIT_PROTOCOL)
+    await assert.rejects(a.services.circuit.openCircuit(d.peerId, { route: [m.peerId] }), (err: Error) => {
+      assert.equal(err.name, 'CircuitRefusedError')
+      assert.match(err.message, /does not relay mesh circuits/)
+      return true
+    })
+    noLinkTo(a, d)
+  })
+
   it('after all that, every node is still up and answering', async () => {
     const [a, m, d, e] = nodes
     // ping rejects when the peer does not answer

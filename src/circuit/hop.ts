@@ -5,7 +5,7 @@ import { CIRCUIT_PROTOCOL, MAX_REASON_LENGTH, MAX_RESPONSE_SIZE } from './consta
 import { CircuitRefusedError } from './errors.js'
 import { CircuitRequest, CircuitResponse } from './pb/circuit.js'
 import { spliceStreams } from './relay.js'
-import { isAbort, parsePeerId, Refusal } from './wire.js'
+import { isAbort, isUnsupportedProtocol, parsePeerId, Refusal } from './wire.js'
 import type { CircuitNode, HopContext } from './context.js'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { ProtobufStream } from '@libp2p/utils'
@@ -58,7 +58,8 @@ async function askNext (node: CircuitNode, ctx: HopContext, hop: NextHop, signal
   let onward: Stream | undefined
   let messages: ProtobufStream<Stream>
   try {
-    onward = await hop.connection.newStream(CIRCUIT_PROTOCOL, { signal, runOnLimitedConnection: true })
+    // the protocol selection travels with the request in one write: one round trip less per hop
+    onward = await hop.connection.newStream(CIRCUIT_PROTOCOL, { signal, runOnLimitedConnection: true, negotiateFully: false })
     messages = pbStream(onward, { maxDataLength: MAX_RESPONSE_SIZE })
     await messages.write({
       target: ctx.request.target,
@@ -82,6 +83,10 @@ async function askNext (node: CircuitNode, ctx: HopContext, hop: NextHop, signal
     onward.abort(err as Error)
     if (isAbort(err, signal)) {
       throw new Refusal(CircuitResponse.Status.TIMEOUT, `${hop.next} did not answer within ${node.responseTimeout} ms`)
+    }
+    // with the optimistic protocol selection, a peer that does not relay circuits says so here
+    if (isUnsupportedProtocol(err)) {
+      throw new Refusal(CircuitResponse.Status.CONNECTION_FAILED, `${hop.next} does not relay mesh circuits`)
     }
     // truncated, oversize or undecodable
     throw new Refusal(CircuitResponse.Status.MALFORMED, `${hop.next} sent a bad response`)
