@@ -27,6 +27,9 @@ export const MAX_TARGETS = 128
  */
 export const MAX_PEER_ID_SIZE = 44
 
+/** The largest author signature: Ed25519 is 64 bytes, secp256k1 DER at most 72 */
+export const MAX_SIGNATURE_SIZE = 128
+
 /** A routed message is the payload plus channel, author, seqno, signature and targets (peer ids, each with a 2-byte field header) */
 export const MAX_ROUTED_MESSAGE_SIZE = MAX_MESSAGE_SIZE + MAX_CHANNEL_NAME_LENGTH + 256 + MAX_TARGETS * (MAX_PEER_ID_SIZE + 2)
 

@@ -135,7 +135,17 @@ export class InterestRouter {
       return
     }
     const author = parseAuthor(message.from)
-    if (!await author.publicKey.verify(signedBytes(message), message.signature)) {
+    if (message.signature.byteLength > C.MAX_SIGNATURE_SIZE) {
+      throw new InvalidMessageError(`signature of ${message.signature.byteLength} bytes`)
+    }
+    let verified: boolean
+    try {
+      verified = await author.publicKey.verify(signedBytes(message), message.signature)
+    } catch (err) {
+      // a signature of the wrong length or form for the key type
+      throw new InvalidMessageError(`malformed signature: ${(err as Error).message}`)
+    }
+    if (!verified) {
       throw new InvalidMessageError('bad signature')
     }
     // checked again: a copy from another neighbour may have been verified meanwhile

@@ -1,0 +1,186 @@
+/**
+ * Network-level fuzzing: a real bootstrap peer and a real member, each on TCP
+ * loopback with Noise and yamux, attacked on every Membrane protocol they
+ * serve by stock js-libp2p nodes sending protobuf-shaped random and mutated
+ * frames. An attacker that is refused or disconnected is replaced by a fresh
+ * identity. An honest stock peer pings both targets throughout.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { createLibp2p } from 'libp2p'
+import { createBootstrapPeer } from '../src/bootstrap/index.js'
+import { createMembrane } from '../src/index.js'
+import { mutate, randomMessage, Random } from './mutator.js'
+import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Ping } from '@libp2p/ping'
+
+export interface ProtocolOutcome {
+  target: 'bootstrap' | 'member'
+  protocol: string
+  inputs: number
+  /** The target wrote something back before closing */
+  answered: number
+  /** The target closed or reset the stream without an answer */
+  closed: number
+  /** The stream stayed open past the read deadline */
+  timeouts: number
+  /** No stream could be opened: the attacker was refused, penalised or disconnected */
+  refused: number
+  /** Fresh attacker identities used */
+  identities: number
+  /** The slowest honest ping to the target while this protocol was attacked, ms (null in JSON: one failed) */
+  slowestPingMs: number
+  /** Honest pings answered, and failed (5 s deadline), during this protocol's attack */
+  pingsAnswered: number
+  pingsFailed: number
+  inputsPerSecond: number
+}
+
+export interface NetworkRun {
+  outcomes: ProtocolOutcome[]
+  /**
+   * This process's memory (targets, attackers and pinger together), MB:
+   * `quiet` with the targets up and no attacker, `peak` under attack, `after`
+   * once the attackers left and a GC ran
+   */
+  rss: { quiet: number, peak: number, after: number }
+  heapUsed: { quiet: number, peak: number, after: number }
+}
+
+const mb = (bytes: number): number => Math.round(bytes / 1e6)
+
+function frame (body: Uint8Array): Uint8Array {
+  const prefix: number[] = []
+  let n = body.byteLength
+  while (n >= 0x80) { prefix.push((n & 0x7f) | 0x80); n >>>= 7 }
+  prefix.push(n)
+  const out = new Uint8Array(prefix.length + body.byteLength)
+  out.set(prefix)
+  out.set(body, prefix.length)
+  return out
+}
+
+async function stockNode (): Promise<Libp2p<{ ping: Ping }>> {
+  return createLibp2p({
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { ping: ping() }
+  })
+}
+
+/** Attack each protocol of both targets for `secondsPerProtocol`, `concurrency` streams at a time */
+export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: number, concurrency?: number, maxInputsPerProtocol?: number }): Promise<NetworkRun> {
+  const random = new Random(options.seed)
+  const concurrency = options.concurrency ?? 8
+  const maxInputs = options.maxInputsPerProtocol ?? 100_000
+  const boot = await createBootstrapPeer({ host: '127.0.0.1', port: 0, webrtcDirectPort: false })
+  const bootAddr = boot.getMultiaddrs().find(ma => ma.toString().includes('/tcp/') && !ma.toString().includes('/ws'))
+  if (bootAddr == null) {
+    throw new Error('the bootstrap peer has no TCP address')
+  }
+  const member = await createMembrane({
+    bootstrap: [bootAddr.toString()],
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    webrtc: { rtcConfiguration: { iceServers: [] } }
+  })
+  const memberAddr = member.getMultiaddrs().find(ma => ma.toString().includes('/tcp/'))
+  const pinger = await stockNode()
+  const outcomes: ProtocolOutcome[] = []
+  ;(globalThis as { gc?: () => void }).gc?.()
+  const quiet = process.memoryUsage()
+  let rssPeak = quiet.rss
+  let heapPeak = quiet.heapUsed
+  const attackers: Libp2p[] = []
+  try {
+    for (const [name, target, addr] of [['bootstrap', boot, bootAddr], ['member', member, memberAddr]] as const) {
+      if (addr == null) {
+        continue
+      }
+      await pinger.dial(addr)
+      const protocols = target.getProtocols().filter(p => p.startsWith('/membrane/')).sort()
+      for (const protocol of protocols) {
+        const outcome: ProtocolOutcome = { target: name, protocol, inputs: 0, answered: 0, closed: 0, timeouts: 0, refused: 0, identities: 0, slowestPingMs: 0, pingsAnswered: 0, pingsFailed: 0, inputsPerSecond: 0 }
+        let attacker = await stockNode()
+        attackers.push(attacker)
+        outcome.identities++
+        const deadline = Date.now() + options.secondsPerProtocol * 1000
+        const pings = (async () => {
+          while (Date.now() < deadline) {
+            try {
+              outcome.slowestPingMs = Math.max(outcome.slowestPingMs, await pinger.services.ping.ping(target.peerId as PeerId, { signal: AbortSignal.timeout(5000) }))
+              outcome.pingsAnswered++
+            } catch {
+              outcome.slowestPingMs = Infinity
+              outcome.pingsFailed++
+            }
+            await new Promise(resolve => setTimeout(resolve, 50))
+          }
+        })()
+        const started = Date.now()
+        await Promise.all(Array.from({ length: concurrency }, async () => {
+          while (Date.now() < deadline && outcome.inputs < maxInputs) {
+            outcome.inputs++
+            const body = random.int(3) === 0 ? randomMessage(random) : mutate(random, randomMessage(random), randomMessage(random))
+            let stream
+            try {
+              stream = await attacker.dialProtocol(addr, protocol, { signal: AbortSignal.timeout(2000), runOnLimitedConnection: true })
+            } catch {
+              outcome.refused++
+              if (attacker.getConnections(target.peerId).length === 0 && outcome.identities < 1000) {
+                // penalised or barred: come back as someone else, as the black-box fuzzer did
+                const old = attacker
+                attacker = await stockNode()
+                attackers.push(attacker)
+                outcome.identities++
+                void old.stop()
+              }
+              continue
+            }
+            try {
+              try {
+                stream.send(random.int(10) === 0 ? body : frame(body))
+              } catch {
+                // the target closed the stream before the input went out
+                outcome.closed++
+                continue
+              }
+              const answer = await new Promise<'answered' | 'closed' | 'timeout'>((resolve) => {
+                const timer = setTimeout(() => { resolve('timeout') }, 1000)
+                stream.addEventListener('message', () => { clearTimeout(timer); resolve('answered') }, { once: true })
+                stream.addEventListener('close', () => { clearTimeout(timer); resolve('closed') }, { once: true })
+              })
+              outcome[answer === 'answered' ? 'answered' : answer === 'closed' ? 'closed' : 'timeouts']++
+            } finally {
+              stream.abort(new Error('fuzz input done'))
+            }
+            const { rss, heapUsed } = process.memoryUsage()
+            rssPeak = Math.max(rssPeak, rss)
+            heapPeak = Math.max(heapPeak, heapUsed)
+          }
+        }))
+        await pings
+        outcome.inputsPerSecond = Math.round(outcome.inputs / Math.max(1, (Date.now() - started) / 1000))
+        outcomes.push(outcome)
+      }
+    }
+  } finally {
+    await Promise.allSettled(attackers.map(async a => a.stop()))
+  }
+  // the attackers are gone: give the targets' timers a few seconds to drop what they held
+  const settle = Date.now() + 10_000
+  ;(globalThis as { gc?: () => void }).gc?.()
+  while (Date.now() < settle && process.memoryUsage().heapUsed > quiet.heapUsed * 1.2) {
+    await new Promise(resolve => setTimeout(resolve, 500))
+    ;(globalThis as { gc?: () => void }).gc?.()
+  }
+  const after = process.memoryUsage()
+  await Promise.allSettled([pinger.stop(), member.stop(), boot.stop()])
+  return {
+    outcomes,
+    rss: { quiet: mb(quiet.rss), peak: mb(rssPeak), after: mb(after.rss) },
+    heapUsed: { quiet: mb(quiet.heapUsed), peak: mb(heapPeak), after: mb(after.heapUsed) }
+  }
+}
