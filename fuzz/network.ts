@@ -51,6 +51,9 @@ export interface NetworkRun {
 
 const mb = (bytes: number): number => Math.round(bytes / 1e6)
 
+/** Fresh identities one protocol's attack may use */
+const MAX_IDENTITIES = 50
+
 function frame (body: Uint8Array): Uint8Array {
   const prefix: number[] = []
   let n = body.byteLength
@@ -72,7 +75,7 @@ async function stockNode (): Promise<Libp2p<{ ping: Ping }>> {
 }
 
 /** Attack each protocol of both targets for `secondsPerProtocol`, `concurrency` streams at a time */
-export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: number, concurrency?: number, maxInputsPerProtocol?: number }): Promise<NetworkRun> {
+export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: number, concurrency?: number, maxInputsPerProtocol?: number, settleMs?: number }): Promise<NetworkRun> {
   const random = new Random(options.seed)
   const concurrency = options.concurrency ?? 8
   const maxInputs = options.maxInputsPerProtocol ?? 100_000
@@ -93,7 +96,6 @@ export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: 
   const quiet = process.memoryUsage()
   let rssPeak = quiet.rss
   let heapPeak = quiet.heapUsed
-  const attackers: Libp2p[] = []
   try {
     for (const [name, target, addr] of [['bootstrap', boot, bootAddr], ['member', member, memberAddr]] as const) {
       if (addr == null) {
@@ -104,7 +106,7 @@ export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: 
       for (const protocol of protocols) {
         const outcome: ProtocolOutcome = { target: name, protocol, inputs: 0, answered: 0, closed: 0, timeouts: 0, refused: 0, identities: 0, slowestPingMs: 0, pingsAnswered: 0, pingsFailed: 0, inputsPerSecond: 0 }
         let attacker = await stockNode()
-        attackers.push(attacker)
+        let rotated = Date.now()
         outcome.identities++
         const deadline = Date.now() + options.secondsPerProtocol * 1000
         const pings = (async () => {
@@ -129,13 +131,17 @@ export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: 
               stream = await attacker.dialProtocol(addr, protocol, { signal: AbortSignal.timeout(2000), runOnLimitedConnection: true })
             } catch {
               outcome.refused++
-              if (attacker.getConnections(target.peerId).length === 0 && outcome.identities < 1000) {
-                // penalised or barred: come back as someone else, as the black-box fuzzer did
+              if (attacker.getConnections(target.peerId).length === 0 && outcome.identities < MAX_IDENTITIES && Date.now() - rotated > 1000) {
+                // penalised or barred: come back as someone else, as the black-box fuzzer did (at most once a second,
+                // as libp2p refuses more than 5 inbound connections per second from one host anyway)
+                rotated = Date.now()
                 const old = attacker
                 attacker = await stockNode()
-                attackers.push(attacker)
                 outcome.identities++
-                void old.stop()
+                await old.stop()
+              } else {
+                // refused: back off a little rather than spin
+                await new Promise(resolve => setTimeout(resolve, 50))
               }
               continue
             }
@@ -162,15 +168,16 @@ export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: 
           }
         }))
         await pings
+        await attacker.stop()
         outcome.inputsPerSecond = Math.round(outcome.inputs / Math.max(1, (Date.now() - started) / 1000))
         outcomes.push(outcome)
       }
     }
   } finally {
-    await Promise.allSettled(attackers.map(async a => a.stop()))
+    await Promise.allSettled([pinger.hangUp(boot.peerId)])
   }
   // the attackers are gone: give the targets' timers a few seconds to drop what they held
-  const settle = Date.now() + 10_000
+  const settle = Date.now() + (options.settleMs ?? 10_000)
   ;(globalThis as { gc?: () => void }).gc?.()
   while (Date.now() < settle && process.memoryUsage().heapUsed > quiet.heapUsed * 1.2) {
     await new Promise(resolve => setTimeout(resolve, 500))

@@ -30,7 +30,7 @@ describe('fuzz (seeded CI pass)', () => {
   })
 
   it('a bootstrap peer and a member survive a short attack on every protocol over TCP', async () => {
-    const run = await fuzzNetwork({ secondsPerProtocol: 0.5, seed: SEED, concurrency: 4, maxInputsPerProtocol: 200 })
+    const run = await fuzzNetwork({ secondsPerProtocol: 0.5, seed: SEED, concurrency: 4, maxInputsPerProtocol: 200, settleMs: 0 })
     const protocols = new Set(run.outcomes.map(o => `${o.target} ${o.protocol}`))
     assert.ok(protocols.has('member /membrane/channels/route/1.0.0') && protocols.has('bootstrap /membrane/admission/1.0.0'), [...protocols].join(', '))
     for (const outcome of run.outcomes) {
