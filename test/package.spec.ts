@@ -173,7 +173,7 @@ describe('the packed package, installed in an empty project', () => {
       const errors: string[] = []
       page.on('pageerror', (err) => { errors.push(err.message) })
       await page.goto(url)
-      await page.waitForFunction(() => document.getElementById('status')?.classList.contains('error') === false && /^(linked|through|connected)/.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 60_000 })
+      await page.waitForFunction(() => document.getElementById('status')?.classList.contains('error') === false && /^(linked to|through the bootstrap peer only)/.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 60_000 })
       assert.match(await page.textContent('#self') ?? '', /^12D3KooW/)
       assert.deepEqual(errors, [])
       await page.close()

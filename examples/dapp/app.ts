@@ -1,10 +1,14 @@
 // The example dapp: joins the mesh through the bootstrap peer that served the page;
-// chat over broadcast, direct messages to a chosen peer, and a live network map (cytoscape)
+// chat over broadcast, direct messages to a chosen peer, and a live network map (cytoscape).
+// People are named by the alias in their map record (yours is kept in localStorage).
 import cytoscape from 'cytoscape'
 import { createMembrane } from '../../src/index.browser.js'
 import type { BootstrapErrorDetail, BroadcastMessage, LinkKind, Membrane, MapEdge, MapNode } from '../../src/index.browser.js'
 
 const TOPIC = 'membrane-chat'
+/** Where this browser keeps the name it publishes in its map record */
+const ALIAS_KEY = 'membrane-dapp-alias'
+const MAX_ALIAS = 32
 const $ = <T extends HTMLElement>(id: string): T => document.getElementById(id) as T
 const statusEl = $('status')
 const messagesEl = $<HTMLOListElement>('messages')
@@ -16,18 +20,22 @@ function setStatus (text: string, error = false): void {
   statusEl.classList.toggle('error', error)
 }
 
-function show (from: string, text: string, kind: 'broadcast' | 'direct' | 'info' = 'broadcast'): void {
+const short = (id: string): string => `…${id.slice(-6)}`
+
+/** A peer's name: the alias its map record carries, else the end of its id */
+let nameOf = (id: string): string => short(id)
+
+/** One line in the chat: `own` for what you sent, `direct` for a direct message to you, `info` for notices */
+function show (from: string, text: string, kind: 'broadcast' | 'direct' | 'own' | 'info' = 'broadcast'): void {
   const li = document.createElement('li')
   li.className = kind
   const who = document.createElement('span')
   who.className = 'from'
-  who.textContent = kind === 'direct' ? `${from.slice(-8)} → you` : from.slice(-8)
+  who.textContent = kind === 'own' ? 'you' : kind === 'direct' ? `${nameOf(from)} → you` : kind === 'info' ? '' : nameOf(from)
   li.append(who, document.createTextNode(text))
   messagesEl.append(li)
   messagesEl.scrollTop = messagesEl.scrollHeight
 }
-
-const short = (id: string): string => `…${id.slice(-6)}`
 const EDGE_STYLE: Record<LinkKind, { color: string, style: 'solid' | 'dashed' | 'dotted' }> = {
   direct: { color: '#2e7d32', style: 'solid' },
   webrtc: { color: '#2e7d32', style: 'solid' },
@@ -52,7 +60,7 @@ function drawMap (node: Membrane): void {
   })
   const nodeData = (n: MapNode): cytoscape.ElementDefinition => ({
     group: 'nodes',
-    data: { id: n.id.toString(), label: n.id.toString() === self ? 'you' : (n.alias ?? short(n.id.toString())) },
+    data: { id: n.id.toString(), label: n.id.toString() === self ? `you${n.alias != null ? ` (${n.alias})` : ''}` : (n.alias ?? short(n.id.toString())) },
     classes: [n.id.toString() === self ? 'self' : '', n.roles.includes('bootstrap') ? 'bootstrap' : ''].join(' ')
   })
   const edgeId = (e: MapEdge): string => `${e.from.toString()}|${e.to.toString()}`
@@ -92,6 +100,14 @@ function drawMap (node: Membrane): void {
     }
     relayout()
   })
+  // a link that changed kind (e.g. relayed → direct WebRTC) or RTT is redrawn in place
+  map.addEventListener('edge:update', (evt) => {
+    const edge = cy.getElementById(edgeId(evt.detail))
+    if (edge.nonempty()) {
+      edge.data(edgeData(evt.detail).data)
+      $('map').dataset.updates = String(Number($('map').dataset.updates ?? '0') + 1)
+    }
+  })
   map.addEventListener('edge:remove', (evt) => { cy.getElementById(edgeId(evt.detail)).remove(); relayout() })
   // keep the whole map in view when the screen turns or resizes
   cy.on('resize', () => { cy.fit(undefined, 20) })
@@ -107,38 +123,95 @@ function updateTargets (node: Membrane): void {
   const self = node.peerId.toString()
   const chosen = target.value
   const ids = node.services.networkMap.nodes().map(n => n.id.toString()).filter(id => id !== self)
-  target.replaceChildren(new Option('everyone (broadcast)', ''), ...ids.map(id => new Option(`direct to ${short(id)}`, id)))
+  target.replaceChildren(new Option('everyone (broadcast)', ''), ...ids.map(id => new Option(`direct to ${nameOf(id)}`, id)))
   target.value = ids.includes(chosen) ? chosen : ''
+}
+
+/** The saved alias, if it is one a map record may carry */
+function savedAlias (): string | undefined {
+  const alias = localStorage.getItem(ALIAS_KEY)?.trim()
+  return alias == null || alias === '' ? undefined : alias.slice(0, MAX_ALIAS)
 }
 
 async function main (): Promise<void> {
   const config = await (await fetch('config.json')).json() as { bootstrap: string[], allowLocalDial?: boolean }
   // `?bootstrap=<multiaddr>` overrides the served config (tests and trying other networks)
   const override = new URLSearchParams(location.search).getAll('bootstrap')
+  const alias = savedAlias()
   const node = await createMembrane({
     bootstrap: override.length > 0 ? override : config.bootstrap,
     allowLocalDial: config.allowLocalDial === true,
-    webrtc: { rtcConfiguration: { iceServers: [] } }
+    webrtc: { rtcConfiguration: { iceServers: [] } },
+    networkMap: { alias }
   })
   Object.assign(globalThis, { membrane: node })
-  $('self').textContent = node.peerId.toString()
+  const self = node.peerId.toString()
+  const map = node.services.networkMap
+  const peerIdOf = (id: string): Membrane['peerId'] | undefined => map.nodes().find(n => n.id.toString() === id)?.id
+  nameOf = (id) => {
+    const peer = peerIdOf(id)
+    return (peer == null ? undefined : map.get(peer)?.alias) ?? short(id)
+  }
+  $('self').textContent = self
+
+  // your name: published in your map record; a change takes effect on reload (a record is signed at start)
+  const aliasInput = $<HTMLInputElement>('alias')
+  aliasInput.value = alias ?? ''
+  $('alias-form').addEventListener('submit', (evt) => {
+    evt.preventDefault()
+    localStorage.setItem(ALIAS_KEY, aliasInput.value.trim().slice(0, MAX_ALIAS))
+    location.reload()
+  })
+
+  const isBootstrap = (id: string): boolean => {
+    const record = map.nodes().find(n => n.id.toString() === id)
+    return record?.roles.includes('bootstrap') === true || (override.length > 0 ? override : config.bootstrap).some(a => a.endsWith(`/p2p/${id}`))
+  }
+
+  // the status says what works: member links on the map, else only the bootstrap peer, else nothing
   const contact = node.services.firstContact
-  const showError = ({ error, retryIn }: BootstrapErrorDetail): void => {
-    setStatus(`cannot reach the network: ${error.message}${retryIn == null ? '' : ` — retrying in ${Math.round(retryIn / 1000)} s`}`, true)
+  let lastError: BootstrapErrorDetail | undefined = contact.lastError
+  const updateStatus = (): void => {
+    const links = map.edges().filter(e => e.from.toString() === self || e.to.toString() === self)
+      .map(e => ({ peer: e.from.toString() === self ? e.to.toString() : e.from.toString(), kind: e.kind }))
+    // WebRTC, or TCP/WebSockets between dialable ends: no relay in between
+    const direct = links.filter(l => !isBootstrap(l.peer) && (l.kind === 'direct' || l.kind === 'webrtc')).length
+    const members = links.filter(l => !isBootstrap(l.peer)).length
+    if (direct > 0) {
+      setStatus(`linked to ${direct} member${direct === 1 ? '' : 's'} directly`)
+    } else if (members > 0) {
+      setStatus(`linked to ${members} member${members === 1 ? '' : 's'} through relays`)
+    } else if (links.length > 0) {
+      setStatus('through the bootstrap peer only')
+    } else if (lastError != null) {
+      setStatus(`offline — cannot reach the network: ${lastError.error.message}${lastError.retryIn == null ? '' : ` — retrying in ${Math.round(lastError.retryIn / 1000)} s`}`, true)
+    } else if (node.getConnections().length > 0) {
+      setStatus('contacting the network…')
+    } else {
+      setStatus('offline')
+    }
   }
-  contact.addEventListener('bootstrap:error', (evt) => { showError(evt.detail) })
-  contact.addEventListener('bootstrap:connect', () => { setStatus('connected') })
-  if (contact.connected) {
-    setStatus('connected')
-  } else if (contact.lastError != null) {
-    showError(contact.lastError)
-  } else {
-    setStatus('contacting the bootstrap peer…')
+  contact.addEventListener('bootstrap:error', (evt) => { lastError = evt.detail; updateStatus() })
+  contact.addEventListener('bootstrap:connect', () => { lastError = undefined; updateStatus() })
+  for (const event of ['edge:add', 'edge:update', 'edge:remove', 'node:add', 'node:update', 'node:remove'] as const) {
+    map.addEventListener(event, updateStatus)
   }
+  updateStatus()
+
+  // peers you are connected to, bootstrap peers not counted
   const peerCount = $('peer-count')
-  const updatePeers = (): void => { peerCount.textContent = String(node.getPeers().length) }
+  const updatePeers = (): void => { peerCount.textContent = String(node.getPeers().filter(p => !isBootstrap(p.toString())).length) }
   node.addEventListener('peer:connect', updatePeers)
-  node.addEventListener('peer:disconnect', updatePeers)
+  node.addEventListener('peer:disconnect', () => { updatePeers(); updateStatus() })
+  map.addEventListener('node:update', updatePeers)
+
+  // who joined and left your neighbourhood (links both ends' map records confirm)
+  node.services.topology.addEventListener('peer:join', (evt) => {
+    if (!evt.detail.bootstrap) { show(evt.detail.id.toString(), `${nameOf(evt.detail.id.toString())} joined`, 'info') }
+  })
+  node.services.topology.addEventListener('peer:leave', (evt) => {
+    if (!evt.detail.bootstrap) { show(evt.detail.id.toString(), `${nameOf(evt.detail.id.toString())} left`, 'info') }
+  })
 
   node.services.broadcast.subscribe(TOPIC, (msg: BroadcastMessage) => {
     show(msg.from.toString(), new TextDecoder().decode(msg.data))
@@ -153,10 +226,14 @@ async function main (): Promise<void> {
       return
     }
     const to = target.value
-    const peer = node.services.networkMap.nodes().find(n => n.id.toString() === to)?.id
+    const peer = peerIdOf(to)
     const sent = to === '' || peer == null
-      ? node.services.broadcast.publish(TOPIC, new TextEncoder().encode(text)).then(() => { show(node.peerId.toString(), text) })
-      : node.services.directMessages.send(peer, new TextEncoder().encode(text)).then(() => { show(node.peerId.toString(), `(to ${short(to)}) ${text}`, 'info') })
+      ? node.services.broadcast.publish(TOPIC, new TextEncoder().encode(text)).then(() => { show(self, text, 'own') })
+      : node.services.directMessages.send(peer, new TextEncoder().encode(text)).then(() => {
+        show(self, `(to ${nameOf(to)}) ${text}`, 'own')
+        // a direct message is one message: the next goes to everyone again
+        target.value = ''
+      })
     sent.then(() => { input.value = '' }, (err: Error) => { setStatus(`not sent: ${err.message}`, true) })
   })
   drawMap(node)

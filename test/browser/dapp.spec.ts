@@ -38,13 +38,19 @@ describe('example dapp in Chromium', () => {
     const errors: string[] = []
     page.on('pageerror', (err) => { errors.push(err.message) })
     await page.goto(url)
-    await page.waitForFunction(() => document.getElementById('status')?.textContent === 'connected', null, { timeout: 30_000 })
+    // gossip and the map work: the bootstrap peer's record is on the page's map, linked to it
+    await page.waitForFunction(() => /^(through the bootstrap peer only|linked to \d+ members?)/.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 30_000 })
     return { page, errors }
   }
 
   it('two pages join through the bootstrap peer and chat over broadcast', async () => {
     const a = await open()
     const b = await open()
+    // b names itself; the name is kept in localStorage and published in b's map record after the reload
+    await b.page.fill('#alias', 'bea')
+    await Promise.all([b.page.waitForNavigation(), b.page.click('#alias-form button[type=submit]')])
+    await b.page.waitForFunction(() => /^(through the bootstrap peer only|linked to)/.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 30_000 })
+    assert.equal(await b.page.inputValue('#alias'), 'bea')
     const idA = await a.page.textContent('#self')
     assert.match(idA ?? '', /^12D3KooW/)
     // wait until the bootstrap peer forwards the chat topic for both pages
@@ -54,9 +60,12 @@ describe('example dapp in Chromium', () => {
     }, null, { timeout: 30_000 })
 
     await a.page.fill('#message', 'hello from page a')
-    await a.page.click('button[type=submit]')
+    await a.page.click('#send-form button[type=submit]')
     await b.page.waitForFunction(() => document.getElementById('messages')?.textContent?.includes('hello from page a'), null, { timeout: 30_000 })
-    assert.equal(await a.page.textContent('#status'), 'connected')
+    assert.equal(await a.page.textContent('#status'), 'through the bootstrap peer only')
+    // your own message is marked as yours; the bootstrap peer is not counted as a peer
+    assert.equal(await a.page.textContent('#messages li.own .from'), 'you')
+    assert.equal(await a.page.textContent('#peer-count'), '0')
     await a.page.screenshot({ path: `${ARTIFACTS}/dapp-page-a.png` })
     await b.page.screenshot({ path: `${ARTIFACTS}/dapp-page-b.png` })
 
@@ -66,11 +75,19 @@ describe('example dapp in Chromium', () => {
     }
     const idB = await b.page.textContent('#self') as string
 
-    // a direct message to the chosen peer
+    // a direct message to the chosen peer, named by the alias b saved (it is in b's map record)
+    await a.page.waitForFunction((id) => [...(document.getElementById('target') as HTMLSelectElement).options].some(o => o.value === id && o.text === 'direct to bea'), idB, { timeout: 30_000 })
     await a.page.selectOption('#target', idB)
     await a.page.fill('#message', 'just for b')
-    await a.page.click('button[type=submit]')
+    await a.page.click('#send-form button[type=submit]')
     await b.page.waitForFunction(() => [...document.querySelectorAll('#messages li.direct')].some(li => li.textContent?.includes('just for b')), null, { timeout: 30_000 })
+    // the target goes back to everyone after a direct message
+    await a.page.waitForFunction(() => (document.getElementById('target') as HTMLSelectElement).value === '', null, { timeout: 30_000 })
+    // the direct message made a member link: a join notice, a peer counted, and the status says so
+    await a.page.waitForFunction(() => [...document.querySelectorAll('#messages li.info')].some(li => li.textContent === 'bea joined'), null, { timeout: 30_000 })
+    await a.page.waitForFunction(() => document.getElementById('peer-count')?.textContent === '1', null, { timeout: 30_000 })
+    // connect() upgrades the link to WebRTC
+    await a.page.waitForFunction(() => document.getElementById('status')?.textContent === 'linked to 1 member directly', null, { timeout: 30_000 })
 
     await a.page.screenshot({ path: `${ARTIFACTS}/dapp-desktop.png`, fullPage: true })
     await b.page.setViewportSize({ width: 390, height: 844 })
@@ -86,6 +103,7 @@ describe('example dapp in Chromium', () => {
     // a closed port on loopback, the bootstrap peer's own id
     await page.goto(`${url}?bootstrap=${encodeURIComponent(`/ip4/127.0.0.1/tcp/9/ws/p2p/${boot.peerId.toString()}`)}`)
     await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('retrying in 1 s'), null, { timeout: 30_000 })
+    assert.match(await page.textContent('#status') ?? '', /^offline — /)
     assert.ok(await page.$eval('#status', el => el.classList.contains('error')))
     assert.match(await page.textContent('#status') ?? '', /cannot reach the network: no bootstrap peer answered/)
     // backoff: the next round waits longer
