@@ -105,6 +105,8 @@ export interface TransfersStats {
   transfersFailed: number
   /** Links this node's sends resumed over */
   resumes: number
+  /** Times a send moved to a better link mid-way (a circuit, then the WebRTC link made behind it) */
+  linkUpgrades: number
   /** Resumes this node accepted as a receiver */
   resumesAccepted: number
   /** Offers answered BUSY */

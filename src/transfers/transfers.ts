@@ -3,6 +3,7 @@ import { lpStream } from '@libp2p/utils'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
+import { LINK_KIND_RANK, bestConnection, linkKind } from '../utils/connections.js'
 import { linkTo } from '../utils/link.js'
 import { ACK_FRACTION, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESUMES, DEFAULT_MAX_TRANSFERS, DEFAULT_MAX_TRANSFERS_PER_PEER, DEFAULT_OFFER_TIMEOUT, DEFAULT_RESUME_TIMEOUT, DEFAULT_WINDOW_SIZE, FRAME_OVERHEAD, ID_LENGTH, MAX_CHUNK_SIZE, MAX_INBOUND_STREAMS, MAX_META_SIZE, MAX_NAME_LENGTH, MAX_OUTBOUND_STREAMS, MAX_REASON_LENGTH, MAX_RESUME_BACKOFF, PROTOCOL, RESUME_BACKOFF } from './constants.js'
 import { MalformedTransferError, TransferCancelledError, TransferIntegrityError, TransferInterruptedError, TransferRefusedError, TransferTimeoutError, TransferTooLargeError } from './errors.js'
@@ -29,6 +30,15 @@ class SourceError extends Error {
     super(original.message)
   }
 }
+
+/** A better link to the receiver appeared: the transfer moves to it (not a failure) */
+class LinkUpgradeError extends Error {
+  static name = 'LinkUpgradeError'
+  name = 'LinkUpgradeError'
+}
+
+/** How often (in data frames) a sender on a relayed link looks for a better one */
+const UPGRADE_CHECK_FRAMES = 16
 
 interface Registered {
   handler: TransferHandler
@@ -120,7 +130,7 @@ export class DefaultTransfers implements Transfers, Startable {
   private readonly handlers = new Map<string, Registered>()
   /** incoming transfers by `<peer>/<id>`, including finished ones kept to answer a late resume */
   private readonly incoming = new Map<string, IncomingState>()
-  readonly counters: Omit<TransfersStats, 'incoming'> = { transfersSent: 0, transfersReceived: 0, transfersFailed: 0, resumes: 0, resumesAccepted: 0, transfersBusy: 0, malformedFrames: 0, stalledSenders: 0, bytesSent: 0, bytesReceived: 0, maxBuffered: 0, maxRetained: 0 }
+  readonly counters: Omit<TransfersStats, 'incoming'> = { transfersSent: 0, transfersReceived: 0, transfersFailed: 0, resumes: 0, linkUpgrades: 0, resumesAccepted: 0, transfersBusy: 0, malformedFrames: 0, stalledSenders: 0, bytesSent: 0, bytesReceived: 0, maxBuffered: 0, maxRetained: 0 }
   shutdownController = new AbortController()
   private started = false
 
@@ -199,13 +209,21 @@ export class DefaultTransfers implements Transfers, Startable {
     }
     let resumeDeadline: number | undefined
     let backoff = RESUME_BACKOFF
+    /** bytes acknowledged when the link last dropped: progress since then renews the resume budget */
+    let ackedAtDrop = -1
     try {
       while (true) {
         let connection: Connection | undefined
         try {
           const linkSignal = AbortSignal.any([signal, AbortSignal.timeout(this.offerTimeout)])
           connection = await linkTo(this.components.connectionManager, peer, { signal: linkSignal, makeLink: this.makeLink, allowLimited: false })
-          await this.carry(connection, out, signal, progress)
+          const current = connection
+          // a circuit from connect() comes first and WebRTC behind it: move once a better link is up
+          const better = (): boolean => {
+            const best = bestConnection(this.components.connectionManager.getConnections(peer))
+            return best != null && best !== current && LINK_KIND_RANK[linkKind(best)] < LINK_KIND_RANK[linkKind(current)]
+          }
+          await this.carry(connection, out, signal, progress, better)
           this.counters.transfersSent++
           return { id: uint8ArrayToString(out.id, 'base16'), bytes: out.sent, digest: uint8ArrayToString(out.digest ?? new Uint8Array(0), 'base16'), resumes: out.resumes, connection }
         } catch (err) {
@@ -219,6 +237,17 @@ export class DefaultTransfers implements Transfers, Startable {
             // never started: nothing to resume
             throw err
           }
+          if ((err as Error).name === 'LinkUpgradeError') {
+            this.counters.linkUpgrades++
+            this.log('transfer %s to %p moves to a better link after %d bytes', uint8ArrayToString(out.id, 'base16'), peer, out.sent)
+            continue
+          }
+          if (out.acked > ackedAtDrop) {
+            // the last link carried data: a fresh budget for this drop
+            resumeDeadline = undefined
+            backoff = RESUME_BACKOFF
+          }
+          ackedAtDrop = out.acked
           resumeDeadline ??= Date.now() + this.resumeTimeout
           if (out.resumes >= this.maxResumes || Date.now() + backoff > resumeDeadline) {
             throw new TransferInterruptedError(`the link to ${peer} dropped after ${out.sent} bytes and no new link carried on (${out.resumes} resumes): ${reasonOf(err)}`)
@@ -288,12 +317,12 @@ export class DefaultTransfers implements Transfers, Startable {
   }
 
   /** Carry `out` over one stream on `connection`, from where the receiver stands, until it is verified */
-  private async carry (connection: Connection, out: Outgoing, signal: AbortSignal, progress: () => void): Promise<void> {
+  private async carry (connection: Connection, out: Outgoing, signal: AbortSignal, progress: () => void, better?: () => boolean): Promise<void> {
     const stream = await connection.newStream(PROTOCOL, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.offerTimeout)]) })
-    await this.carryOver(stream, out, signal, progress)
+    await this.carryOver(stream, out, signal, progress, better)
   }
 
-  private async carryOver (stream: Stream, out: Outgoing, signal: AbortSignal, progress: () => void): Promise<void> {
+  private async carryOver (stream: Stream, out: Outgoing, signal: AbortSignal, progress: () => void, better?: () => boolean): Promise<void> {
     const offerSignal = AbortSignal.any([signal, AbortSignal.timeout(this.offerTimeout)])
     const lp = lpStream(stream, { maxDataLength: FRAME_OVERHEAD, maxBufferSize: CONTROL_READ_BUFFER })
     let failure: Error | undefined
@@ -404,7 +433,11 @@ export class DefaultTransfers implements Transfers, Startable {
         await write(data)
       }
       // then the rest of the source
+      let frames = 0
       while (!out.sourceDone) {
+        if (better != null && ++frames % UPGRADE_CHECK_FRAMES === 0 && better()) {
+          throw new LinkUpgradeError('a better link is up')
+        }
         await until(() => out.sent - out.acked + MAX_CHUNK_SIZE <= window)
         let next: IteratorResult<Uint8Array>
         try {
@@ -450,6 +483,11 @@ export class DefaultTransfers implements Transfers, Startable {
       }
       if (error.name === 'MalformedTransferError') {
         this.counters.malformedFrames++
+      }
+      if (error.name === 'LinkUpgradeError') {
+        // everything written arrives; the receiver holds it until the offer on the new link
+        await stream.close({ signal: AbortSignal.timeout(this.offerTimeout) }).catch((e: Error) => { stream.abort(e) })
+        throw err
       }
       stream.abort(error)
       throw err
@@ -811,6 +849,8 @@ class IncomingState extends TypedEventEmitter<IncomingTransferEvents> implements
       }
     } catch (err) {
       if (this.stream !== stream || this.finished) {
+        // replaced by a resumed stream, or over: this one is done with
+        void stream.close({ signal: AbortSignal.timeout(1000) }).catch((e: Error) => { stream.abort(e) })
         return
       }
       const error = err as Error
@@ -833,6 +873,8 @@ class IncomingState extends TypedEventEmitter<IncomingTransferEvents> implements
       owner.log('transfer %s from %p lost its link at %d bytes - %e; waiting %d ms for a resume', this.id, this.from, this.received, error, owner.resumeTimeout)
       this.stream = undefined
       this.lp = undefined
+      // a sender that moved to a better link closed this one cleanly: close this end too
+      void stream.close({ signal: AbortSignal.timeout(1000) }).catch((e: Error) => { stream.abort(e) })
       this.resumeTimer = setTimeout(() => {
         this.fail(new TransferInterruptedError(`the sender did not resume within ${owner.resumeTimeout} ms after its link dropped at ${this.received} bytes`))
       }, owner.resumeTimeout)
