@@ -23,7 +23,15 @@ import type { CircuitDialOptions } from './transport.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 import type { ProgressEvent } from 'progress-events'
 
-/** How long closing a drained circuit may take before it is aborted */
+/** The WebRTC signaling protocol of @libp2p/webrtc */
+const WEBRTC_SIGNALING_PROTOCOL = '/webrtc-signaling/0.0.1'
+
+/**
+ * How long to let the answerer finish its signaling stream before the circuit
+ * closes (@libp2p/webrtc closes the new peer connection if that stream fails
+ * to close, so cutting the circuit under it would undo the upgrade), and how
+ * long closing a drained circuit may take before it is aborted
+ */
 const SIGNALING_DRAIN_TIMEOUT = 2000
 
 /** True when an error (or one it wraps) says the remote does not speak WebRTC signaling */
@@ -377,7 +385,12 @@ export class DefaultMeshCircuits implements MeshCircuitsService, Startable {
    * under it would undo the upgrade.
    */
   private async retire (circuit: Connection): Promise<void> {
-    await streamsClosed(circuit.streams, this.init.circuitDrainTimeout ?? DEFAULT_CIRCUIT_DRAIN_TIMEOUT)
+    const signaling = circuit.streams.filter(s => s.protocol === WEBRTC_SIGNALING_PROTOCOL)
+    const others = circuit.streams.filter(s => s.protocol !== WEBRTC_SIGNALING_PROTOCOL)
+    await Promise.all([
+      streamsClosed(signaling, SIGNALING_DRAIN_TIMEOUT),
+      streamsClosed(others, this.init.circuitDrainTimeout ?? DEFAULT_CIRCUIT_DRAIN_TIMEOUT)
+    ])
     try {
       await circuit.close({ signal: AbortSignal.timeout(SIGNALING_DRAIN_TIMEOUT) })
     } catch (err) {

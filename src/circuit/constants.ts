@@ -125,11 +125,15 @@ export const MAX_WEBRTC_ATTEMPT_TIMEOUT = 10 * second
 
 /**
  * How long a circuit that `connect()` replaced with a WebRTC link stays open
- * for the streams already on it (a message in flight, identify) before it is
- * closed. New streams go to the WebRTC link at once (bestConnection prefers
- * it); long-lived ones (gossipsub) reopen on it when the circuit closes.
+ * for the streams already on it (a message in flight, identify, the
+ * answerer's signaling stream) before it is closed. New streams go to the
+ * WebRTC link at once (bestConnection prefers it); long-lived ones (gossipsub)
+ * never drain and reopen on it when the circuit closes, so this is short: many
+ * round trips of a healthy mesh, and a message cut off is resent over the new
+ * link (direct messages retry once with the same id). The hops' relay slots
+ * are freed that much sooner.
  */
-export const DEFAULT_CIRCUIT_DRAIN_TIMEOUT = 5 * second
+export const DEFAULT_CIRCUIT_DRAIN_TIMEOUT = 1 * second
 
 /**
  * WebRTC attempts per `connect()` before falling back to a relay circuit. In

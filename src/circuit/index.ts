@@ -243,7 +243,7 @@ export interface MeshCircuitsInit extends MeshCircuitTransportInit {
   /**
    * How long a circuit replaced by a WebRTC link stays open for the streams on it, in ms
    *
-   * @default 5000
+   * @default 1000
    */
   circuitDrainTimeout?: number
 
