@@ -3,6 +3,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, CHECK_DELAY, DEFAULT_CHECK_INTERVAL, DEFAULT_DIAL_TIMEOUT, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, MAX_PARALLEL_DIALS } from './constants.js'
 import { BootstrapUnreachableError, InvalidBootstrapAddressError } from './errors.js'
+import { describeDialFailure } from '../utils/dial-error.js'
 import type { BootstrapErrorDetail, FirstContact as FirstContactInterface, FirstContactComponents, FirstContactEvents, FirstContactInit, FirstContactStats } from './index.js'
 import type { Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -223,7 +224,7 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
       this.counters.failedRounds++
       const last = (results.at(-1) as PromiseRejectedResult).reason as Error
       const retryIn = Math.min(this.maxDelay, this.initialDelay * 2 ** (this.attempt - 1))
-      const error = new BootstrapUnreachableError(`no bootstrap peer answered (${targets.length} tried): ${last?.message ?? 'unknown error'}`, { cause: last })
+      const error = new BootstrapUnreachableError(`no bootstrap peer answered (${targets.length} tried): ${describeDialFailure(last, String(targets.at(-1)?.address ?? ''))}`, { cause: last })
       this.log('round %d failed, retrying in %d ms - %e', this.attempt, retryIn, error)
       this.lastError = { error, addresses: targets.map(t => String(t.address ?? t.peer)), attempt: this.attempt, retryIn }
       this.safeDispatchEvent('bootstrap:error', { detail: this.lastError })

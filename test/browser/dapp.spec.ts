@@ -105,7 +105,8 @@ describe('example dapp in Chromium', () => {
     await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('retrying in 1 s'), null, { timeout: 30_000 })
     assert.match(await page.textContent('#status') ?? '', /^offline — /)
     assert.ok(await page.$eval('#status', el => el.classList.contains('error')))
-    assert.match(await page.textContent('#status') ?? '', /cannot reach the network: no bootstrap peer answered/)
+    // the cause is named (a browser cannot tell refused from unreachable), never "unknown error"
+    assert.match(await page.textContent('#status') ?? '', /cannot reach the network: no bootstrap peer answered \(1 tried\): connection failed: refused or unreachable/)
     // backoff: the next round waits longer
     await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('retrying in 2 s'), null, { timeout: 30_000 })
     await page.screenshot({ path: `${ARTIFACTS}/dapp-unreachable.png` })
