@@ -119,12 +119,23 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
   minPeers?: number
 
   /**
-   * Options for the topology manager (round interval, back-off, `enabled`…);
-   * `minPeers`/`maxPeers` above take precedence
+   * Options for the topology manager (round interval, back-off…);
+   * `minPeers`/`maxPeers` above take precedence. The manager runs by
+   * default; `{ enabled: false }` opts out (the node then keeps whatever links
+   * it is given and stays on its bootstrap peers).
    *
    * @default {}
    */
   topology?: TopologyInit
+
+  /**
+   * In a browser page: stop the node (which sends the map's signed goodbye to
+   * every neighbour, so the tab leaves every map at once) on `pagehide`, and
+   * start it again when the page comes back from the back/forward cache
+   *
+   * @default true
+   */
+  leaveOnPagehide?: boolean
 
   /**
    * Allow dials to loopback, private-range and plain `ws://` addresses. The
@@ -336,7 +347,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       // the one owner of (re-)contact: dials bootstrap peers whenever this node holds neither a bootstrap nor a member link;
       // malformed addresses are reported as bootstrap:error events, not thrown here
       firstContact: firstContact({ bootstrap: bootstrapList }),
-      topology: topology({ enabled: false, ...options.topology, maxPeers, ...(options.minPeers != null ? { minPeers: options.minPeers } : {}) }),
+      topology: topology({ ...options.topology, maxPeers, ...(options.minPeers != null ? { minPeers: options.minPeers } : {}) }),
       liveLinks: liveLinks(options.liveLinks),
       iceServers: iceServers(options.iceServers),
       ...extraServices
@@ -347,6 +358,30 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   for (const topic of options.topics ?? []) {
     node.services.broadcast.subscribe(topic)
   }
+  if (options.leaveOnPagehide !== false) {
+    leaveOnPagehide(node)
+  }
 
   return node
+}
+
+interface PageEvents {
+  addEventListener(type: 'pagehide' | 'pageshow', listener: (evt: { persisted?: boolean }) => void): void
+}
+
+/** A closed, reloaded or navigated-away tab says goodbye instead of going silent (a no-op outside a page) */
+function leaveOnPagehide (node: Libp2p): void {
+  const page = globalThis as unknown as Partial<PageEvents> & { document?: unknown }
+  if (typeof page.addEventListener !== 'function' || page.document == null) {
+    return
+  }
+  page.addEventListener('pagehide', () => {
+    // stop() runs the network map's beforeStop: the goodbye record goes out while the links are still open
+    Promise.resolve(node.stop()).catch(() => {})
+  })
+  page.addEventListener('pageshow', (evt) => {
+    if (evt.persisted === true && node.status === 'stopped') {
+      Promise.resolve(node.start()).catch(() => {})
+    }
+  })
 }

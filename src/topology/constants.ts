@@ -9,8 +9,9 @@ export const DEFAULT_MIN_PEERS = 3
 export const DEFAULT_INTERVAL = 3_000
 export const DEFAULT_JITTER = 0.5
 
-/** A lost link or a new map edge runs a round this soon (debounced), so healing starts before the next timer round */
-export const HEAL_DELAY = 500
+/** A lost link or a lost map edge runs a round this soon (debounced), so healing starts at once, not at the next timer round */
+export const HEAL_DELAY = 200
+
 
 /** Deadline for one link attempt (a direct dial, or a WebRTC upgrade through the mesh) */
 export const DEFAULT_DIAL_TIMEOUT = 10_000

@@ -99,8 +99,9 @@ export interface TopologyInit {
   maxPeers?: number
 
   /**
-   * Make and close links. `false` leaves connections alone and only emits
-   * `peer:join` / `peer:leave` (for tests that build a fixed graph).
+   * Make and close links. `false` (the documented opt-out) leaves connections
+   * alone and only emits `peer:join` / `peer:leave`; the node then stays on
+   * its bootstrap peers.
    *
    * @default true
    */

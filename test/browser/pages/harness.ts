@@ -20,6 +20,12 @@ export interface MemberOptions {
   /** Passed to createMembrane */
   circuit?: MembraneOptions['circuit']
   networkMap?: MembraneOptions['networkMap']
+  /**
+   * Passed to createMembrane. Pages opt out of the topology manager unless a
+   * spec passes this (`{}` for the library default): most browser specs build
+   * their own links
+   */
+  topology?: MembraneOptions['topology']
 }
 
 export interface TrialResult {
@@ -69,6 +75,7 @@ export async function startMember (options: MemberOptions): Promise<string> {
     topics: [TOPIC],
     circuit: options.circuit,
     networkMap: options.networkMap,
+    topology: options.topology ?? { enabled: false },
     libp2p: {
       // replaces allowLocalDial's gater, so loopback and ws:// stay allowed here too
       connectionGater: {
