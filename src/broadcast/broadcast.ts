@@ -4,7 +4,7 @@ import { TopicScores } from '../utils/gossip-score.js'
 import { MAX_MESSAGE_SIZE, MAX_TOPIC_LENGTH } from './constants.js'
 import { InvalidTopicError, MessageTooLargeError, NoSubscribersError, NotStartedError } from './errors.js'
 import type { Broadcast, BroadcastComponents, BroadcastEvents, BroadcastHandler, BroadcastInit, BroadcastMessage, PublishOptions, PublishResult } from './index.js'
-import type { GossipsubMessage, Message, TopicValidatorFn } from '@libp2p/gossipsub'
+import type { GossipSub, GossipsubMessage, Message, TopicValidatorFn } from '@libp2p/gossipsub'
 import type { AbortOptions, Logger, PeerId, Startable } from '@libp2p/interface'
 
 export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> implements Broadcast, Startable {
@@ -119,15 +119,24 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
     const pubsub = this.components.pubsub
     const signal = options.signal == null ? this.shutdownController.signal : AbortSignal.any([this.shutdownController.signal, options.signal])
     signal.throwIfAborted()
-    const present = this.subscribers(topic)
-    if (present.length > 0) {
+    // a peer in our mesh has grafted us too: it forwards the topic to us and from us
+    const ready = (): PeerId[] | undefined => {
+      const subscribers = this.subscribers(topic)
+      if (subscribers.length === 0) {
+        return undefined
+      }
+      // a node that is not subscribed publishes straight to the subscribers it knows (fanout)
+      const joined = pubsub.getTopics().includes(topic)
+      return !joined || (meshPeers(pubsub, topic)?.length ?? 1) > 0 ? subscribers : undefined
+    }
+    const present = ready()
+    if (present != null) {
       return present
     }
-    // gossipsub announces every subscription it learns of, from peers that connect or join later
     return new Promise((resolve, reject) => {
       const onChange = (): void => {
-        const subscribers = this.subscribers(topic)
-        if (subscribers.length > 0) {
+        const subscribers = ready()
+        if (subscribers != null) {
           done()
           resolve(subscribers)
         }
@@ -137,9 +146,12 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
         reject(signal.reason)
       }
       const done = (): void => {
+        pubsub.removeEventListener('gossipsub:graft', onChange)
         pubsub.removeEventListener('subscription-change', onChange)
         signal.removeEventListener('abort', onAbort)
       }
+      // grafts in either direction: inbound (the peer grafted us) and outbound (our heartbeat grafted it)
+      pubsub.addEventListener('gossipsub:graft', onChange)
       pubsub.addEventListener('subscription-change', onChange)
       signal.addEventListener('abort', onAbort, { once: true })
     })
@@ -198,4 +210,13 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
       throw new InvalidTopicError(`topic is ${topic.length} characters, the limit is ${this.maxTopicLength}`)
     }
   }
+}
+
+/**
+ * The topic mesh, where the pubsub service is @libp2p/gossipsub (its class has
+ * `getMeshPeers`, its exported interface does not); undefined for another pubsub
+ */
+function meshPeers (pubsub: GossipSub, topic: string): string[] | undefined {
+  const withMesh = pubsub as GossipSub & { getMeshPeers?(topic: string): string[] }
+  return typeof withMesh.getMeshPeers === 'function' ? withMesh.getMeshPeers(topic) : undefined
 }

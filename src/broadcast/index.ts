@@ -74,11 +74,15 @@ export interface Broadcast extends TypedEventTarget<BroadcastEvents> {
   subscribers(topic: string): PeerId[]
 
   /**
-   * Resolve with the connected subscribers of `topic` as soon as there is at
-   * least one (at once if there already is), e.g. before the first `publish()`
-   * after `createMembrane()`, which would otherwise throw `NoSubscribersError`
-   * while the node is still making first contact. Rejects when `signal`
-   * aborts or the service stops.
+   * Resolve with the connected subscribers of `topic` as soon as there is one
+   * and, when this node has joined the topic, one of them is in its gossipsub
+   * mesh for the topic (at once if so already), e.g. before the first `publish()` after `createMembrane()`,
+   * which would otherwise throw `NoSubscribersError` while the node is still
+   * making first contact. Subscribed is not enough: a relaying peer forwards
+   * only to its mesh, and grafting a peer whose subscription it has just
+   * learnt waits for its next heartbeat, so a message published in between
+   * misses this node's neighbourhood. Rejects when `signal` aborts or the
+   * service stops.
    *
    * @example
    * ```ts
