@@ -79,9 +79,9 @@ describe('Chromium pages form a mesh through one bootstrap peer, then keep it wi
     assert.match(result.remoteAddr, /^\/webrtc\/p2p\//)
     assert.deepEqual(result.route, [bId], 'the signaling circuit went through b')
     assert.equal(await call(b, 'forwarded'), forwardedBefore + 1, 'b forwarded exactly one circuit')
-    // the map shows the new direct edge on every page
+    // the map shows the new WebRTC edge on every page
     for (const page of pages) {
-      await waitFor(async () => (await call(page, 'mapEdges')).some(e => [e.from, e.to].sort().join() === [ids[0], cId].sort().join() && e.kind === 'direct'), 'a–c is a direct edge on every map', 20_000)
+      await waitFor(async () => (await call(page, 'mapEdges')).some(e => [e.from, e.to].sort().join() === [ids[0], cId].sort().join() && e.kind === 'webrtc'), 'a–c is a WebRTC edge on every map', 20_000)
     }
   })
 
