@@ -42,7 +42,7 @@ describe('NAT lab: Chromium pages behind Linux NATs', () => {
     const [aId, bId] = await Promise.all([startMember(a, init), startMember(b, init)])
     await Promise.all([a.call('waitForIceServers', false, WAIT), b.call('waitForIceServers', false, WAIT)])
     const { connect } = await runScenario(boot, a, aId, b, bId)
-    t.diagnostic(`connect(): ${connect.kind} in ${connect.ms} ms`)
+    t.diagnostic(`connect(): usable (${connect.usableKind}) in ${connect.usableMs} ms, ${connect.kind} after ${connect.ms} ms`)
     assert.equal(connect.kind, 'webrtc')
   })
 })

@@ -14,6 +14,7 @@ import { createLab, INET_HOST } from './lab.js'
 import { CliBootstrap, NodePeer, startCoturn } from './peers.js'
 import { BOOTSTRAP_PORT, BOOTSTRAP_STUN_PORT, bootstrapAddr, runScenario, startBootstrap, startMember, WAIT } from './scenario.js'
 import type { Lab, NatKind } from './lab.js'
+import type { ConnectSummary } from './peer-process.js'
 import type { Coturn, LabPeer } from './peers.js'
 
 interface Running { lab?: Lab, peers: LabPeer[], coturn?: Coturn, dirs: string[] }
@@ -34,7 +35,7 @@ describe('NAT lab: Node members behind Linux NATs', () => {
   })
 
   /** The lab, coturn (TURN only when `turn`), the bootstrap peer and a member behind each NAT */
-  async function scenario (nats: { a: NatKind, b: NatKind }, options: { turn?: boolean } = {}): Promise<{ kind: string, ms: number, ice: string[] }> {
+  async function scenario (nats: { a: NatKind, b: NatKind }, options: { turn?: boolean } = {}): Promise<ConnectSummary & { ice: string[] }> {
     const lab = await createLab(nats)
     running.lab = lab
     const secret = randomBytes(16).toString('hex')
@@ -66,7 +67,7 @@ describe('NAT lab: Node members behind Linux NATs', () => {
 
   it('cone/cone with the bootstrap peer\'s STUN: a direct WebRTC link', async (t) => {
     const result = await scenario({ a: 'cone', b: 'cone' })
-    t.diagnostic(`ICE servers ${result.ice.join(' ')}; connect(): ${result.kind} in ${result.ms} ms`)
+    t.diagnostic(`ICE servers ${result.ice.join(' ')}; connect(): usable (${result.usableKind}) in ${result.usableMs} ms, ${result.kind} after ${result.ms} ms`)
     assert.equal(result.kind, 'webrtc')
     assert.equal(await running.coturn?.allocations(), 0, 'nothing used TURN')
   })
@@ -74,7 +75,7 @@ describe('NAT lab: Node members behind Linux NATs', () => {
   it('symmetric/symmetric with TURN credentials from the bootstrap CLI (--turn-url, --turn-secret-file): WebRTC relayed by coturn', async (t) => {
     const result = await scenario({ a: 'symmetric', b: 'symmetric' }, { turn: true })
     const allocations = await running.coturn?.allocations()
-    t.diagnostic(`ICE servers ${result.ice.join(' ')}; connect(): ${result.kind} in ${result.ms} ms, ${allocations} TURN allocations`)
+    t.diagnostic(`ICE servers ${result.ice.join(' ')}; connect(): usable (${result.usableKind}) in ${result.usableMs} ms, ${result.kind} after ${result.ms} ms, ${allocations} TURN allocations`)
     assert.equal(result.kind, 'webrtc')
     assert.ok((allocations ?? 0) > 0, 'coturn granted TURN allocations')
   })

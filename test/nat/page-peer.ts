@@ -62,8 +62,10 @@ function installCommands (): void {
     async connect (id: string, timeout: number) {
       const started = Date.now()
       // connect() hands back the circuit first; the scenario reports the link it ends with
-      const result = await (await node.services.circuit.connect(peer(id), { signal: AbortSignal.timeout(timeout) })).upgrade
-      return { kind: result.kind, ms: Date.now() - started, remoteAddr: result.connection.remoteAddr.toString() }
+      const usable = await node.services.circuit.connect(peer(id), { signal: AbortSignal.timeout(timeout) })
+      const usableMs = Date.now() - started
+      const result = await usable.upgrade
+      return { kind: result.kind, ms: Date.now() - started, usableKind: usable.kind, usableMs, remoteAddr: result.connection.remoteAddr.toString() }
     },
     async sendDirect (id: string, text: string, timeout: number) {
       const result = await node.services.directMessages.send(peer(id), new TextEncoder().encode(text), { signal: AbortSignal.timeout(timeout) })

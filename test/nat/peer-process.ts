@@ -65,7 +65,15 @@ export interface MemberStart {
   stock?: boolean
 }
 
-export interface ConnectSummary { kind: string, ms: number, remoteAddr: string }
+export interface ConnectSummary {
+  /** The link once the WebRTC upgrade behind connect() settled, and when */
+  kind: string
+  ms: number
+  /** What connect() returned (a usable link), and when; absent for stock dials */
+  usableKind?: string
+  usableMs?: number
+  remoteAddr: string
+}
 
 const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> = { // eslint-disable-line @typescript-eslint/no-explicit-any
   async startBootstrap (init: { host: string, port: number, stunPort?: number | false, turn?: TurnInit }) {
@@ -119,8 +127,10 @@ const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> =
   async connect (id: string, timeout: number): Promise<ConnectSummary> {
     const started = Date.now()
     // connect() hands back the circuit first; the scenario reports the link it ends with
-    const result = await (await node().services.circuit.connect(peerIdFromString(id), { signal: AbortSignal.timeout(timeout) })).upgrade
-    return { kind: result.kind, ms: Date.now() - started, remoteAddr: result.connection.remoteAddr.toString() }
+    const usable = await node().services.circuit.connect(peerIdFromString(id), { signal: AbortSignal.timeout(timeout) })
+    const usableMs = Date.now() - started
+    const result = await usable.upgrade
+    return { kind: result.kind, ms: Date.now() - started, usableKind: usable.kind, usableMs, remoteAddr: result.connection.remoteAddr.toString() }
   },
 
   /** A stock js-libp2p node with a relay reservation on the bootstrap peer */
