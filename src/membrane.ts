@@ -2,6 +2,8 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
+import { linkHandover } from './link-handover/index.js'
+import type { LinkHandoverService } from './link-handover/index.js'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
 import { admission } from './admission/index.js'
@@ -67,6 +69,8 @@ export interface MembraneServices extends ServiceMap {
   iceServers: IceServers
   /** Aborts WebRTC connections whose peer connection is dead or does not connect in time */
   liveLinks: LiveLinks
+  /** Reopens topology streams (gossipsub, the map) on the link that remains when another link to the peer closes */
+  linkHandover: LinkHandoverService
 }
 
 /** A started libp2p node with Membrane's services */
@@ -307,6 +311,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   }
   // WebRTC race guards on this runtime's RTCPeerConnection class (process-wide, idempotent)
   preset.installGuards()
+  const identifyService = serviceSlot<Identify>('identify')
   const mapService = serviceSlot<NetworkMap>('networkMap')
   const circuitService = serviceSlot<MeshCircuitsService>('circuit')
   const exchangeService = serviceSlot<PeerExchange>('peerExchange')
@@ -324,7 +329,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
     ...(options.allowLocalDial === true ? { connectionGater: { denyDialMultiaddr: () => false } } : {}),
     ...libp2pOptions,
     services: {
-      identify: identify(),
+      identify: identifyService.bind(identify()),
       ping: ping(),
       pubsub: gossipsub(gossipsubDefaults(maxPeers, options.gossipsub)),
       broadcast: broadcast(options.broadcast),
@@ -349,6 +354,8 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       firstContact: firstContact({ bootstrap: bootstrapList }),
       topology: topology({ ...options.topology, maxPeers, ...(options.minPeers != null ? { minPeers: options.minPeers } : {}) }),
       liveLinks: liveLinks(options.liveLinks),
+      // a retired circuit's gossipsub and map streams reopen on the WebRTC link that replaced it
+      linkHandover: linkHandover({ identify: async (connection, opts) => identifyService.get().identify(connection, opts) }),
       iceServers: iceServers(options.iceServers),
       ...extraServices
     }
