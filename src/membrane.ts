@@ -3,6 +3,8 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { linkHandover } from './link-handover/index.js'
+import { serviceSlot } from './utils/service-slot.js'
+import { mapRouter } from './circuit/map-router.js'
 import type { LinkHandoverService } from './link-handover/index.js'
 import { ping } from '@libp2p/ping'
 import { createLibp2p } from 'libp2p'
@@ -25,7 +27,7 @@ import type { FirstContact } from './first-contact/index.js'
 import { networkMap } from './network-map/index.js'
 import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
 import { meshCircuits, meshCircuitTransport } from './circuit/index.js'
-import type { CircuitRouter, MeshCircuitsInit, MeshCircuitsService, MeshCircuitTransportInit } from './circuit/index.js'
+import type { MeshCircuitsInit, MeshCircuitsService, MeshCircuitTransportInit } from './circuit/index.js'
 import { topology } from './topology/index.js'
 import type { Topology, TopologyInit } from './topology/index.js'
 import type { Preset } from './presets/index.js'
@@ -259,37 +261,6 @@ export function gossipsubDefaults (maxPeers: number, overrides: Partial<Gossipsu
 }
 
 /**
- * A service handed to another explicitly: `bind()` wraps the factory that
- * creates it, `get()` returns the instance (libp2p creates services before
- * any of them starts, so a collaborator may call `get()` from then on).
- */
-interface ServiceSlot<S> {
-  bind<F extends (components: any) => S>(factory: F): F // eslint-disable-line @typescript-eslint/no-explicit-any
-  get(): S
-}
-
-function serviceSlot <S> (name: string): ServiceSlot<S> {
-  let service: S | undefined
-  return {
-    bind: <F extends (components: any) => S>(factory: F): F => ((components: unknown) => (service = factory(components))) as F, // eslint-disable-line @typescript-eslint/no-explicit-any
-    get: () => {
-      if (service == null) {
-        throw new Error(`the ${name} service is not created yet`)
-      }
-      return service
-    }
-  }
-}
-
-/** The network map as the circuit router: paths, and the addresses a member's record announces */
-function mapRouter (map: ServiceSlot<NetworkMap>): CircuitRouter {
-  return {
-    path: (to, options) => map.get().path(to, options),
-    addresses: (peer) => map.get().get(peer)?.multiaddrs ?? []
-  }
-}
-
-/**
  * Create and start a Membrane node with the given runtime preset. Used by the
  * Node and browser entry points; call `createMembrane()` instead.
  */
@@ -302,15 +273,14 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   }))
   const { services: extraServices, ...libp2pOptions } = options.libp2p ?? {}
 
-  // services that reach other services of the running node (set below)
-  const running: { node?: Membrane<T> } = {}
   // read for every new peer connection: the app's ICE servers, then those the reached bootstrap peers announced
   const webrtcOptions: WebRTCTransportInit = {
     ...options.webrtc,
-    rtcConfiguration: iceConfiguration(options.webrtc?.rtcConfiguration, () => running.node?.services.iceServers.servers() ?? [], preset.name)
+    rtcConfiguration: iceConfiguration(options.webrtc?.rtcConfiguration, () => iceService.getIfCreated()?.servers() ?? [], preset.name)
   }
   // WebRTC race guards on this runtime's RTCPeerConnection class (process-wide, idempotent)
   preset.installGuards()
+  const iceService = serviceSlot<IceServers>('iceServers')
   const identifyService = serviceSlot<Identify>('identify')
   const mapService = serviceSlot<NetworkMap>('networkMap')
   const circuitService = serviceSlot<MeshCircuitsService>('circuit')
@@ -348,7 +318,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       channels: channels(options.channels),
       networkMap: mapService.bind(networkMap(options.networkMap)),
       // the network map routes circuits and knows the relay addresses members announce
-      circuit: circuitService.bind(meshCircuits({ router: mapRouter(mapService), ...options.circuit })),
+      circuit: circuitService.bind(meshCircuits({ router: mapRouter(mapService.get), ...options.circuit })),
       // the one owner of (re-)contact: dials bootstrap peers whenever this node holds neither a bootstrap nor a member link;
       // malformed addresses are reported as bootstrap:error events, not thrown here
       firstContact: firstContact({ bootstrap: bootstrapList }),
@@ -356,11 +326,10 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       liveLinks: liveLinks(options.liveLinks),
       // a retired circuit's gossipsub and map streams reopen on the WebRTC link that replaced it
       linkHandover: linkHandover({ identify: async (connection, opts) => identifyService.get().identify(connection, opts) }),
-      iceServers: iceServers(options.iceServers),
+      iceServers: iceService.bind(iceServers(options.iceServers)),
       ...extraServices
     }
   }) as unknown as Membrane<T>
-  running.node = node
 
   for (const topic of options.topics ?? []) {
     node.services.broadcast.subscribe(topic)

@@ -32,6 +32,8 @@ import type { StunServer } from '../stun/index.js'
 import { iceServers } from '../turn/index.js'
 import type { IceServers, TurnInit } from '../turn/index.js'
 import { loadMonitor } from './load.js'
+import { serviceSlot } from '../utils/service-slot.js'
+import { mapRouter } from '../circuit/map-router.js'
 import type { LoadMonitorService, LoadThresholds } from './load.js'
 import type { Admission } from '../admission/index.js'
 import type { TopicRelay } from './topic-relay.js'
@@ -365,7 +367,12 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
   }
   // a kept certificate's key is encrypted with one derived from the identity, so the identity must exist first
   const privateKey = init.privateKey ?? (certificateFile == null ? undefined : await generateKeyPair('Ed25519'))
-  // the gater and admission need the running node's services, created below
+  // services handed to the gater and to each other explicitly
+  const admissionService = serviceSlot<Admission>('admission')
+  const loadService = serviceSlot<LoadMonitorService>('load')
+  const exchangeService = serviceSlot<PeerExchange>('peerExchange')
+  const stunService = serviceSlot<StunServer>('stun')
+  const mapService = serviceSlot<NetworkMap>('networkMap')
   let node: BootstrapPeer<T> | undefined
 
   try {
@@ -393,7 +400,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
       },
       connectionGater: ipLimitsGater({
         maxConnectionsPerIp: init.maxConnectionsPerIp ?? DEFAULT_MAX_CONNECTIONS_PER_IP,
-        isBarred: (peer) => node?.services.admission.isBarred(peer) === true
+        isBarred: (peer) => admissionService.getIfCreated()?.isBarred(peer) === true
       }),
       ...(init.metricsRegistry == null ? {} : { metrics: prometheusMetrics({ registry: init.metricsRegistry }) }),
       ...libp2pOptions,
@@ -413,20 +420,21 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
           }
         }),
         topicRelay: topicRelay({ maxTopics: init.maxTopics ?? DEFAULT_MAX_RELAYED_TOPICS }),
-        load: loadMonitor(init.load),
+        load: loadService.bind(loadMonitor(init.load)),
         // trusts the configured peers and the bootstrap peers they vouch for, nobody else
-        peerExchange: peerExchange({ serve: true, bootstrap: true, trusted: peers }),
-        circuit: meshCircuits(),
-        admission: admission({
-          load: () => node?.services.load.load() ?? 0,
+        peerExchange: exchangeService.bind(peerExchange({ serve: true, bootstrap: true, trusted: peers })),
+        // routes hop by hop with the map when a member names only the target
+        circuit: meshCircuits({ router: mapRouter(mapService.get) }),
+        admission: admissionService.bind(admission({
+          load: () => loadService.get().load(),
           exempt: bootstrapIds,
           // a bootstrap peer that joins another (not yet exempt there) answers its challenge
-          isBootstrapPeer: (peer) => bootstrapIds.some(p => p.equals(peer)) || (node?.services.peerExchange.knownBootstraps().some(p => p.equals(peer)) ?? false)
-        }),
-        networkMap: networkMap({ roles: ['bootstrap', 'relay'], ...init.networkMap }),
-        ...(stunPort === false ? {} : { stun: stunServer({ host, port: stunPort }) }),
+          isBootstrapPeer: (peer) => bootstrapIds.some(p => p.equals(peer)) || exchangeService.get().knownBootstraps().some(p => p.equals(peer))
+        })),
+        networkMap: mapService.bind(networkMap({ roles: ['bootstrap', 'relay'], ...init.networkMap })),
+        ...(stunPort === false ? {} : { stun: stunService.bind(stunServer({ host, port: stunPort })) }),
         // tells members the STUN port and hands out TURN credentials (proof-of-work first when loaded)
-        iceServers: iceServers({ serve: { stunPort: () => node?.services.stun?.port, turn: init.turn, load: () => node?.services.load.load() ?? 0 } }),
+        iceServers: iceServers({ serve: { stunPort: () => stunService.getIfCreated()?.port, turn: init.turn, load: () => loadService.get().load() } }),
         ...extraServices
       }
     }) as unknown as BootstrapPeer<T>
