@@ -42,6 +42,8 @@ describe('NAT lab: pairs without a direct link get a mesh circuit', () => {
     const [aId, bId] = await Promise.all([startMember(a, { bootstrap }), startMember(b, { bootstrap })])
     // the mesh: both NATed members hold a link to the public member
     await Promise.all([a.call('dial', cAddr, WAIT), b.call('dial', cAddr, WAIT)])
+    // both ends' maps know the path through c, so connect() routes the circuit through the mesh that outlives the bootstrap peer
+    await Promise.all([a.call('waitForPathAvoiding', bId, boot.info.peerId, WAIT), b.call('waitForPathAvoiding', aId, boot.info.peerId, WAIT)])
     const { connect } = await runScenario(boot, a, aId, b, bId)
     return connect
   }

@@ -110,6 +110,14 @@ const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> =
     await until(() => n.services.networkMap.path(peer) != null, `a map path to ${id}`, timeout)
   },
 
+  /** Wait until this member's map has a path to `id` that does not pass through `avoid` */
+  async waitForPathAvoiding (id: string, avoid: string, timeout: number) {
+    const n = node()
+    const peer = peerIdFromString(id)
+    const exclude = [peerIdFromString(avoid)]
+    await until(() => n.services.networkMap.path(peer, { exclude }) != null, `a map path to ${id} avoiding ${avoid}`, timeout)
+  },
+
   async waitForRelayAddress (timeout: number) {
     const n = node()
     await until(() => n.getMultiaddrs().some(a => a.toString().includes('/p2p-circuit/webrtc')), 'a relay reservation', timeout)
