@@ -1,5 +1,4 @@
 import { AbstractMultiaddrConnection } from '@libp2p/utils'
-import { StreamStateError } from '@libp2p/interface'
 import type { AbortOptions, Logger, Stream } from '@libp2p/interface'
 import type { SendResult } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -38,13 +37,6 @@ class StreamConnection extends AbstractMultiaddrConnection {
   }
 
   sendData (data: Uint8ArrayList): SendResult {
-    // the circuit under this connection is gone: close the connection instead of throwing into
-    // whoever wrote (yamux's keep-alive timer writes on its own; a throw there is uncaught)
-    if (this.stream.writeStatus === 'closing' || this.stream.writeStatus === 'closed') {
-      const err = new StreamStateError(`the circuit stream is ${this.stream.writeStatus}`)
-      queueMicrotask(() => { this.abort(err) })
-      return { sentBytes: data.byteLength, canSendMore: false }
-    }
     return { sentBytes: data.byteLength, canSendMore: this.stream.send(data) }
   }
 
