@@ -31,6 +31,9 @@ describe('requests and transfers between Chromium pages', () => {
     aId = await call(a, 'startMember', { bootstrap })
     bId = await call(b, 'startMember', { bootstrap })
     await waitFor(async () => (await call(a, 'mapNodes')).includes(bId) && (await call(b, 'mapNodes')).includes(aId), 'the pages map each other', 30_000)
+    // a node on the map is not yet a route to it: wait until each page maps a link of the other
+    await waitFor(async () => (await call(a, 'mapEdges')).some(e => e.from === bId || e.to === bId) &&
+      (await call(b, 'mapEdges')).some(e => e.from === aId || e.to === aId), 'each page maps a link of the other', 30_000)
   })
 
   after(async () => {
