@@ -1,3 +1,4 @@
+import { raceSignal } from 'race-signal'
 import { DialError, InvalidParametersError, serviceCapabilities, serviceDependencies, UnsupportedProtocolError } from '@libp2p/interface'
 import { RateLimiter } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -411,28 +412,4 @@ function namedError (err: unknown, context: string): Error {
   }
   const what = err instanceof Event ? `${err.type} event` : String(err)
   return new WebRTCUpgradeError(`${context}: ${what}`, { cause: err })
-}
-
-/** Reject as soon as `signal` aborts, whether or not `promise` honours it */
-async function raceSignal <T> (promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => {})
-    throw signal.reason
-  }
-  let onAbort: (() => void) | undefined
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_resolve, reject) => {
-        onAbort = () => { reject(signal.reason) }
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    ])
-  } finally {
-    if (onAbort != null) {
-      signal.removeEventListener('abort', onAbort)
-    }
-    // a dial abandoned at its deadline may still settle; nobody waits for it
-    promise.catch(() => {})
-  }
 }
