@@ -2,6 +2,7 @@
 import { broadcastBench } from './broadcast.js'
 import { channelsBench } from './channels.js'
 import { networkMapBench } from './network-map.js'
+import { networkMapMultiBench } from './network-map-multi.js'
 import { circuitBench } from './circuit.js'
 import { browserBench } from './browser.js'
 import { topologyRecoveryBench } from './topology-recovery.js'
@@ -15,6 +16,7 @@ const BENCHES: Record<string, Bench> = {
   broadcast: broadcastBench,
   channels: channelsBench,
   'network-map': networkMapBench,
+  'network-map-multi': networkMapMultiBench,
   circuit: circuitBench,
   browser: browserBench,
   topology: topologyRecoveryBench,
