@@ -23,7 +23,7 @@ import { channels } from './channels/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
 import type { Channels, ChannelsInit } from './channels/index.js'
 import { firstContact } from './first-contact/index.js'
-import type { FirstContact } from './first-contact/index.js'
+import type { FirstContact, FirstContactInit } from './first-contact/index.js'
 import { networkMap } from './network-map/index.js'
 import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
 import { meshCircuits, meshCircuitTransport } from './circuit/index.js'
@@ -123,6 +123,14 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
    * @default min(3, maxPeers)
    */
   minPeers?: number
+
+  /**
+   * Options for first contact and re-contact (back-off, dial and protocol
+   * deadlines); the addresses are `bootstrap` above
+   *
+   * @default {}
+   */
+  firstContact?: Omit<FirstContactInit, 'bootstrap'>
 
   /**
    * Options for the topology manager (round interval, back-off…);
@@ -321,7 +329,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       circuit: circuitService.bind(meshCircuits({ router: mapRouter(mapService.get), ...options.circuit })),
       // the one owner of (re-)contact: dials bootstrap peers whenever this node holds neither a bootstrap nor a member link;
       // malformed addresses are reported as bootstrap:error events, not thrown here
-      firstContact: firstContact({ bootstrap: bootstrapList }),
+      firstContact: firstContact({ ...options.firstContact, bootstrap: bootstrapList }),
       topology: topology({ ...options.topology, maxPeers, ...(options.minPeers != null ? { minPeers: options.minPeers } : {}) }),
       liveLinks: liveLinks(options.liveLinks),
       // a retired circuit's gossipsub and map streams reopen on the WebRTC link that replaced it

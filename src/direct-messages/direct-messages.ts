@@ -2,7 +2,7 @@ import { TypedEventEmitter, serviceCapabilities } from '@libp2p/interface'
 import { pbStream, RateLimiter } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { MessageTooLargeError } from '../broadcast/errors.js'
-import { bestConnection } from '../utils/connections.js'
+import { linkTo } from '../utils/link.js'
 import { SeenCache } from '../utils/seen-cache.js'
 import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_OUTBOUND_STREAMS, PROTOCOL, RATE_BURST, RATE_LIMIT, RECEIVE_TIMEOUT, SEEN_CACHE_SIZE, SEEN_TTL, SEND_TIMEOUT } from './constants.js'
 import { DirectMessageRefusedError, DirectMessageTimeoutError, PeerUnreachableError } from './errors.js'
@@ -105,24 +105,9 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
     throw lastError ?? new PeerUnreachableError(`cannot reach ${peer}`)
   }
 
-  /** The best open connection to `peer`, or a new link */
+  /** The best open connection to `peer` (limited ones too: the protocol runs over them), or a new link */
   private async linkTo (peer: PeerId, signal: AbortSignal): Promise<Connection> {
-    // the protocol runs on limited links too (a relay reservation, a signaling circuit), but an unlimited one wins
-    const best = bestConnection(this.components.connectionManager.getConnections(peer), { allowLimited: true })
-    if (best != null) {
-      return best
-    }
-    try {
-      if (this.makeLink != null) {
-        return await this.makeLink(peer, { signal })
-      }
-      return await this.components.connectionManager.openConnection(peer, { signal })
-    } catch (err) {
-      if (signal.aborted) {
-        throw err
-      }
-      throw new PeerUnreachableError(`cannot reach ${peer}: ${(err as Error).message}`)
-    }
+    return linkTo(this.components.connectionManager, peer, { signal, makeLink: this.makeLink, allowLimited: true })
   }
 
   private async exchange (connection: Connection, id: Uint8Array<ArrayBuffer>, data: Uint8Array, signal: AbortSignal): Promise<Ack> {

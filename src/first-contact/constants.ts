@@ -8,6 +8,16 @@ export const DEFAULT_MAX_DELAY = 60_000
 export const DEFAULT_DIAL_TIMEOUT = 10_000
 
 /**
+ * How long a new connection to a bootstrap peer may go without negotiating a
+ * protocol (identify completing over it), ms. Identify takes milliseconds on
+ * loopback and well under a second on a slow link, and gives up by itself
+ * after 5 s (js-libp2p's default); a connection that has negotiated nothing
+ * after twice that is dead (seen with WebRTC-direct from Chromium: the
+ * connection opened, no stream ever did)
+ */
+export const DEFAULT_PROTOCOL_TIMEOUT = 10_000
+
+/**
  * How often attachment is checked besides on link losses, ms: a safety net
  * for a loss no event announced (a map edge that expired)
  */

@@ -9,3 +9,9 @@ export class BootstrapUnreachableError extends Error {
   static name = 'BootstrapUnreachableError'
   name = 'BootstrapUnreachableError'
 }
+
+/** A bootstrap peer's connection opened but negotiated no protocol in time: it was closed and the bootstrap peers are redialled */
+export class NoProtocolError extends Error {
+  static name = 'NoProtocolError'
+  name = 'NoProtocolError'
+}

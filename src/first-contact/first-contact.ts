@@ -1,11 +1,11 @@
 import { TypedEventEmitter, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
-import { BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, CHECK_DELAY, DEFAULT_CHECK_INTERVAL, DEFAULT_DIAL_TIMEOUT, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, MAX_PARALLEL_DIALS } from './constants.js'
-import { BootstrapUnreachableError, InvalidBootstrapAddressError } from './errors.js'
+import { BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, CHECK_DELAY, DEFAULT_CHECK_INTERVAL, DEFAULT_DIAL_TIMEOUT, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, DEFAULT_PROTOCOL_TIMEOUT, MAX_PARALLEL_DIALS } from './constants.js'
+import { BootstrapUnreachableError, InvalidBootstrapAddressError, NoProtocolError } from './errors.js'
 import { describeDialFailure } from '../utils/dial-error.js'
 import type { BootstrapErrorDetail, FirstContact as FirstContactInterface, FirstContactComponents, FirstContactEvents, FirstContactInit, FirstContactStats } from './index.js'
-import type { Logger, PeerId } from '@libp2p/interface'
+import type { Connection, IdentifyResult, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** One bootstrap peer to dial: a configured address, or a learnt peer dialled by id (the peer store has its addresses) */
@@ -36,6 +36,9 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
   private readonly maxDelay: number
   private readonly dialTimeout: number
   private readonly checkInterval: number
+  private readonly protocolTimeout: number
+  /** Open bootstrap connections that have not negotiated a protocol yet, with the timer that closes them */
+  private readonly unproven = new Map<Connection, ReturnType<typeof setTimeout>>()
   /** Well-formed configured addresses */
   private configured: Target[] = []
   private shutdownController = new AbortController()
@@ -46,7 +49,7 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
   private lastRoundAt = 0
   /** Failed rounds since this node was last attached */
   private attempt = 0
-  private readonly counters = { rounds: 0, failedRounds: 0, contacts: 0 }
+  private readonly counters = { rounds: 0, failedRounds: 0, contacts: 0, noProtocol: 0 }
   private started = false
   connected = false
   lastError?: BootstrapErrorDetail
@@ -60,6 +63,9 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
     this.maxDelay = init.maxDelay ?? DEFAULT_MAX_DELAY
     this.dialTimeout = init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT
     this.checkInterval = init.checkInterval ?? DEFAULT_CHECK_INTERVAL
+    this.protocolTimeout = init.protocolTimeout ?? DEFAULT_PROTOCOL_TIMEOUT
+    this.onConnectionOpen = this.onConnectionOpen.bind(this)
+    this.onIdentify = this.onIdentify.bind(this)
     this.onConnectionClose = this.onConnectionClose.bind(this)
     this.onNeighbourLost = this.onNeighbourLost.bind(this)
   }
@@ -101,6 +107,8 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
       await this.components.peerStore.merge(peer, { multiaddrs: address == null ? [] : [address], tags: { [BOOTSTRAP_TAG]: { value: BOOTSTRAP_TAG_VALUE } } })
         .catch(err => { this.log('could not store bootstrap peer %p - %e', peer, err) })
     }))
+    this.components.events.addEventListener('connection:open', this.onConnectionOpen)
+    this.components.events.addEventListener('peer:identify', this.onIdentify)
     this.components.events.addEventListener('connection:close', this.onConnectionClose)
     this.components.topology.addEventListener('peer:leave', this.onNeighbourLost)
     this.intervalTimer = setInterval(() => { this.check() }, this.checkInterval)
@@ -115,6 +123,10 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
     clearInterval(this.intervalTimer)
     this.retryTimer = undefined
     this.checkTimer = undefined
+    for (const timer of this.unproven.values()) { clearTimeout(timer) }
+    this.unproven.clear()
+    this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
+    this.components.events.removeEventListener('peer:identify', this.onIdentify)
     this.components.events.removeEventListener('connection:close', this.onConnectionClose)
     this.components.topology.removeEventListener('peer:leave', this.onNeighbourLost)
   }
@@ -139,7 +151,70 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
     return [...peers.values()]
   }
 
-  private onConnectionClose (): void {
+  private isBootstrapPeer (peer: PeerId): boolean {
+    return this.bootstrapPeers().some(p => p.equals(peer))
+  }
+
+  /** A bootstrap connection must negotiate a protocol (identify completes over it) within protocolTimeout */
+  private onConnectionOpen (evt: CustomEvent<Connection>): void {
+    const connection = evt.detail
+    if (!this.started || !this.isBootstrapPeer(connection.remotePeer)) {
+      return
+    }
+    this.unproven.set(connection, setTimeout(() => { this.noProtocol(connection) }, this.protocolTimeout))
+  }
+
+  private onIdentify (evt: CustomEvent<IdentifyResult>): void {
+    const timer = this.unproven.get(evt.detail.connection)
+    if (timer == null) {
+      return
+    }
+    clearTimeout(timer)
+    this.unproven.delete(evt.detail.connection)
+    // a working bootstrap link: the back-off starts again from the beginning
+    this.check()
+  }
+
+  /** Close a bootstrap connection that negotiated nothing, report it, and let the back-off redial */
+  private noProtocol (connection: Connection): void {
+    this.unproven.delete(connection)
+    if (!this.started || connection.status !== 'open') {
+      return
+    }
+    this.counters.noProtocol++
+    this.attempt++
+    const retryIn = this.retryDelay()
+    const error = new NoProtocolError(`bootstrap peer ${connection.remotePeer} accepted a connection over ${connection.remoteAddr} but negotiated no protocol within ${this.protocolTimeout} ms (no identify): closed it`)
+    this.log('%s, redialling in %d ms', error.message, retryIn)
+    connection.abort(error)
+    this.lastError = { error, addresses: [connection.remoteAddr.toString()], attempt: this.attempt, retryIn }
+    this.safeDispatchEvent('bootstrap:error', { detail: this.lastError })
+    clearTimeout(this.retryTimer)
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      this.check()
+    }, retryIn)
+  }
+
+  /** The wait before the next round after `attempt` failed ones */
+  private retryDelay (): number {
+    return Math.min(this.maxDelay, this.initialDelay * 2 ** (this.attempt - 1))
+  }
+
+  /** Attached by a link that works: a member link, or a bootstrap connection that negotiated a protocol */
+  private settled (): boolean {
+    if (!this.components.topology.needsBootstrap()) {
+      return true
+    }
+    return this.bootstrapPeers().some(peer => this.components.connectionManager.getConnections(peer).some(c => c.status === 'open' && !this.unproven.has(c)))
+  }
+
+  private onConnectionClose (evt: CustomEvent<Connection>): void {
+    const timer = this.unproven.get(evt.detail)
+    if (timer != null) {
+      clearTimeout(timer)
+      this.unproven.delete(evt.detail)
+    }
     this.checkSoon()
   }
 
@@ -157,12 +232,19 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
     }, CHECK_DELAY)
   }
 
-  /** Attached: reset the back-off. Detached: start a round now, unless one is running or waiting out its back-off. */
+  /**
+   * Attached by a working link: reset the back-off. Attached only by a
+   * connection still to negotiate a protocol: wait for it. Detached: start a
+   * round now, unless one is running or waiting out its back-off.
+   */
   private check (): void {
     if (!this.started || this.dialing) {
       return
     }
     if (this.attached()) {
+      if (!this.settled()) {
+        return
+      }
       this.attempt = 0
       clearTimeout(this.retryTimer)
       this.retryTimer = undefined
@@ -214,7 +296,7 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
       if (reached != null) {
         this.connected = true
         this.lastError = undefined
-        this.attempt = 0
+        // the back-off is reset once the link negotiates a protocol (onIdentify), not on a bare connection
         this.counters.contacts++
         this.log('reached bootstrap peer %p', reached.value.remotePeer)
         this.safeDispatchEvent('bootstrap:connect', { detail: reached.value.remotePeer })
@@ -223,7 +305,7 @@ export class FirstContact extends TypedEventEmitter<FirstContactEvents> implemen
       this.attempt++
       this.counters.failedRounds++
       const last = (results.at(-1) as PromiseRejectedResult).reason as Error
-      const retryIn = Math.min(this.maxDelay, this.initialDelay * 2 ** (this.attempt - 1))
+      const retryIn = this.retryDelay()
       const error = new BootstrapUnreachableError(`no bootstrap peer answered (${targets.length} tried): ${describeDialFailure(last, String(targets.at(-1)?.address ?? ''))}`, { cause: last })
       this.log('round %d failed, retrying in %d ms - %e', this.attempt, retryIn, error)
       this.lastError = { error, addresses: targets.map(t => String(t.address ?? t.peer)), attempt: this.attempt, retryIn }

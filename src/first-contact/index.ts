@@ -4,14 +4,18 @@ import type { Topology } from '../topology/index.js'
 import type { ComponentLogger, Libp2pEvents, PeerId, PeerStore, Startable, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
-export { DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, DEFAULT_DIAL_TIMEOUT, DEFAULT_CHECK_INTERVAL } from './constants.js'
-export { InvalidBootstrapAddressError, BootstrapUnreachableError } from './errors.js'
+export { DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, DEFAULT_DIAL_TIMEOUT, DEFAULT_CHECK_INTERVAL, DEFAULT_PROTOCOL_TIMEOUT } from './constants.js'
+export { InvalidBootstrapAddressError, BootstrapUnreachableError, NoProtocolError } from './errors.js'
 
 /** One failed round of first contact */
 export interface BootstrapErrorDetail {
-  /** `InvalidBootstrapAddressError` (never retried) or `BootstrapUnreachableError` (cause: the last dial error) */
+  /**
+   * `InvalidBootstrapAddressError` (never retried), `BootstrapUnreachableError`
+   * (cause: the last dial error) or `NoProtocolError` (a connection opened but
+   * negotiated nothing within `protocolTimeout`; it was closed)
+   */
   error: Error
-  /** The address concerned, for a malformed one; otherwise every address tried */
+  /** The address concerned, for a malformed one or a connection that negotiated nothing; otherwise every address tried */
   addresses: string[]
   /** Rounds tried so far */
   attempt: number
@@ -20,7 +24,7 @@ export interface BootstrapErrorDetail {
 }
 
 export interface FirstContactEvents {
-  /** A round of dials to the bootstrap peers failed, or an address is malformed */
+  /** A round of dials to the bootstrap peers failed, a bootstrap connection negotiated no protocol in time, or an address is malformed */
   'bootstrap:error': CustomEvent<BootstrapErrorDetail>
   /** A bootstrap peer is connected (first contact, or re-contact after this node was detached) */
   'bootstrap:connect': CustomEvent<PeerId>
@@ -33,6 +37,8 @@ export interface FirstContactStats {
   failedRounds: number
   /** Rounds that reached a bootstrap peer */
   contacts: number
+  /** Bootstrap connections closed because they negotiated no protocol within `protocolTimeout` */
+  noProtocol: number
   /** 1 while this node is attached (see `attached()`), else 0 */
   attached: number
 }
@@ -58,6 +64,15 @@ export interface FirstContactInit {
    * @default 10000
    */
   dialTimeout?: number
+  /**
+   * How long a new connection to a bootstrap peer may go without negotiating a
+   * protocol (identify completing over it), in ms; then it is closed, a
+   * `bootstrap:error` with a `NoProtocolError` is emitted and the bootstrap
+   * peers are redialled with the back-off
+   *
+   * @default 10000
+   */
+  protocolTimeout?: number
   /**
    * How often attachment is checked besides on every lost link, in ms
    *
@@ -99,7 +114,9 @@ export interface FirstContact extends TypedEventTarget<FirstContactEvents>, Star
  * those peer exchange learnt from them, doubling the wait between failed
  * rounds (1 s → 60 s). Each failed round is a `bootstrap:error` event, each
  * success a `bootstrap:connect`, so an app can say what is wrong instead of
- * waiting silently. Malformed addresses are reported once and skipped.
+ * waiting silently. A bootstrap connection that negotiates no protocol within
+ * `protocolTimeout` (identify never completes over it) is closed and counts
+ * as a failed round: a `bootstrap:error` whose error is a `NoProtocolError`. Malformed addresses are reported once and skipped.
  * `createMembrane({ bootstrap })` installs it as `node.services.firstContact`;
  * it needs the `peerExchange` and `topology` services.
  *

@@ -1,0 +1,91 @@
+import assert from 'node:assert/strict'
+import { after, describe, it } from 'node:test'
+import { startBootstrap, startMember, stopAll, tcpAddress } from './fixtures/nodes.js'
+import { startStockTcpNode } from './fixtures/stock.js'
+import { observationWindow, waitFor } from './fixtures/wait.js'
+import type { BootstrapErrorDetail, Membrane } from '../src/index.js'
+import type { Connection, Libp2p, Stream } from '@libp2p/interface'
+
+/** Short deadlines so the spec runs in seconds; the events are waited on, never timed */
+const firstContact = { protocolTimeout: 1000, initialDelay: 200 }
+
+/** Collects a member's bootstrap:error events */
+function errorsOf (member: Membrane): BootstrapErrorDetail[] {
+  const errors: BootstrapErrorDetail[] = []
+  member.services.firstContact.addEventListener('bootstrap:error', (evt) => { errors.push(evt.detail) })
+  return errors
+}
+
+/** Counts the connections a peer accepts, and those closed again */
+function inboundOf (node: Libp2p): { opened: Connection[], closed: Connection[] } {
+  const seen = { opened: [] as Connection[], closed: [] as Connection[] }
+  node.addEventListener('connection:open', (evt) => { seen.opened.push(evt.detail) })
+  node.addEventListener('connection:close', (evt) => { seen.closed.push(evt.detail) })
+  return seen
+}
+
+describe('first contact: a bootstrap connection that negotiates no protocol', () => {
+  const nodes: Array<Libp2p | undefined> = []
+
+  after(async () => { await stopAll(...nodes) })
+
+  it('is closed, reported as NoProtocolError and redialled with the back-off when the peer answers no protocol', async () => {
+    // a stock libp2p node with no identify and no handlers: connections open, every protocol is refused
+    const silent = await startStockTcpNode()
+    nodes.push(silent)
+    const inbound = inboundOf(silent)
+    const address = tcpAddress(silent)
+    const member = await startMember(undefined, { bootstrap: [address], firstContact })
+    nodes.push(member)
+    const errors = errorsOf(member)
+
+    await waitFor(() => errors.filter(e => e.error.name === 'NoProtocolError').length >= 2, 'two NoProtocolError reports', 20_000)
+    const [first, second] = errors
+    assert.equal(first.error.name, 'NoProtocolError')
+    assert.match(first.error.message, /negotiated no protocol within 1000 ms/)
+    assert.match(first.addresses[0], new RegExp(`/tcp/${address.split('/')[4]}/`))
+    assert.equal(second.error.name, 'NoProtocolError')
+    assert.equal(second.attempt, first.attempt + 1)
+    assert.equal(second.retryIn, 2 * (first.retryIn ?? 0), 'the back-off doubles: a bare connection does not reset it')
+    // the member closed the first connection and dialled again: a second connection reached the silent peer
+    await waitFor(() => inbound.opened.length >= 2 && inbound.closed.includes(inbound.opened[0]), 'the first connection closed, a second one opened')
+    assert.ok(member.services.firstContact.stats().noProtocol >= 2)
+    assert.equal(member.services.firstContact.lastError?.error.name, 'NoProtocolError')
+    await member.stop()
+    await silent.stop()
+  })
+
+  it('is closed and redialled when the peer negotiates identify but never answers it (a stalled stream)', async () => {
+    const stalled: Stream[] = []
+    const stalling = await startStockTcpNode()
+    nodes.push(stalling)
+    // multistream-select agrees on identify, then nothing is ever written
+    await stalling.handle('/ipfs/id/1.0.0', (stream) => { stalled.push(stream) })
+    const inbound = inboundOf(stalling)
+    const member = await startMember(undefined, { bootstrap: [tcpAddress(stalling)], firstContact })
+    nodes.push(member)
+    const errors = errorsOf(member)
+
+    await waitFor(() => errors.some(e => e.error.name === 'NoProtocolError') && inbound.opened.length >= 2, 'a NoProtocolError and a redial', 20_000)
+    assert.ok(stalled.length >= 1, 'the identify stream was negotiated and left unanswered')
+    assert.ok(inbound.closed.includes(inbound.opened[0]), 'the stalled connection was closed')
+    await member.stop()
+    await stalling.stop()
+  })
+
+  it('keeps a bootstrap connection that negotiates its protocols', async () => {
+    const bootstrap = await startBootstrap()
+    nodes.push(bootstrap)
+    const member = await startMember(bootstrap, { firstContact })
+    nodes.push(member)
+    const errors = errorsOf(member)
+    await waitFor(() => member.getConnections(bootstrap.peerId).length > 0 && member.services.firstContact.stats().contacts === 1, 'member reached the bootstrap peer')
+    const connection = member.getConnections(bootstrap.peerId)[0]
+    // twice the protocol deadline: a wrongly closed link would show here
+    await observationWindow(2 * firstContact.protocolTimeout)
+    assert.equal(member.services.firstContact.stats().noProtocol, 0)
+    assert.deepEqual(errors, [])
+    assert.equal(connection.status, 'open')
+    assert.equal(member.services.firstContact.stats().rounds, 1, 'no redial')
+  })
+})
