@@ -10,7 +10,7 @@ import { tcp } from '@libp2p/tcp'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { NETWORK_MAP_PROTOCOL } from '../src/network-map/index.js'
+import { NETWORK_MAP_LEGACY_PROTOCOL, NETWORK_MAP_PROTOCOL } from '../src/network-map/index.js'
 import { RECORD_DOMAIN, RECORD_PAYLOAD_TYPE } from '../src/network-map/constants.js'
 import { NetmapMessage, NetmapRecord } from '../src/network-map/pb/netmap.js'
 import { link, startMapNode, tcpAddr } from './fixtures/netmap.js'
@@ -157,8 +157,8 @@ describe('network map rejects hostile input over real streams', () => {
   it('refuses a replayed old record of another node without rolling back; a late copy is no offence', async () => {
     const before = snapshot()
     const { node } = await attacker()
-    // capture the honest node's current record by syncing like a newcomer
-    const stream = await node.dialProtocol(multiaddr(tcpAddr(victim)), NETWORK_MAP_PROTOCOL)
+    // capture the honest node's current record by syncing like a 1.0.0 newcomer (one stream, request and reply)
+    const stream = await node.dialProtocol(multiaddr(tcpAddr(victim)), NETWORK_MAP_LEGACY_PROTOCOL)
     const lp = lpStream(stream, { maxDataLength: 1024 * 1024 })
     await lp.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [], records: [], want: [], more: false }))
     const reply = NetmapMessage.decode(await lp.read({ signal: AbortSignal.timeout(10_000) }))
@@ -342,7 +342,7 @@ describe('the worst inputs neither stall the event loop nor grow the map past it
     const digest = Array.from({ length: 1000 }, () => ({ peerId: fakePeerIdBytes(), seq: 1n }))
     let want = -1
     const rtts = await pingsDuring(async () => {
-      const stream = await node.dialProtocol(multiaddr(tcpAddr(victim)), NETWORK_MAP_PROTOCOL)
+      const stream = await node.dialProtocol(multiaddr(tcpAddr(victim)), NETWORK_MAP_LEGACY_PROTOCOL)
       const lp = lpStream(stream, { maxDataLength: 1024 * 1024 })
       await lp.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false }))
       const reply = NetmapMessage.decode(await lp.read({ signal: AbortSignal.timeout(10_000) }))

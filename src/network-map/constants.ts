@@ -1,7 +1,17 @@
-/** The protocol every map exchange runs on */
+/**
+ * The protocol map exchanges run on: one long-lived stream per neighbour and
+ * direction, and a summary sync on connect (`channel.ts`)
+ */
 export const PROTOCOL_NAME = 'netmap'
-export const PROTOCOL_VERSION = '1.0.0'
+export const PROTOCOL_VERSION = '2.0.0'
 export const PROTOCOL = `/membrane/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
+
+/**
+ * The protocol before it (a stream per push, a full digest on connect:
+ * `sync.ts`). It is still served, and spoken to a neighbour that does not
+ * speak 2.0.0, so a 1.0.0 peer keeps its behaviour and its place in the map.
+ */
+export const LEGACY_PROTOCOL = `/membrane/${PROTOCOL_NAME}/1.0.0`
 
 /**
  * Signed envelope domain and payload type of a map record. A distinct domain
@@ -81,13 +91,25 @@ export const MAX_ROLES = 8
 export const MAX_ROLE_LENGTH = 32
 export const MAX_MULTIADDRS = 16
 
-/** Every stream (sync or push) must finish within this, in ms */
+/** Every 1.0.0 stream (sync or push) must finish within this, in ms; so must every write on a 2.0.0 stream */
 export const DEFAULT_STREAM_TIMEOUT = 10_000
+
+/**
+ * A 2.0.0 stream that carried no frame for this long is closed (and reopened
+ * on the next write), in ms. At least the record TTL: a neighbour re-issues its
+ * record within `REFRESH_MAX` of it, so a live link is never idle this long.
+ */
+export function channelIdleTimeout (recordTtl: number): number {
+  return Math.max(recordTtl, 60_000)
+}
+
+/** Frame bytes queued on one 2.0.0 stream and not yet written, beyond which pushes are refused (the flood repairs later) */
+export const MAX_QUEUED_BYTES = 4 * 1024 * 1024
 
 /** How long a leaving node waits for its goodbye to reach its neighbours, in ms */
 export const DEFAULT_GOODBYE_TIMEOUT = 2_000
 
-/** Map streams per connection: a sync and a push each way with room for one more */
+/** Map streams per connection and protocol: 2.0.0 needs one each way (two while one is replaced); 1.0.0 a sync and a push each way with room for one more */
 export const DEFAULT_MAX_INBOUND_STREAMS = 4
 export const DEFAULT_MAX_OUTBOUND_STREAMS = 4
 

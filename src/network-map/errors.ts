@@ -69,3 +69,9 @@ export class RecordRateLimitError extends Error {
   static name = 'RecordRateLimitError'
   name = 'RecordRateLimitError'
 }
+
+/** Our stream to a neighbour is closed, or holds more unwritten frames than allowed: the frames were not sent */
+export class ChannelFullError extends Error {
+  static name = 'ChannelFullError'
+  name = 'ChannelFullError'
+}

@@ -4,7 +4,7 @@ import type { AddressManager, ConnectionManager, Registrar } from '@libp2p/inter
 import type { LinkKind as ConnectionLinkKind } from '../utils/connections.js'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-export { PROTOCOL as NETWORK_MAP_PROTOCOL, RECORD_DOMAIN as NETWORK_MAP_RECORD_DOMAIN, DEFAULT_RECORD_TTL, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_SIZE, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, MAX_RECORD_SIZE, MAX_NEIGHBOURS, MAX_NODES } from './constants.js'
+export { PROTOCOL as NETWORK_MAP_PROTOCOL, LEGACY_PROTOCOL as NETWORK_MAP_LEGACY_PROTOCOL, RECORD_DOMAIN as NETWORK_MAP_RECORD_DOMAIN, DEFAULT_RECORD_TTL, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_SIZE, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, MAX_RECORD_SIZE, MAX_NEIGHBOURS, MAX_NODES } from './constants.js'
 export * from './errors.js'
 
 /**
@@ -111,6 +111,8 @@ export interface NetworkMapStats {
   nodesMissing: number
   /** Streams refused at once because their sender is at the penalty threshold */
   streamsRefused: number
+  /** Map streams we opened: one per neighbour and link on 2.0.0 (more only after a failure or an idle close); one per push or sync to a 1.0.0 neighbour */
+  streamsOpened: number
 }
 
 export interface NetworkMap extends TypedEventTarget<NetworkMapEvents> {
@@ -265,11 +267,20 @@ export interface NetworkMapInit {
   maxFrameSize?: number
 
   /**
-   * Deadline for each sync or push stream, in ms
+   * Deadline for each 1.0.0 sync or push stream, and for each write on a
+   * 2.0.0 stream, in ms
    *
    * @default 10000
    */
   streamTimeout?: number
+
+  /**
+   * A 2.0.0 stream (one per neighbour and direction) that carried no frame
+   * for this long is closed, and reopened on the next write, in ms
+   *
+   * @default recordTtl, at least 60000
+   */
+  idleTimeout?: number
 
   /**
    * @deprecated use `streamTimeout`

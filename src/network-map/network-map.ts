@@ -7,17 +7,20 @@ import {
   DEFAULT_FLOOD_DELAY, DEFAULT_GOODBYE_TIMEOUT, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_TTL, DEFAULT_MAX_RECORDS_PER_SECOND, DEFAULT_PENALTY_THRESHOLD,
   DEFAULT_PUBLISH_DELAY, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_STREAM_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_FRAME_SIZE, MAX_MULTIADDRS, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_RECORD_SIZE,
-  MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, UNMEASURED_RTT, refreshDelay
+  LEGACY_PROTOCOL, MAX_QUEUED_BYTES, MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, UNMEASURED_RTT, channelIdleTimeout, refreshDelay
 } from './constants.js'
-import { MalformedRecordError, MapFullError, RecordRateLimitError, StaleRecordError, UnexpectedRecordError } from './errors.js'
+import { ChannelFullError, MalformedRecordError, MapFullError, RecordRateLimitError, StaleRecordError, UnexpectedRecordError } from './errors.js'
+import { Channel, openingFrame, readChannel } from './channel.js'
 import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
 import { Penalties } from './penalties.js'
 import { RecordStore, kindToPb, storedRecord } from './record-store.js'
-import { answerSync, push, readFrame, receivePush, runSync } from './sync.js'
+import { hashOf, inScope, summarise } from './summary.js'
+import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
 import type { LinkKind, MapEdge, MapNode, NetworkMap, NetworkMapComponents, NetworkMapEvents, NetworkMapInit, NetworkMapStats, PathOptions, PathResult } from './index.js'
 import type { Emit, StoredRecord } from './record-store.js'
+import type { ChannelContext } from './channel.js'
 import type { SyncContext } from './sync.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 
@@ -68,12 +71,19 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly store: RecordStore
   private readonly flooder: Flooder
   private readonly penalties: Penalties
-  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, streamsRefused: 0 }
+  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, streamsRefused: 0, streamsOpened: 0 }
   /** Nodes refused because the map was full, with the expiry of the record refused: the map is partial while any is left */
   private readonly missing = new Map<string, number>()
+  /** Our 2.0.0 stream to each neighbour (and to a peer we answer) */
+  private readonly channels = new Map<string, Channel>()
+  /** Neighbours that do not speak 2.0.0: they get 1.0.0 streams */
+  private readonly legacy = new Set<string>()
+  /** Records we asked each peer for (SYNC, want), which its push budget does not pay for */
+  private readonly allowances = new Map<string, number>()
+  private readonly idleTimeout: number
   private seq = 0n
   private started = false
-  private topologyId?: string
+  private readonly topologyIds: string[] = []
   private publishTimer?: ReturnType<typeof setTimeout>
   private refreshTimer?: ReturnType<typeof setTimeout>
   private sweepTimer?: ReturnType<typeof setInterval>
@@ -100,6 +110,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.maxInboundStreams = init.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS
     this.maxOutboundStreams = init.maxOutboundStreams ?? DEFAULT_MAX_OUTBOUND_STREAMS
     this.linkKind = init.linkKind ?? defaultLinkKind
+    this.idleTimeout = init.idleTimeout ?? channelIdleTimeout(this.recordTtl)
     const unreachableTimeout = init.unreachableTimeout ?? DEFAULT_UNREACHABLE_TIMEOUT
     const lostTimeout = init.lostTimeout ?? DEFAULT_LOST_TIMEOUT
 
@@ -130,6 +141,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.sweepInterval = Math.max(50, Math.min(1000, this.recordTtl / 4, unreachableTimeout / 4, lostTimeout / 4))
 
     this.handleStream = this.handleStream.bind(this)
+    this.handleChannel = this.handleChannel.bind(this)
     this.onConnectionChange = this.onConnectionChange.bind(this)
     this.onSelfUpdate = this.onSelfUpdate.bind(this)
   }
@@ -147,16 +159,17 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   async start (): Promise<void> {
     this.shutdownController = new AbortController()
     setMaxListeners(Infinity, this.shutdownController.signal)
-    await this.components.registrar.handle(PROTOCOL, this.handleStream, {
-      maxInboundStreams: this.maxInboundStreams,
-      maxOutboundStreams: this.maxOutboundStreams,
-      runOnLimitedConnection: true
-    })
-    this.topologyId = await this.components.registrar.register(PROTOCOL, {
-      notifyOnLimitedConnection: true,
-      onConnect: (peer, connection) => { this.onLink(peer, connection) },
-      onDisconnect: (peer) => { this.onUnlink(peer) }
-    })
+    const limits = { maxInboundStreams: this.maxInboundStreams, maxOutboundStreams: this.maxOutboundStreams, runOnLimitedConnection: true }
+    await this.components.registrar.handle(PROTOCOL, this.handleChannel, limits)
+    await this.components.registrar.handle(LEGACY_PROTOCOL, this.handleStream, limits)
+    // a neighbour is linked by whichever protocol it speaks (a 2.0.0 peer speaks both: linked once)
+    for (const protocol of [PROTOCOL, LEGACY_PROTOCOL]) {
+      this.topologyIds.push(await this.components.registrar.register(protocol, {
+        notifyOnLimitedConnection: true,
+        onConnect: (peer, connection) => { this.onLink(peer, connection) },
+        onDisconnect: (peer) => { this.onUnlink(peer) }
+      }))
+    }
     this.components.events.addEventListener('connection:open', this.onConnectionChange)
     this.components.events.addEventListener('connection:close', this.onConnectionChange)
     this.components.events.addEventListener('self:peer:update', this.onSelfUpdate)
@@ -179,7 +192,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       const goodbye = await this.issue(true)
       const signal = AbortSignal.timeout(this.goodbyeTimeout)
       setMaxListeners(Infinity, signal)
-      await Promise.allSettled([...this.flooder.peers()].map(async peer => this.send(peer, [goodbye.envelope], signal)))
+      await Promise.allSettled([...this.flooder.peers()].map(async peer => {
+        await this.send(peer, [goodbye.envelope], signal)
+        await this.channels.get(peer.toString())?.close(signal)
+      }))
     } catch (err) {
       this.log.error('could not announce departure - %e', err)
     }
@@ -195,10 +211,17 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.components.events.removeEventListener('connection:open', this.onConnectionChange)
     this.components.events.removeEventListener('connection:close', this.onConnectionChange)
     this.components.events.removeEventListener('self:peer:update', this.onSelfUpdate)
-    if (this.topologyId != null) {
-      this.components.registrar.unregister(this.topologyId)
+    for (const id of this.topologyIds.splice(0)) {
+      this.components.registrar.unregister(id)
     }
     await this.components.registrar.unhandle(PROTOCOL)
+    await this.components.registrar.unhandle(LEGACY_PROTOCOL)
+    for (const channel of this.channels.values()) {
+      channel.abort(new Error('the network map stopped'))
+    }
+    this.channels.clear()
+    this.legacy.clear()
+    this.allowances.clear()
     this.store.clear()
     this.penalties.clear()
     this.missing.clear()
@@ -253,7 +276,11 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   // --- our own record ---
 
   private onConnectionChange (evt: CustomEvent<Connection>): void {
-    if (this.flooder.isLinked(evt.detail.remotePeer.toString())) {
+    const key = evt.detail.remotePeer.toString()
+    if (evt.type === 'connection:close' && this.components.connectionManager.getConnections(evt.detail.remotePeer).length === 0) {
+      this.dropChannel(key)
+    }
+    if (this.flooder.isLinked(key)) {
       this.schedulePublish()
     }
   }
@@ -378,8 +405,16 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     const key = peer.toString()
     if (this.flooder.unlink(key)) {
       this.penalties.forget(key)
+      this.dropChannel(key)
       this.schedulePublish()
     }
+  }
+
+  private dropChannel (key: string): void {
+    this.channels.get(key)?.abort(new Error('the link closed'))
+    this.channels.delete(key)
+    this.legacy.delete(key)
+    this.allowances.delete(key)
   }
 
   // --- streams ---
@@ -390,46 +425,114 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     return combined
   }
 
-  /** Push envelopes to one neighbour on a fresh stream */
-  private async send (peer: PeerId, envelopes: Uint8Array[], signal = this.streamSignal()): Promise<void> {
+  /** Our 2.0.0 stream to `peer`, opened on its first write */
+  private channel (peer: PeerId): Channel {
+    const key = peer.toString()
+    let channel = this.channels.get(key)
+    if (channel == null) {
+      channel = new Channel({
+        open: async (signal) => {
+          const connection = bestConnection(this.components.connectionManager.getConnections(peer), { allowLimited: true })
+          if (connection == null) {
+            throw new ChannelFullError(`no connection to ${key}`)
+          }
+          this.counters.streamsOpened++
+          return connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
+        },
+        maxFrameSize: this.maxFrameSize,
+        writeTimeout: this.streamTimeout,
+        idleTimeout: this.idleTimeout,
+        maxQueuedBytes: MAX_QUEUED_BYTES,
+        stats: this.counters,
+        signal: this.shutdownController.signal,
+        log: this.log
+      })
+      this.channels.set(key, channel)
+    }
+    return channel
+  }
+
+  /** Write frames on our 2.0.0 stream to `peer`; false when it speaks only 1.0.0 (noted, so it gets 1.0.0 from now on) */
+  private async writeChannel (peer: PeerId, frames: NetmapMessage[], signal?: AbortSignal): Promise<boolean> {
+    const key = peer.toString()
+    if (this.legacy.has(key)) {
+      return false
+    }
+    try {
+      await this.channel(peer).write(frames, signal)
+      return true
+    } catch (err) {
+      if ((err as Error).name !== 'UnsupportedProtocolError') {
+        throw err
+      }
+      this.log('%p does not speak %s: using %s', peer, PROTOCOL, LEGACY_PROTOCOL)
+      this.legacy.add(key)
+      this.channels.get(key)?.abort(err as Error)
+      this.channels.delete(key)
+      return false
+    }
+  }
+
+  /** Push envelopes to one neighbour: on our long-lived stream, or a fresh 1.0.0 stream */
+  private async send (peer: PeerId, envelopes: Uint8Array[], signal?: AbortSignal): Promise<void> {
+    const ctx = { maxFrameSize: this.maxFrameSize, maxEntries: this.maxEntries }
+    if (await this.writeChannel(peer, recordFrames(NetmapMessage.Type.PUSH, envelopes, [], ctx), signal)) {
+      return
+    }
     const connection = bestConnection(this.components.connectionManager.getConnections(peer), { allowLimited: true })
     if (connection == null) {
       return
     }
-    const stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
+    const streamSignal = this.streamSignal(signal)
+    this.counters.streamsOpened++
+    const stream = await connection.newStream(LEGACY_PROTOCOL, { signal: streamSignal, runOnLimitedConnection: true })
     try {
       const lp = lpStream(stream, { maxDataLength: this.maxFrameSize })
-      await push(lp, envelopes, this.syncContext(peer), signal)
-      await stream.close({ signal })
+      await push(lp, envelopes, this.syncContext(peer), streamSignal)
+      await stream.close({ signal: streamSignal })
     } catch (err) {
       stream.abort(err as Error)
       throw err
     }
   }
 
-  /** The service as the wire flows see it, for one remote peer */
-  private syncContext (peer: PeerId): SyncContext {
+  /** What an honest peer at the default cap may send in one frame or sync, or more when ours is larger */
+  private get maxEntries (): number {
+    return Math.max(this.maxNodes, DEFAULT_MAX_NODES)
+  }
+
+  /** The service as the 1.0.0 flows see it, for one remote peer and one stream */
+  private syncContext (peer: PeerId): SyncContext & ChannelContext {
     const peerKey = peer.toString()
     // versions this stream carried so far (frames on one stream are ordered; separate streams are not)
     const claimed = new Map<string, bigint>()
     this.flooder.track(peerKey)
+    // what we would offer: a goodbye matters only to a peer holding an older version of the node's record
+    const offerable = (stored: StoredRecord, held: bigint | undefined): boolean =>
+      stored.state !== 'pruned' && !(stored.state === 'departed' && held == null) && (held ?? -1n) < stored.seq
     return {
       maxFrameSize: this.maxFrameSize,
-      // what an honest peer at the default cap may send, or more when ours is larger
-      maxEntries: Math.max(this.maxNodes, DEFAULT_MAX_NODES),
+      maxEntries: this.maxEntries,
       stats: this.counters,
       selfKey: this.self,
-      digest: () => [...this.store.all()].map(r => ({ peerId: r.node.id.toMultihash().bytes, seq: r.seq })),
+      summary: () => summarise(this.liveRecords()),
+      digest: (scope?: bigint) => {
+        const entries = []
+        for (const stored of this.store.all()) {
+          if (stored.state === 'pruned') { continue }
+          const { peerId, bucket } = hashOf(stored)
+          if (inScope(scope, bucket)) {
+            entries.push({ peerId: peerId as Uint8Array<ArrayBuffer>, seq: stored.seq })
+          }
+        }
+        return entries
+      },
       seqOf: (key) => this.store.record(key)?.seq,
-      offer: (theirs) => {
+      offer: (theirs, scope?: bigint) => {
         const envelopes: Uint8Array[] = []
         for (const stored of this.store.all()) {
           const held = theirs.get(stored.key)
-          // a goodbye matters only to a peer holding an older version of the node's record
-          if (stored.state === 'pruned' || (stored.state === 'departed' && held == null)) {
-            continue
-          }
-          if ((held ?? -1n) < stored.seq) {
+          if (offerable(stored, held) && (scope == null || inScope(scope, hashOf(stored).bucket))) {
             envelopes.push(stored.envelope)
             this.flooder.noteKnown(peerKey, stored.key, stored.seq)
           }
@@ -451,17 +554,46 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         this.flooder.noteKnown(peerKey, key, seq)
         claim(claimed, key, seq)
       },
-      accept: async (envelopes, wanted) => { await this.acceptAll(peer, envelopes, claimed, wanted) },
-      spend: (count) => { this.penalties.spend(peerKey, count) }
+      accept: async (envelopes: Uint8Array[], wanted?: Set<string>) => { await this.acceptAll(peer, envelopes, claimed, wanted) },
+      spend: (count) => { this.penalties.spend(peerKey, count) },
+      grant: (count) => {
+        this.allowances.set(peerKey, Math.min(2 * this.maxEntries, (this.allowances.get(peerKey) ?? 0) + count))
+      },
+      consume: (count) => {
+        const allowed = this.allowances.get(peerKey) ?? 0
+        const taken = Math.min(allowed, count)
+        if (taken > 0) {
+          this.allowances.set(peerKey, allowed - taken)
+        }
+        return count - taken
+      },
+      reply: (frames) => {
+        this.writeChannel(peer, frames).catch(err => { this.log('could not answer %p - %e', peer, err) })
+      }
     }
   }
 
-  /** Dialer side of the connect-time sync */
+  private * liveRecords (): Generator<StoredRecord> {
+    for (const stored of this.store.all()) {
+      if (stored.state === 'live') { yield stored }
+    }
+  }
+
+  /** Dialer side of the connect-time sync: a summary on our 2.0.0 stream, or a 1.0.0 digest sync */
   private async sync (peer: PeerId, connection: Connection): Promise<void> {
+    try {
+      if (await this.writeChannel(peer, [openingFrame(this.syncContext(peer))])) {
+        return
+      }
+    } catch (err) {
+      this.log('sync with %p failed - %e', peer, err)
+      return
+    }
     const signal = this.streamSignal()
     let stream: Stream | undefined
     try {
-      stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
+      this.counters.streamsOpened++
+      stream = await connection.newStream(LEGACY_PROTOCOL, { signal, runOnLimitedConnection: true })
       const lp = lpStream(stream, { maxDataLength: this.maxFrameSize })
       await runSync(lp, this.syncContext(peer), signal)
       await stream.close({ signal })
@@ -472,13 +604,39 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
   }
 
-  /** Listener: a sync or a push */
+  /** True (and the stream refused) when the peer is refused for its offences */
+  private refuse (stream: Stream, peer: PeerId): boolean {
+    if (!this.penalties.isRefused(peer.toString())) {
+      return false
+    }
+    this.counters.streamsRefused++
+    stream.abort(new RecordRateLimitError('peer is refused for repeated offences'))
+    this.disconnect(peer)
+    return true
+  }
+
+  /** Listener, 2.0.0: the neighbour's long-lived stream, read until it ends */
+  private async handleChannel (stream: Stream, connection: Connection): Promise<void> {
+    const peer = connection.remotePeer
+    if (this.refuse(stream, peer)) {
+      return
+    }
+    stream.inactivityTimeout = this.idleTimeout
+    try {
+      const lp = lpStream(stream, { maxDataLength: this.maxFrameSize })
+      await readChannel(lp, this.syncContext(peer), this.shutdownController.signal)
+      await stream.close({ signal: this.streamSignal() })
+    } catch (err) {
+      this.log('stream from %p failed - %e', peer, err)
+      stream.abort(err as Error)
+      this.offence(peer, err as Error)
+    }
+  }
+
+  /** Listener, 1.0.0: a sync or a push */
   private async handleStream (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer
-    if (this.penalties.isRefused(peer.toString())) {
-      this.counters.streamsRefused++
-      stream.abort(new RecordRateLimitError('peer is refused for repeated offences'))
-      this.disconnect(peer)
+    if (this.refuse(stream, peer)) {
       return
     }
     const signal = this.streamSignal()

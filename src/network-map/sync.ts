@@ -1,6 +1,7 @@
 /**
- * The wire side of `/membrane/netmap/1.0.0`: length-prefixed `NetmapMessage`
- * frames, the digest sync a dialer runs on connect, its answer, and pushes.
+ * The wire side of `/membrane/netmap/1.0.0` (kept for peers that speak only
+ * it; 2.0.0 is `./channel.js`): length-prefixed `NetmapMessage` frames, the
+ * digest sync a dialer runs on connect, its answer, and pushes.
  * Each flow works on one stream and asks a {@link SyncContext} (the service,
  * seen from one remote peer) about records; nothing here holds state.
  */
@@ -8,6 +9,7 @@ import { InvalidDataLengthError, InvalidDataLengthLengthError } from '@libp2p/ut
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { FrameTooLargeError, MalformedFrameError, UnexpectedRecordError } from './errors.js'
 import { NetmapMessage } from './pb/netmap.js'
+import { SUMMARY_BUCKETS } from './summary.js'
 import { isPeerIdBytes } from './validate.js'
 import type { DigestEntry } from './pb/netmap.js'
 import type { MessageStream } from '@libp2p/interface'
@@ -53,21 +55,30 @@ export async function writeFrame (lp: FrameStream, message: NetmapMessage, optio
   await lp.write(bytes, { signal })
 }
 
-/** Write envelopes in as many frames as the frame size needs; `want` rides on the last */
-export async function writeRecords (lp: FrameStream, type: NetmapMessage.Type, envelopes: Uint8Array[], want: Uint8Array[], options: WireOptions, signal: AbortSignal): Promise<void> {
+/** Envelopes in as many frames as the frame size needs; `want` rides on the last */
+export function recordFrames (type: NetmapMessage.Type, envelopes: Uint8Array[], want: Uint8Array[], options: Pick<WireOptions, 'maxFrameSize' | 'maxEntries'>): NetmapMessage[] {
   const budget = options.maxFrameSize - 1024 - want.reduce((s, w) => s + w.byteLength + 2, 0)
+  const frames: NetmapMessage[] = []
   let frame: Bytes[] = []
   let size = 0
   for (const envelope of envelopes) {
     if (frame.length > 0 && (size + envelope.byteLength + 4 > budget || frame.length >= options.maxEntries)) {
-      await writeFrame(lp, { type, digest: [], records: frame, want: [], more: true }, options, signal)
+      frames.push({ type, digest: [], records: frame, want: [], more: true })
       frame = []
       size = 0
     }
     frame.push(envelope as Bytes)
     size += envelope.byteLength + 4
   }
-  await writeFrame(lp, { type, digest: [], records: frame, want: want as Bytes[], more: false }, options, signal)
+  frames.push({ type, digest: [], records: frame, want: want as Bytes[], more: false })
+  return frames
+}
+
+/** Write envelopes in as many frames as the frame size needs; `want` rides on the last */
+export async function writeRecords (lp: FrameStream, type: NetmapMessage.Type, envelopes: Uint8Array[], want: Uint8Array[], options: WireOptions, signal: AbortSignal): Promise<void> {
+  for (const frame of recordFrames(type, envelopes, want, options)) {
+    await writeFrame(lp, frame, options, signal)
+  }
 }
 
 export async function readFrame (lp: FrameStream, options: WireOptions, signal: AbortSignal): Promise<NetmapMessage> {
@@ -85,14 +96,14 @@ export async function readFrame (lp: FrameStream, options: WireOptions, signal: 
   }
   options.stats.bytesReceived += bytes.byteLength
   try {
-    return NetmapMessage.decode(bytes, { limits: { digest: options.maxEntries, records: options.maxEntries, want: options.maxEntries } })
+    return NetmapMessage.decode(bytes, { limits: { digest: options.maxEntries, records: options.maxEntries, want: options.maxEntries, summary: { buckets: SUMMARY_BUCKETS } } })
   } catch (err) {
     throw new MalformedFrameError(`invalid frame - ${(err as Error).message}`)
   }
 }
 
 /** A PeerId multihash from the wire as its string, after a byte check of its shape */
-function peerKey (bytes: Uint8Array, field: string): string {
+export function peerKey (bytes: Uint8Array, field: string): string {
   if (!isPeerIdBytes(bytes)) {
     throw new MalformedFrameError(`${field} entry is not a PeerId multihash (${bytes.byteLength} bytes)`)
   }

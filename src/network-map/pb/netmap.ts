@@ -618,17 +618,23 @@ export interface NetmapMessage {
   records: Uint8Array<ArrayBuffer>[]
   want: Uint8Array<ArrayBuffer>[]
   more: boolean
+  summary?: Summary
+  scope?: bigint
 }
 
 export namespace NetmapMessage {
   export enum Type {
     PUSH = 'PUSH',
-    SYNC = 'SYNC'
+    SYNC = 'SYNC',
+    SUMMARY = 'SUMMARY',
+    RECORDS = 'RECORDS'
   }
 
   enum __TypeValues {
     PUSH = 0,
-    SYNC = 1
+    SYNC = 1,
+    SUMMARY = 2,
+    RECORDS = 3
   }
 
   export namespace Type {
@@ -675,6 +681,16 @@ export namespace NetmapMessage {
         if ((obj.more != null && obj.more !== false)) {
           w.uint32(40)
           w.bool(obj.more)
+        }
+
+        if (obj.summary != null) {
+          w.uint32(50)
+          Summary.codec().encode(obj.summary, w)
+        }
+
+        if (obj.scope != null) {
+          w.uint32(57)
+          w.fixed64(obj.scope)
         }
 
         if (opts.lengthDelimited !== false) {
@@ -727,6 +743,16 @@ export namespace NetmapMessage {
             }
             case 5: {
               obj.more = reader.bool()
+              break
+            }
+            case 6: {
+              obj.summary = Summary.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.summary
+              })
+              break
+            }
+            case 7: {
+              obj.scope = reader.fixed64()
               break
             }
             default: {
@@ -812,6 +838,20 @@ export namespace NetmapMessage {
               }
               break
             }
+            case 6: {
+              yield * Summary.codec().stream(reader, reader.uint32(), `${prefix}.summary`, {
+                limits: opts.limits?.summary
+              })
+
+              break
+            }
+            case 7: {
+              yield {
+                field: `${prefix}.scope`,
+                value: reader.fixed64()
+              }
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -858,6 +898,27 @@ export namespace NetmapMessage {
     value: boolean
   }
 
+  export interface NetmapMessageSummaryCountFieldEvent {
+    field: '$.summary.count'
+    value: number
+  }
+
+  export interface NetmapMessageSummaryRootFieldEvent {
+    field: '$.summary.root'
+    value: bigint
+  }
+
+  export interface NetmapMessageSummaryBucketsFieldEvent {
+    field: '$.summary.buckets[]'
+    index: number
+    value: bigint
+  }
+
+  export interface NetmapMessageScopeFieldEvent {
+    field: '$.scope'
+    value: bigint
+  }
+
   export function encode (obj: Partial<NetmapMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, NetmapMessage.codec())
   }
@@ -866,8 +927,162 @@ export namespace NetmapMessage {
     return decodeMessage(buf, NetmapMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<NetmapMessage>): Generator<NetmapMessageTypeFieldEvent | NetmapMessageDigestPeerIdFieldEvent | NetmapMessageDigestSeqFieldEvent | NetmapMessageRecordsFieldEvent | NetmapMessageWantFieldEvent | NetmapMessageMoreFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<NetmapMessage>): Generator<NetmapMessageTypeFieldEvent | NetmapMessageDigestPeerIdFieldEvent | NetmapMessageDigestSeqFieldEvent | NetmapMessageRecordsFieldEvent | NetmapMessageWantFieldEvent | NetmapMessageMoreFieldEvent | NetmapMessageSummaryCountFieldEvent | NetmapMessageSummaryRootFieldEvent | NetmapMessageSummaryBucketsFieldEvent | NetmapMessageScopeFieldEvent> {
     return streamMessage(buf, NetmapMessage.codec(), opts)
+  }
+}
+
+export interface Summary {
+  count: number
+  root: bigint
+  buckets: bigint[]
+}
+
+export namespace Summary {
+  let _codec: Codec<Summary>
+
+  export const codec = (): Codec<Summary> => {
+    if (_codec == null) {
+      _codec = message<Summary>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.count != null && obj.count !== 0)) {
+          w.uint32(8)
+          w.uint32(obj.count)
+        }
+
+        if ((obj.root != null && obj.root !== 0n)) {
+          w.uint32(17)
+          w.fixed64(obj.root)
+        }
+
+        if (obj.buckets != null && obj.buckets.length > 0) {
+          for (const value of obj.buckets) {
+            w.uint32(25)
+            w.fixed64(value)
+          }
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          count: 0,
+          root: 0n,
+          buckets: []
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.count = reader.uint32()
+              break
+            }
+            case 2: {
+              obj.root = reader.fixed64()
+              break
+            }
+            case 3: {
+              if (opts.limits?.buckets != null && obj.buckets.length === opts.limits.buckets) {
+                throw new MaxLengthError('Decode error - repeated field "buckets" had too many elements')
+              }
+
+              obj.buckets.push(reader.fixed64())
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          buckets: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.count`,
+                value: reader.uint32()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.root`,
+                value: reader.fixed64()
+              }
+              break
+            }
+            case 3: {
+              if (opts.limits?.buckets != null && obj.buckets === opts.limits.buckets) {
+                throw new MaxLengthError('Streaming decode error - repeated field "buckets" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.buckets[]`,
+                index: obj.buckets,
+                value: reader.fixed64()
+              }
+
+              obj.buckets++
+
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface SummaryCountFieldEvent {
+    field: '$.count'
+    value: number
+  }
+
+  export interface SummaryRootFieldEvent {
+    field: '$.root'
+    value: bigint
+  }
+
+  export interface SummaryBucketsFieldEvent {
+    field: '$.buckets[]'
+    index: number
+    value: bigint
+  }
+
+  export function encode (obj: Partial<Summary>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, Summary.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Summary>): Summary {
+    return decodeMessage(buf, Summary.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Summary>): Generator<SummaryCountFieldEvent | SummaryRootFieldEvent | SummaryBucketsFieldEvent> {
+    return streamMessage(buf, Summary.codec(), opts)
   }
 }
 

@@ -1,0 +1,338 @@
+/**
+ * The wire side of `/membrane/netmap/2.0.0`: one long-lived stream per
+ * neighbour and direction. Each side writes only on the stream it opened (a
+ * {@link Channel}: frames queued in order, written with a deadline each,
+ * waiting on the stream's drain, reopened on the next write after a failure)
+ * and reads the stream the other side opened ({@link readChannel}). Every
+ * frame is a message on its own; a reply travels on the replier's own stream.
+ *
+ * The connect-time sync compares summaries first (`./summary.js`): an
+ * in-sync pair exchanges one SUMMARY of a count and 8 bytes; otherwise only
+ * the buckets whose hashes differ are listed.
+ */
+import { UnexpectedEOFError, lpStream } from '@libp2p/utils'
+import { ChannelFullError, MalformedFrameError } from './errors.js'
+import { NetmapMessage } from './pb/netmap.js'
+import { SMALL_DIGEST, SUMMARY_BUCKETS, differingBuckets, inScope, bucketOf } from './summary.js'
+import { peerKey, readFrame, recordFrames } from './sync.js'
+import type { DigestEntry } from './pb/netmap.js'
+import type { SummaryValue } from './summary.js'
+import type { FrameStream, WireOptions } from './sync.js'
+import type { Logger, Stream } from '@libp2p/interface'
+
+export interface ChannelInit {
+  /** Open a fresh 2.0.0 stream to the neighbour (rejects when there is no connection or it does not speak 2.0.0) */
+  open(signal: AbortSignal): Promise<Stream>
+  maxFrameSize: number
+  /** Every write (and the open before it) must finish within this, in ms */
+  writeTimeout: number
+  /** The stream is closed after this long without a frame either way, in ms (reopened on the next write) */
+  idleTimeout: number
+  /** Bytes queued and not yet written beyond which a write is refused ({@link ChannelFullError}) */
+  maxQueuedBytes: number
+  /** Counted as frames are written */
+  stats: { bytesSent: number }
+  /** Aborted when the service stops */
+  signal: AbortSignal
+  log: Logger
+}
+
+/** Our side of the conversation with one neighbour: the stream we write on */
+export class Channel {
+  private readonly init: ChannelInit
+  private stream?: Stream
+  private lp?: FrameStream
+  private tail: Promise<void> = Promise.resolve()
+  private queued = 0
+  private closed = false
+
+  constructor (init: ChannelInit) {
+    this.init = init
+  }
+
+  /** Bytes queued, not yet handed to the stream */
+  get queuedBytes (): number {
+    return this.queued
+  }
+
+  /**
+   * Queue frames behind the ones already queued; resolves once they are
+   * written. A failed write resets the stream (the next write opens a new one)
+   * and rejects, so the caller can count the frames as not delivered.
+   */
+  async write (messages: NetmapMessage[], signal?: AbortSignal): Promise<void> {
+    if (this.closed) {
+      throw new ChannelFullError('the channel is closed')
+    }
+    const frames = messages.map(m => NetmapMessage.encode(m))
+    const size = frames.reduce((s, f) => s + f.byteLength, 0)
+    if (this.queued > 0 && this.queued + size > this.init.maxQueuedBytes) {
+      throw new ChannelFullError(`${this.queued} bytes already queued`)
+    }
+    this.queued += size
+    const run = this.tail.then(async () => { await this.writeNow(frames, signal) })
+    this.tail = run.catch(() => {})
+    try {
+      await run
+    } finally {
+      this.queued -= size
+    }
+  }
+
+  /** Flush what is queued and close our stream (the neighbour's reader sees the end) */
+  async close (signal?: AbortSignal): Promise<void> {
+    this.closed = true
+    await this.tail
+    const stream = this.stream
+    this.stream = undefined
+    this.lp = undefined
+    if (stream != null && stream.status === 'open') {
+      await stream.close({ signal }).catch(err => { stream.abort(err as Error) })
+    }
+  }
+
+  abort (err: Error): void {
+    this.closed = true
+    this.reset(err)
+  }
+
+  private reset (err: Error): void {
+    const stream = this.stream
+    this.stream = undefined
+    this.lp = undefined
+    stream?.abort(err)
+  }
+
+  private async writeNow (frames: Uint8Array[], signal?: AbortSignal): Promise<void> {
+    if (this.closed) {
+      throw new ChannelFullError('the channel is closed')
+    }
+    const deadline = AbortSignal.any([signal ?? AbortSignal.timeout(this.init.writeTimeout), this.init.signal])
+    try {
+      const lp = await this.writable(deadline)
+      for (const frame of frames) {
+        this.init.stats.bytesSent += frame.byteLength
+        await lp.write(frame, { signal: deadline })
+      }
+    } catch (err) {
+      this.init.log('channel write failed - %e', err)
+      this.reset(err as Error)
+      throw err
+    }
+  }
+
+  private async writable (signal: AbortSignal): Promise<FrameStream> {
+    if (this.lp != null && this.stream?.status === 'open' && this.stream.writeStatus === 'writable') {
+      return this.lp
+    }
+    this.reset(new Error('replaced'))
+    const stream = await this.init.open(signal)
+    stream.inactivityTimeout = this.init.idleTimeout
+    stream.addEventListener('close', () => {
+      if (this.stream === stream) {
+        this.stream = undefined
+        this.lp = undefined
+      }
+    }, { once: true })
+    this.stream = stream
+    // the neighbour never writes on our stream: a small read buffer bounds what it could make us hold
+    this.lp = lpStream(stream, { maxDataLength: this.init.maxFrameSize, maxBufferSize: 1024 })
+    return this.lp
+  }
+}
+
+/** What reading one neighbour's stream needs from the service */
+export interface ChannelContext extends WireOptions {
+  /** Our PeerId string: we never ask for our own record */
+  selfKey: string
+  /** The summary of our live records */
+  summary(): SummaryValue
+  /** One entry per record we hold and would offer (not pruned), in `scope` */
+  digest(scope?: bigint): DigestEntry[]
+  /** The sequence number of the record we hold about `key`, in any state */
+  seqOf(key: string): bigint | undefined
+  /** Envelopes of ours in `scope` newer than the peer's digest says it holds; they count as known by the peer from now on */
+  offer(theirs: Map<string, bigint>, scope?: bigint): Uint8Array[]
+  /** Envelopes the peer asked for by PeerId string; they count as known by the peer from now on */
+  give(keys: string[]): Uint8Array[]
+  /** The peer holds at least `seq` of `key`'s record */
+  noteKnown(key: string, seq: bigint): void
+  /** Verify and store received envelopes */
+  accept(envelopes: Uint8Array[]): Promise<void>
+  /** Spend the peer's push budget; throws when it is exhausted */
+  spend(count: number): void
+  /** Records we asked the peer for (a SYNC or a want list): they do not spend its push budget */
+  grant(count: number): void
+  /** Take `count` records off what we asked for; returns how many were not asked for */
+  consume(count: number): number
+  /** Send frames to the peer on our own stream, without waiting */
+  reply(messages: NetmapMessage[]): void
+}
+
+function syncFrame (digest: DigestEntry[], scope?: bigint): NetmapMessage {
+  return { type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false, scope }
+}
+
+/**
+ * What the dialer of a new link sends first: a summary, or with few records
+ * of its own its whole digest (the other side then answers at once)
+ */
+export function openingFrame (ctx: ChannelContext): NetmapMessage {
+  const summary = ctx.summary()
+  if (summary.count <= SMALL_DIGEST) {
+    ctx.grant(ctx.maxEntries)
+    return syncFrame(ctx.digest())
+  }
+  return { type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: { count: summary.count, root: summary.root, buckets: [] } }
+}
+
+/** About the encoded size of one digest entry (an inlined Ed25519 PeerId and a seq) */
+const DIGEST_ENTRY_SIZE = 52
+
+/**
+ * A digest of `scope` in as many SYNC frames as the frame size needs: each
+ * frame covers whole buckets and names them in its own scope, so the other
+ * side answers each on its own
+ */
+export function digestFrames (ctx: Pick<ChannelContext, 'digest' | 'maxFrameSize' | 'maxEntries'>, scope: bigint): NetmapMessage[] {
+  const perFrame = Math.max(1, Math.min(ctx.maxEntries, Math.floor((ctx.maxFrameSize - 1024) / DIGEST_ENTRY_SIZE)))
+  const byBucket = new Map<number, DigestEntry[]>()
+  for (const entry of ctx.digest(scope)) {
+    const bucket = bucketOf(entry.peerId)
+    let entries = byBucket.get(bucket)
+    if (entries == null) {
+      entries = []
+      byBucket.set(bucket, entries)
+    }
+    entries.push(entry)
+  }
+  const frames: NetmapMessage[] = []
+  let entries: DigestEntry[] = []
+  let covered = 0n
+  for (let bucket = 0; bucket < SUMMARY_BUCKETS; bucket++) {
+    if (!inScope(scope, bucket)) { continue }
+    const these = byBucket.get(bucket) ?? []
+    if (covered !== 0n && entries.length + these.length > perFrame) {
+      frames.push(syncFrame(entries, covered))
+      entries = []
+      covered = 0n
+    }
+    // a bucket larger than a frame (an honest map far beyond the default cap) is cut: the rest is repaired by the floods
+    entries.push(...these.slice(0, perFrame - entries.length))
+    covered |= 1n << BigInt(bucket)
+  }
+  if (covered !== 0n) {
+    frames.push(syncFrame(entries, covered))
+  }
+  return frames
+}
+
+/** Handle one frame read from the neighbour's stream */
+export async function handleFrame (frame: NetmapMessage, ctx: ChannelContext): Promise<void> {
+  switch (frame.type) {
+    case NetmapMessage.Type.PUSH:
+      ctx.spend(frame.records.length)
+      await ctx.accept(frame.records)
+      return
+    case NetmapMessage.Type.RECORDS: {
+      const unasked = ctx.consume(frame.records.length)
+      if (unasked > 0) {
+        ctx.spend(unasked)
+      }
+      // the PeerIds first: a malformed want refuses the frame before any record is verified
+      const keys = frame.want.map(id => peerKey(id, 'want'))
+      await ctx.accept(frame.records)
+      if (keys.length > 0) {
+        ctx.reply(recordFrames(NetmapMessage.Type.RECORDS, ctx.give(keys), [], ctx))
+      }
+      return
+    }
+    case NetmapMessage.Type.SUMMARY:
+      answerSummary(frame, ctx)
+      return
+    case NetmapMessage.Type.SYNC:
+      answerDigest(frame, ctx)
+      return
+    default:
+      throw new MalformedFrameError(`unknown frame type ${String(frame.type)}`)
+  }
+}
+
+function answerSummary (frame: NetmapMessage, ctx: ChannelContext): void {
+  const theirs = frame.summary
+  if (theirs == null) {
+    throw new MalformedFrameError('SUMMARY without a summary')
+  }
+  if (theirs.buckets.length !== 0 && theirs.buckets.length !== SUMMARY_BUCKETS) {
+    throw new MalformedFrameError(`a summary has 0 or ${SUMMARY_BUCKETS} buckets, not ${theirs.buckets.length}`)
+  }
+  const ours = ctx.summary()
+  if (ours.count === theirs.count && ours.root === theirs.root) {
+    // in sync
+    return
+  }
+  if (theirs.buckets.length === 0) {
+    if (ours.count <= SMALL_DIGEST) {
+      ctx.grant(ctx.maxEntries)
+      ctx.reply([syncFrame(ctx.digest())])
+    } else {
+      ctx.reply([{ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: ours }])
+    }
+    return
+  }
+  const scope = differingBuckets(ours.buckets, theirs.buckets)
+  if (scope !== 0n) {
+    ctx.grant(ctx.maxEntries)
+    ctx.reply(digestFrames(ctx, scope))
+  }
+}
+
+/** A digest of some buckets: send what the peer lacks in them, ask for what we lack */
+function answerDigest (frame: NetmapMessage, ctx: ChannelContext): void {
+  if (frame.scope != null && BigInt.asUintN(SUMMARY_BUCKETS, frame.scope) !== frame.scope) {
+    throw new MalformedFrameError('scope names a bucket that does not exist')
+  }
+  const theirs = new Map<string, bigint>()
+  const ids = new Map<string, Uint8Array>()
+  for (const entry of frame.digest) {
+    const key = peerKey(entry.peerId, 'digest')
+    if (!inScope(frame.scope, bucketOf(entry.peerId))) {
+      throw new MalformedFrameError('digest entry outside the scope it names')
+    }
+    theirs.set(key, entry.seq)
+    ids.set(key, entry.peerId)
+    ctx.noteKnown(key, entry.seq)
+  }
+  const envelopes = ctx.offer(theirs, frame.scope)
+  const want: Uint8Array[] = []
+  for (const [key, seq] of theirs) {
+    if (key !== ctx.selfKey && (ctx.seqOf(key) ?? -1n) < seq && want.length < ctx.maxEntries) {
+      want.push(ids.get(key)!)
+    }
+  }
+  if (envelopes.length === 0 && want.length === 0) {
+    return
+  }
+  ctx.grant(want.length)
+  ctx.reply(recordFrames(NetmapMessage.Type.RECORDS, envelopes, want, ctx))
+}
+
+/**
+ * Read the neighbour's stream until it ends: every frame handled in order.
+ * Rejects with the first typed error (the stream is then aborted by the caller).
+ */
+export async function readChannel (lp: FrameStream, ctx: ChannelContext, signal: AbortSignal): Promise<void> {
+  while (true) {
+    let frame: NetmapMessage
+    try {
+      frame = await readFrame(lp, ctx, signal)
+    } catch (err) {
+      if (err instanceof UnexpectedEOFError) {
+        // the neighbour closed its stream between frames
+        return
+      }
+      throw err
+    }
+    await handleFrame(frame, ctx)
+  }
+}

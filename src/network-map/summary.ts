@@ -1,0 +1,85 @@
+/**
+ * Range summaries for the 2.0.0 connect-time sync: each record version is
+ * hashed (`sha256(peer id ‖ seq)`, first 8 bytes) and the hashes are XORed,
+ * over everything (the root) and per bucket (a bucket is chosen by the peer
+ * id, so every version of a node's record falls in the same one). Two peers
+ * holding the same versions have the same root: an in-sync pair exchanges a
+ * count and 8 bytes. Otherwise only the buckets whose XOR differs are listed.
+ */
+import { sha256 } from '@noble/hashes/sha2.js'
+import type { StoredRecord } from './record-store.js'
+
+/** Buckets of a summary; a digest of one bucket lists about N / 64 records */
+export const SUMMARY_BUCKETS = 64
+
+/** A side holding at most this many records sends its whole digest instead of a summary (about 50 B each) */
+export const SMALL_DIGEST = 64
+
+export interface SummaryValue {
+  count: number
+  root: bigint
+  buckets: bigint[]
+}
+
+export interface RecordHash {
+  peerId: Uint8Array
+  bucket: number
+  hash: bigint
+}
+
+/** The bucket of a PeerId multihash: its last byte (the key's or the digest's), mod {@link SUMMARY_BUCKETS} */
+export function bucketOf (peerId: Uint8Array): number {
+  return peerId.byteLength === 0 ? 0 : peerId[peerId.byteLength - 1] % SUMMARY_BUCKETS
+}
+
+/** The 64-bit hash of one record version */
+export function versionHash (peerId: Uint8Array, seq: bigint): bigint {
+  const input = new Uint8Array(peerId.byteLength + 8)
+  input.set(peerId)
+  new DataView(input.buffer).setBigUint64(peerId.byteLength, BigInt.asUintN(64, seq))
+  const digest = sha256(input)
+  return new DataView(digest.buffer, digest.byteOffset, 8).getBigUint64(0)
+}
+
+/** Hashes of stored records, computed once per stored version (a stored record is replaced, never changed, when a new version arrives) */
+const cache = new WeakMap<StoredRecord, RecordHash>()
+
+export function hashOf (stored: StoredRecord): RecordHash {
+  let entry = cache.get(stored)
+  if (entry == null) {
+    const peerId = stored.node.id.toMultihash().bytes
+    entry = { peerId, bucket: bucketOf(peerId), hash: versionHash(peerId, stored.seq) }
+    cache.set(stored, entry)
+  }
+  return entry
+}
+
+/** The summary of `records` (the caller picks which: the live ones) */
+export function summarise (records: Iterable<StoredRecord>): SummaryValue {
+  const buckets = new Array<bigint>(SUMMARY_BUCKETS).fill(0n)
+  let count = 0
+  let root = 0n
+  for (const stored of records) {
+    const { bucket, hash } = hashOf(stored)
+    buckets[bucket] ^= hash
+    root ^= hash
+    count++
+  }
+  return { count, root, buckets }
+}
+
+/** The buckets in which two summaries differ, as a bit set (bit i for bucket i) */
+export function differingBuckets (ours: bigint[], theirs: bigint[]): bigint {
+  let scope = 0n
+  for (let i = 0; i < SUMMARY_BUCKETS; i++) {
+    if (ours[i] !== theirs[i]) {
+      scope |= 1n << BigInt(i)
+    }
+  }
+  return scope
+}
+
+/** True when `bucket` is in `scope` (no scope: every bucket) */
+export function inScope (scope: bigint | undefined, bucket: number): boolean {
+  return scope == null || ((scope >> BigInt(bucket)) & 1n) === 1n
+}
