@@ -19,7 +19,7 @@ import type { BroadcastMessage, Membrane } from '../../src/index.js'
 import type { Connection, Libp2p } from '@libp2p/interface'
 
 /** Membrane's own protocols, which no stock peer speaks */
-export const MEMBRANE_PROTOCOLS = ['/membrane/netmap/1.0.0', '/membrane/dm/1.0.0', '/membrane/circuit/1.0.0']
+export const MEMBRANE_PROTOCOLS = ['/membrane/netmap/2.0.0', '/membrane/netmap/1.0.0', '/membrane/dm/1.0.0', '/membrane/circuit/1.0.0']
 
 /** Cells a stock implementation cannot pass today, with the reason and upstream link */
 export const KNOWN_GAPS: Partial<Record<Impl, Record<string, string>>> = {
