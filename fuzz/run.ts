@@ -7,11 +7,14 @@ import { parseArgs } from 'node:util'
 import { findDecoders, fuzzDecoder } from './decoders.js'
 import { fuzzRouteHandler } from './handlers.js'
 import { fuzzNetwork } from './network.js'
+import { fuzzServiceHandlers } from './services.js'
 
 const { values } = parseArgs({
   options: {
     inputs: { type: 'string', default: '100000' },
     'handler-inputs': { type: 'string', default: '20000' },
+    'service-inputs': { type: 'string', default: '100000' },
+    only: { type: 'string', multiple: true },
     seed: { type: 'string', default: '1' },
     network: { type: 'string', default: '5' },
     'skip-decoders': { type: 'boolean', default: false }
@@ -26,9 +29,24 @@ for (const decoder of values['skip-decoders'] ? [] : await findDecoders()) {
   crashes += outcome.crashes
   process.stdout.write(JSON.stringify({ kind: 'decoder', ...outcome }) + '\n')
 }
-const handler = await fuzzRouteHandler(Number(values['handler-inputs']), seed)
-crashes += handler.crashes
-process.stdout.write(JSON.stringify({ kind: 'handler', ...handler }) + '\n')
+if (Number(values['handler-inputs']) > 0) {
+  const handler = await fuzzRouteHandler(Number(values['handler-inputs']), seed)
+  crashes += handler.crashes
+  process.stdout.write(JSON.stringify({ kind: 'handler', ...handler }) + '\n')
+}
+
+const serviceInputs = Number(values['service-inputs'])
+if (serviceInputs > 0) {
+  await fuzzServiceHandlers({
+    inputs: serviceInputs,
+    seed,
+    only: values.only,
+    onOutcome: (outcome) => {
+      crashes += outcome.crashes
+      process.stdout.write(JSON.stringify({ kind: 'service', ...outcome }) + '\n')
+    }
+  })
+}
 
 const seconds = Number(values.network)
 if (seconds > 0) {

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test'
 import { findDecoders, fuzzDecoder } from '../fuzz/decoders.js'
 import { fuzzRouteHandler } from '../fuzz/handlers.js'
 import { fuzzNetwork } from '../fuzz/network.js'
+import { fuzzServiceHandlers } from '../fuzz/services.js'
 
 const SEED = 20261201
 
@@ -27,6 +28,25 @@ describe('fuzz (seeded CI pass)', () => {
     const rejected = Object.values(outcome.rejected).reduce((a, b) => a + b, 0)
     assert.ok(rejected > 0, 'some inputs were rejected')
     assert.ok(outcome.accepted + rejected <= outcome.inputs)
+  })
+
+  it('every registered protocol handler of a bootstrap peer and a member rejects mutated frames with typed errors only', async () => {
+    const outcomes = await fuzzServiceHandlers({ inputs: 150, seed: SEED })
+    const fuzzed = new Set(outcomes.map(o => `${o.target} ${o.protocol}`))
+    for (const expected of [
+      'bootstrap /membrane/admission/1.0.0', 'bootstrap /membrane/channels/route/1.0.0', 'bootstrap /membrane/circuit/1.0.0',
+      'bootstrap /membrane/ice/1.0.0', 'bootstrap /membrane/netmap/1.0.0', 'bootstrap /membrane/px/1.0.0',
+      'member /membrane/admission/1.0.0', 'member /membrane/channels/route/1.0.0', 'member /membrane/circuit/1.0.0',
+      'member /membrane/dm/1.0.0', 'member /membrane/netmap/1.0.0', 'member /membrane/request/1.0.0', 'member /membrane/transfer/1.0.0'
+    ]) {
+      assert.ok(fuzzed.has(expected), `${expected} was fuzzed (${[...fuzzed].join(', ')})`)
+    }
+    for (const outcome of outcomes) {
+      assert.equal(outcome.crashes, 0, `${outcome.target} ${outcome.protocol}: ${outcome.firstCrash}`)
+      const rejected = Object.values(outcome.rejected).reduce((a, b) => a + b, 0)
+      // every input ended one way: answered, closed, or rejected with a typed error
+      assert.equal(outcome.answered + outcome.closed + rejected, outcome.inputs, `${outcome.target} ${outcome.protocol}: ${JSON.stringify(outcome)}`)
+    }
   })
 
   it('a bootstrap peer and a member survive a short attack on every protocol over TCP', async () => {

@@ -2,6 +2,7 @@ import { pbStream } from '@libp2p/utils'
 import { concat } from 'uint8arrays/concat'
 import { fromString } from 'uint8arrays/from-string'
 import { MessageTooLargeError } from '../broadcast/errors.js'
+import { typedDecodeError } from '../utils/decode-error.js'
 import { SeenCache } from '../utils/seen-cache.js'
 import * as C from './constants.js'
 import { InvalidMessageError } from './errors.js'
@@ -98,10 +99,11 @@ export class InterestRouter {
       message = await pbStream(stream, { maxDataLength: C.MAX_ROUTED_MESSAGE_SIZE }).pb(RoutedMessage).read({ signal, limits: { targets: C.MAX_TARGETS } })
       await stream.close({ signal })
     } catch (err) {
-      stream.abort(err as Error)
+      const typed = typedDecodeError(err, why => new InvalidMessageError(`routed message ${why}`))
+      stream.abort(typed)
       if (!signal.aborted) {
         // oversized or malformed bytes, not a slow peer
-        this.reject(remotePeer, 'unreadable routed message', typedDecodeError(err))
+        this.reject(remotePeer, 'unreadable routed message', typed)
       }
       return
     }
@@ -249,13 +251,6 @@ export class InterestRouter {
 }
 
 /** protons reports truncated or malformed bytes as a RangeError or plain Error: give those a name */
-function typedDecodeError (err: unknown): Error {
-  if (err instanceof Error && err.name !== 'Error' && err.name !== 'RangeError' && err.name !== 'TypeError') {
-    return err
-  }
-  return new InvalidMessageError(`routed message does not decode: ${(err as Error).message}`)
-}
-
 /** The deduplication key of a message whose author bytes were length-checked */
 function seenKey (message: RoutedMessage): string {
   return `${peerKey(message.from)}/${message.seqno}`

@@ -5,7 +5,8 @@ import { MessageTooLargeError } from '../broadcast/errors.js'
 import { linkTo } from '../utils/link.js'
 import { SeenCache } from '../utils/seen-cache.js'
 import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_OUTBOUND_STREAMS, PROTOCOL, RATE_BURST, RATE_LIMIT, RECEIVE_TIMEOUT, SEEN_CACHE_SIZE, SEEN_TTL, SEND_TIMEOUT } from './constants.js'
-import { DirectMessageRefusedError, DirectMessageTimeoutError, PeerUnreachableError } from './errors.js'
+import { DirectMessageRefusedError, DirectMessageTimeoutError, MalformedDirectMessageError, PeerUnreachableError } from './errors.js'
+import { typedDecodeError } from '../utils/decode-error.js'
 import { Ack, DirectMessage } from './pb/dm.js'
 import type { DirectMessageHandler, DirectMessages, DirectMessagesComponents, DirectMessagesStats, DirectMessagesEvents, DirectMessagesInit, LinkMaker, ReceivedDirectMessage, SendOptions, SendResult } from './index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -173,9 +174,10 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
       }
       await reply({ id: message.id, status: Ack.Status.OK, reason: '' })
     } catch (err) {
-      this.log('bad direct message stream from %p - %e', from, err)
+      const typed = typedDecodeError(err, why => new MalformedDirectMessageError(`direct message ${why}`))
+      this.log('bad direct message stream from %p - %e', from, typed)
       this.counters.malformed++
-      stream.abort(err as Error)
+      stream.abort(typed)
     }
   }
 }

@@ -21,3 +21,9 @@ export class PeerUnreachableError extends Error {
 
 /** The payload is larger than `maxMessageSize` */
 export { MessageTooLargeError } from '../broadcast/errors.js'
+
+/** A peer's direct message stream carried bytes that are not a direct message */
+export class MalformedDirectMessageError extends Error {
+  static name = 'MalformedDirectMessageError'
+  name = 'MalformedDirectMessageError'
+}

@@ -1,6 +1,7 @@
 import { serviceCapabilities } from '@libp2p/interface'
 import { pbStream, RateLimiter } from '@libp2p/utils'
 import { BASE_DIFFICULTY, MAX_ACCEPTED_DIFFICULTY, MAX_DIFFICULTY, difficultyForLoad, solveWork, verifyWork } from '../admission/index.js'
+import { typedDecodeError } from '../utils/decode-error.js'
 import { DEFAULT_CREDENTIAL_TTL, DEFAULT_MAX_REQUESTS_PER_PEER, DEFAULT_RATE_WINDOW, DEFAULT_REQUEST_TIMEOUT, MAX_INBOUND_STREAMS, MAX_OUTBOUND_STREAMS, MAX_REQUEST_SIZE, MAX_RESPONSE_SIZE, MAX_SOURCES, MAX_TURN_URLS, MAX_URL_LENGTH, PROTOCOL } from './constants.js'
 import { turnCredentials } from './credentials.js'
 import { IceRateLimitError, IceWorkError, InvalidIceMessageError, InvalidTurnOptionError } from './errors.js'
@@ -169,8 +170,9 @@ export class DefaultIceServers implements IceServers {
       this.counts.served++
     } catch (err) {
       this.counts.refused++
-      this.log('refused an ICE servers request from %p - %e', peer, err)
-      stream.abort(err as Error)
+      const typed = typedDecodeError(err, why => new InvalidIceMessageError(`ICE servers request ${why}`))
+      this.log('refused an ICE servers request from %p - %e', peer, typed)
+      stream.abort(typed)
     }
   }
 
