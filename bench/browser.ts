@@ -26,9 +26,11 @@ export async function browserBench ({ quick }: BenchOptions): Promise<Metric[]> 
   const browser = await launchChromium()
   try {
     const [x, m, y] = [await openHarnessPage(browser, site.url), await openHarnessPage(browser, site.url), await openHarnessPage(browser, site.url)]
-    await call(x, 'startMember', { bootstrap })
-    const mId = await call(m, 'startMember', { bootstrap, circuit: { forwardRate: 10_000 } })
-    const yId = await call(y, 'startMember', { bootstrap })
+    // a fixed line x–m–y, as in test/browser/connect-trials: the topology manager would link x and y directly
+    const topology = { enabled: false }
+    await call(x, 'startMember', { bootstrap, topology })
+    const mId = await call(m, 'startMember', { bootstrap, topology, circuit: { forwardRate: 10_000 } })
+    const yId = await call(y, 'startMember', { bootstrap, topology })
     await linkDirect(m, x)
     await linkDirect(m, y)
     await waitFor(async () => (await call(x, 'mapNodes')).includes(yId), 'map', 20_000)

@@ -17,16 +17,26 @@ export interface MemberOptions {
   bootstrap: string[]
   /** Peers this page must never dial nor accept (a connection gater) */
   deny?: string[]
+  /**
+   * Install the test's connection gater (`deny`, `setDenyRelayDials`) in place
+   * of allowLocalDial's; set by `deny`. Without it the page runs the options a
+   * dapp would: `{ bootstrap, allowLocalDial, topics }` and no public STUN
+   */
+  gated?: boolean
   /** Passed to createMembrane */
   circuit?: MembraneOptions['circuit']
   networkMap?: MembraneOptions['networkMap']
   /**
-   * Passed to createMembrane. Pages opt out of the topology manager unless a
-   * spec passes this (`{}` for the library default): most browser specs build
-   * their own links
+   * Passed to createMembrane; absent, pages run the library default (the
+   * topology manager on). Specs that need a fixed graph pass `{ enabled: false }`
    */
   topology?: MembraneOptions['topology']
+  /** Passed to createMembrane (default true: the page says goodbye on `pagehide`); false lets a test close a page with no goodbye */
+  leaveOnPagehide?: boolean
 }
+
+/** One of this page's member links (topology neighbours), with the kind its own map record gives the link */
+export interface MemberLink { id: string, kind: string }
 
 export interface TrialResult {
   ok: boolean
@@ -47,9 +57,14 @@ let stock: Libp2p | undefined
 let stockModule: typeof Stock | undefined
 /** While true, dials of relay v2 (`/p2p-circuit`) addresses are refused, so links come from mesh circuits only */
 let denyRelayDials = false
+let startedGated = false
 const broadcasts: string[] = []
 const directs: string[] = []
 const errors: string[] = []
+/** When (Date.now(), shared with the test process) each node left this page's map */
+const removedAt = new Map<string, number>()
+/** When this page first held two direct member links */
+let meshedAt: number | undefined
 
 function member (): Membrane {
   if (node == null) { throw new Error('no member started in this page') }
@@ -68,6 +83,7 @@ function peer (id: string): PeerId {
 export async function startMember (options: MemberOptions): Promise<string> {
   const { createMembrane } = await import('/membrane.js' as string) as MembraneModule
   const deny = new Set(options.deny ?? [])
+  startedGated = options.gated === true || deny.size > 0
   node = await createMembrane({
     bootstrap: options.bootstrap,
     allowLocalDial: true,
@@ -75,16 +91,28 @@ export async function startMember (options: MemberOptions): Promise<string> {
     topics: [TOPIC],
     circuit: options.circuit,
     networkMap: options.networkMap,
-    topology: options.topology ?? { enabled: false },
-    libp2p: {
-      // replaces allowLocalDial's gater, so loopback and ws:// stay allowed here too
-      connectionGater: {
-        denyDialMultiaddr: (ma) => denyRelayDials && ma.toString().includes('/p2p-circuit'),
-        denyDialPeer: (p) => deny.has(p.toString()),
-        denyInboundEncryptedConnection: (p) => deny.has(p.toString())
-      }
-    }
+    topology: options.topology,
+    leaveOnPagehide: options.leaveOnPagehide,
+    libp2p: startedGated
+      ? {
+          // replaces allowLocalDial's gater, so loopback and ws:// stay allowed here too
+          connectionGater: {
+            denyDialMultiaddr: (ma) => denyRelayDials && ma.toString().includes('/p2p-circuit'),
+            denyDialPeer: (p) => deny.has(p.toString()),
+            denyInboundEncryptedConnection: (p) => deny.has(p.toString())
+          }
+        }
+      : undefined
   })
+  node.services.networkMap.addEventListener('node:remove', (evt) => { removedAt.set(evt.detail.id.toString(), Date.now()) })
+  const checkMeshed = (): void => {
+    if (meshedAt == null && node != null && memberLinks().filter(l => l.kind === 'webrtc' || l.kind === 'direct').length >= 2) {
+      meshedAt = Date.now()
+    }
+  }
+  node.services.networkMap.addEventListener('edge:add', checkMeshed)
+  node.services.networkMap.addEventListener('edge:update', checkMeshed)
+  node.addEventListener('connection:open', checkMeshed)
   node.services.broadcast.addEventListener('message', (evt) => {
     broadcasts.push(new TextDecoder().decode(evt.detail.data))
   })
@@ -94,7 +122,19 @@ export async function startMember (options: MemberOptions): Promise<string> {
   return node.peerId.toString()
 }
 
-export function setDenyRelayDials (value: boolean): void { denyRelayDials = value }
+export function setDenyRelayDials (value: boolean): void {
+  if (value && !startedGated) { throw new Error('setDenyRelayDials needs startMember({ gated: true })') }
+  denyRelayDials = value
+}
+
+/**
+ * Keep this page from saying goodbye when it closes: a capturing `pagehide`
+ * listener runs before the library's and stops it, so the page vanishes the
+ * way a crashed tab or a lost network does (its links just close)
+ */
+export function suppressGoodbye (): void {
+  globalThis.addEventListener('pagehide', (evt) => { evt.stopImmediatePropagation() }, { capture: true })
+}
 
 export function peers (): string[] {
   return member().getPeers().map(String)
@@ -123,6 +163,24 @@ export async function hangUpPeer (id: string): Promise<void> {
 export function mapNodes (): string[] {
   return member().services.networkMap.nodes().map(n => n.id.toString()).sort()
 }
+
+/** This page's member links: the topology manager's neighbours, each with the kind of its edge in this page's own map record */
+export function memberLinks (): MemberLink[] {
+  const n = member()
+  const self = n.peerId.toString()
+  const kinds = new Map<string, string>()
+  for (const e of n.services.networkMap.edges()) {
+    const [from, to] = [e.from.toString(), e.to.toString()]
+    if (from === self || to === self) { kinds.set(from === self ? to : from, e.kind) }
+  }
+  return n.services.topology.neighbours().map(id => ({ id: id.toString(), kind: kinds.get(id.toString()) ?? 'unmapped' }))
+}
+
+/** Date.now() when this page first held two direct (WebRTC, TCP/WebSockets) member links, if it has */
+export function meshedTime (): number | undefined { return meshedAt }
+
+/** Date.now() when `id` left this page's map, if it has */
+export function removedTime (id: string): number | undefined { return removedAt.get(id) }
 
 export function mapEdges (): EdgeInfo[] {
   return member().services.networkMap.edges().map(e => ({ from: e.from.toString(), to: e.to.toString(), kind: e.kind }))
