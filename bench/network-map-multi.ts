@@ -114,10 +114,10 @@ export function randomGraph (n: number, degree: number, seed = 7): Array<[number
 class Cluster {
   readonly infos = new Map<number, NodeInfo>()
   readonly owner = new Map<number, number>()
-  private constructor (readonly workers: Worker[], readonly n: number) {}
+  private constructor (readonly workers: Worker[], readonly n: number, readonly log: (line: string) => void) {}
 
-  static async spawn (workers: number, n: number): Promise<Cluster> {
-    return new Cluster(await Promise.all(Array.from({ length: workers }, async () => Worker.spawn())), n)
+  static async spawn (workers: number, n: number, log: (line: string) => void): Promise<Cluster> {
+    return new Cluster(await Promise.all(Array.from({ length: workers }, async () => Worker.spawn())), n, log)
   }
 
   async all<T> (op: string, args: Record<string, unknown> = {}, timeout?: number): Promise<T[]> {
@@ -167,7 +167,9 @@ class Cluster {
       byWorker[this.owner.get(a) ?? 0].push({ from: a, addr: this.addr(a, b) })
     }
     const deadline = now() + timeout
-    const results = await Promise.all(this.workers.map(async (w, k) => w.call<{ failed: number }>('dial', { links: byWorker[k], deadline }, timeout + 30_000)))
+    const results = await Promise.all(this.workers.map(async (w, k) => w.call<{ failed: number, errors: string[] }>('dial', { links: byWorker[k], deadline }, timeout + 30_000)))
+    const errors = results.flatMap(r => r.errors)
+    if (errors.length > 0) { this.log(`dial failures, e.g. ${errors.join('; ')}`) }
     return results.reduce((s, r) => s + r.failed, 0)
   }
 
@@ -211,7 +213,7 @@ function loopExtra (loop: Phase | undefined): Record<string, unknown> {
 }
 
 async function stockHeap (n: number, workers: number, pairs: Array<[number, number]>, log: (l: string) => void): Promise<{ perNode: number | null, loop?: Phase }> {
-  const cluster = await Cluster.spawn(workers, n)
+  const cluster = await Cluster.spawn(workers, n, log)
   try {
     const before = await cluster.heap()
     await cluster.loop()
@@ -245,7 +247,7 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
   const stock = await stockHeap(n, workers, pairs, log)
   load.push(loadavg()[0])
 
-  const cluster = await Cluster.spawn(workers, n)
+  const cluster = await Cluster.spawn(workers, n, log)
   const loops: Record<string, Phase> = {}
   let fullS: number | null = null
   let edges = 0

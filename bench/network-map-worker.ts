@@ -67,7 +67,12 @@ async function startNode (index: number, options: StartOptions): Promise<Node> {
       maxConnections: 1000,
       // every peer dials from 127.0.0.1: the per-host inbound rate limit would refuse honest links
       allow: ['/ip4/127.0.0.1'],
-      maxIncomingPendingConnections: 1000
+      maxIncomingPendingConnections: 1000,
+      // a saturated simulator stalls event loops for seconds: let dials and
+      // upgrades outlast that, or the graph loses links before the map is measured
+      dialTimeout: 60_000,
+      addressDialTimeout: 60_000,
+      inboundUpgradeTimeout: 60_000
     },
     services: {
       identify: identify(),
@@ -106,8 +111,9 @@ async function start (options: StartOptions): Promise<NodeInfo[]> {
 }
 
 /** Dial every link, 16 at a time per worker, 3 attempts each: a loaded machine times out many concurrent Noise handshakes */
-async function dial (links: DialLink[], deadline: number): Promise<{ failed: number }> {
+async function dial (links: DialLink[], deadline: number): Promise<{ failed: number, errors: string[] }> {
   const queue = [...links]
+  const errors: string[] = []
   let failed = 0
   await Promise.all(Array.from({ length: 16 }, async () => {
     for (let link = queue.shift(); link != null; link = queue.shift()) {
@@ -115,18 +121,19 @@ async function dial (links: DialLink[], deadline: number): Promise<{ failed: num
       if (node == null) { throw new Error(`no node ${link.from}`) }
       for (let attempt = 1; ; attempt++) {
         try {
-          await node.dial(multiaddr(link.addr), { signal: AbortSignal.timeout(Math.max(1, Math.min(30_000, deadline - now()))) })
+          await node.dial(multiaddr(link.addr), { signal: AbortSignal.timeout(Math.max(1, Math.min(60_000, deadline - now()))) })
           break
-        } catch {
+        } catch (err) {
           if (attempt === 3 || now() > deadline) {
             failed++
+            if (errors.length < 3) { errors.push(`${(err as Error).name}: ${(err as Error).message}`) }
             break
           }
         }
       }
     }
   }))
-  return { failed }
+  return { failed, errors }
 }
 
 /** Open connections of our nodes, as [self, remote] PeerId strings */
