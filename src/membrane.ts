@@ -22,7 +22,7 @@ import type { Admission } from './admission/index.js'
 import { channels } from './channels/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
 import type { Channels, ChannelsInit } from './channels/index.js'
-import { bootstrapAddressSorter, firstContact } from './first-contact/index.js'
+import { firstContact } from './first-contact/index.js'
 import type { FirstContact, FirstContactInit } from './first-contact/index.js'
 import { networkMap } from './network-map/index.js'
 import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
@@ -32,6 +32,8 @@ import { topology } from './topology/index.js'
 import type { Topology, TopologyInit } from './topology/index.js'
 import type { Preset } from './presets/index.js'
 import { liveLinks } from './webrtc/live-links.js'
+import { keepAlive } from './keep-alive/index.js'
+import type { KeepAlive, KeepAliveInit } from './keep-alive/index.js'
 import type { LiveLinks, LiveLinksInit } from './webrtc/live-links.js'
 import { iceConfiguration, iceServers } from './turn/index.js'
 import type { IceServers, IceServersInit } from './turn/index.js'
@@ -67,6 +69,8 @@ export interface MembraneServices extends ServiceMap {
   /** Owns (re-)contact: dials bootstrap peers with back-off whenever this node is detached; `bootstrap:error` events say why it fails */
   firstContact: FirstContact
   topology: Topology
+  /** Aborts member links on which nothing arrived for a few seconds (a neighbour that went silent) */
+  keepAlive: KeepAlive
   /** STUN and TURN servers announced by the bootstrap peers this node reached, added to its ICE configuration */
   iceServers: IceServers
   /** Aborts WebRTC connections whose peer connection is dead or does not connect in time */
@@ -174,6 +178,14 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
    * @default {}
    */
   liveLinks?: LiveLinksInit
+
+  /**
+   * Failure detection on member links: each end beats every `beatInterval`,
+   * and a link silent for `silenceTimeout` is aborted
+   *
+   * @default {}
+   */
+  keepAlive?: KeepAliveInit
 
   /**
    * Asking reached bootstrap peers for their STUN (and TURN) servers, which
@@ -306,11 +318,6 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
     streamMuxers: [yamux()],
     ...(options.allowLocalDial === true ? { connectionGater: { denyDialMultiaddr: () => false } } : {}),
     ...libp2pOptions,
-    connectionManager: {
-      // a dial to a bootstrap peer by PeerId tries the configured addresses (and transports) first, not WebRTC-direct
-      addressSorter: bootstrapAddressSorter(bootstrapList),
-      ...libp2pOptions.connectionManager
-    },
     services: {
       identify: identifyService.bind(identify()),
       ping: ping(),
@@ -337,6 +344,8 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       firstContact: firstContact({ ...options.firstContact, bootstrap: bootstrapList }),
       topology: topology({ ...options.topology, maxPeers, ...(options.minPeers != null ? { minPeers: options.minPeers } : {}) }),
       liveLinks: liveLinks(options.liveLinks),
+      // a neighbour that goes silent (killed, frozen, network gone) is lost within about 4 s, not the connection monitor's 10-20 s
+      keepAlive: keepAlive(options.keepAlive),
       // a retired circuit's gossipsub and map streams reopen on the WebRTC link that replaced it
       linkHandover: linkHandover({ identify: async (connection, opts) => identifyService.get().identify(connection, opts) }),
       iceServers: iceService.bind(iceServers(options.iceServers)),
