@@ -29,7 +29,7 @@ describe(`page-to-page WebRTC dials in Chromium, ${TRIALS} trials`, () => {
   let bootstrap: string[]
 
   before(async () => {
-    // this process also drives Chromium: its CPU must not count as bootstrap load (stock pages cannot answer proof-of-work)
+    // admission as deployed (stock pages cannot answer proof-of-work; the load is this process's own, so driving Chromium from here does not count)
     boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false })
     bootstrap = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
     site = await serveTestPage()

@@ -31,7 +31,7 @@ describe('Chromium pages form a mesh through one bootstrap peer, then keep it wi
   const ids: string[] = []
 
   before(async () => {
-    // this process also drives Chromium: its CPU must not count as bootstrap load
+    // admission as deployed: the load is this process's own, so driving Chromium from here does not count
     boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, networkMap })
     bootstrap = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
     site = await serveTestPage()

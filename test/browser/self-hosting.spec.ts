@@ -29,10 +29,9 @@ describe('the self-hosting demo in Chromium: publish on one page, fetch from ano
   }
 
   before(async () => {
-    // this process also drives Chromium: its CPU must not count as bootstrap load
-    const load = { cpu: Infinity, eventLoopLag: Infinity }
-    first = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, load })
-    second = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, load, peers: [tcpAddress(first)] })
+    // admission as deployed: the load is this process's own, so driving Chromium from here does not count
+    first = await createBootstrapPeer({ port: 0, webrtcDirectPort: false })
+    second = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, peers: [tcpAddress(first)] })
     await waitFor(() => second.getConnections(first.peerId).length > 0, 'the bootstrap peers mesh', 20_000)
     browser = await launchChromium()
     const urls: string[] = []
@@ -110,5 +109,9 @@ describe('the self-hosting demo in Chromium: publish on one page, fetch from ano
     assert.ok(seen.some(v => v > 0 && v < 1), `intermediate progress, saw ${seen.length} values`)
     assert.equal(seen.at(-1), 1)
     assert.deepEqual(errors, [])
+    // admission ran as deployed throughout: it turned no page away
+    for (const boot of [first, second]) {
+      assert.equal(boot.services.admission.stats().rejected, 0, `admission ${JSON.stringify(boot.services.admission.stats())}, load ${JSON.stringify(boot.services.load.figures())}`)
+    }
   })
 })
