@@ -11,9 +11,9 @@
  * the buckets whose hashes differ are listed.
  */
 import { UnexpectedEOFError, lpStream } from '@libp2p/utils'
-import { ChannelFullError, MalformedFrameError } from './errors.js'
+import { ChannelFullError, ChannelIdleError, MalformedFrameError } from './errors.js'
 import { NetmapMessage } from './pb/netmap.js'
-import { SMALL_DIGEST, SUMMARY_BUCKETS, differingBuckets, inScope, bucketOf } from './summary.js'
+import { SMALL_DIGEST, SUMMARY_BUCKETS, asHash, bucketOf, differingBuckets, inScope } from './summary.js'
 import { peerKey, readFrame, recordFrames } from './sync.js'
 import type { DigestEntry } from './pb/netmap.js'
 import type { SummaryValue } from './summary.js'
@@ -26,7 +26,7 @@ export interface ChannelInit {
   maxFrameSize: number
   /** Every write (and the open before it) must finish within this, in ms */
   writeTimeout: number
-  /** The stream is closed after this long without a frame either way, in ms (reopened on the next write) */
+  /** Our stream is closed after this long without a write, in ms (reopened on the next write) */
   idleTimeout: number
   /** Bytes queued and not yet written beyond which a write is refused ({@link ChannelFullError}) */
   maxQueuedBytes: number
@@ -34,6 +34,13 @@ export interface ChannelInit {
   stats: { bytesSent: number }
   /** Aborted when the service stops */
   signal: AbortSignal
+  /**
+   * Frames to write first on a stream opened after an earlier one (failed,
+   * reset by the neighbour, or closed when idle): frames written on the old
+   * stream may never have been read, so the caller syncs again (a summary:
+   * a few bytes when nothing was lost)
+   */
+  reopened?(): NetmapMessage[]
   log: Logger
 }
 
@@ -45,6 +52,9 @@ export class Channel {
   private tail: Promise<void> = Promise.resolve()
   private queued = 0
   private closed = false
+  private opens = 0
+  private lastFailure = 0
+  private idleTimer?: ReturnType<typeof setTimeout>
 
   constructor (init: ChannelInit) {
     this.init = init
@@ -82,6 +92,7 @@ export class Channel {
   /** Flush what is queued and close our stream (the neighbour's reader sees the end) */
   async close (signal?: AbortSignal): Promise<void> {
     this.closed = true
+    clearTimeout(this.idleTimer)
     await this.tail
     const stream = this.stream
     this.stream = undefined
@@ -93,7 +104,23 @@ export class Channel {
 
   abort (err: Error): void {
     this.closed = true
+    clearTimeout(this.idleTimer)
     this.reset(err)
+  }
+
+  /** Close our stream after `idleTimeout` without a write; the next write reopens it */
+  private armIdle (): void {
+    clearTimeout(this.idleTimer)
+    this.idleTimer = setTimeout(() => {
+      this.idleTimer = undefined
+      if (this.queued > 0 || this.closed) {
+        return
+      }
+      const stream = this.stream
+      this.stream = undefined
+      this.lp = undefined
+      stream?.close().catch(err => { stream.abort(err as Error) })
+    }, this.init.idleTimeout)
   }
 
   private reset (err: Error): void {
@@ -114,6 +141,7 @@ export class Channel {
         this.init.stats.bytesSent += frame.byteLength
         await lp.write(frame, { signal: deadline })
       }
+      this.armIdle()
     } catch (err) {
       this.init.log('channel write failed - %e', err)
       this.reset(err as Error)
@@ -127,17 +155,31 @@ export class Channel {
     }
     this.reset(new Error('replaced'))
     const stream = await this.init.open(signal)
-    stream.inactivityTimeout = this.init.idleTimeout
-    stream.addEventListener('close', () => {
-      if (this.stream === stream) {
-        this.stream = undefined
-        this.lp = undefined
+    stream.addEventListener('close', (evt) => {
+      if (this.stream !== stream) {
+        return
+      }
+      this.stream = undefined
+      this.lp = undefined
+      // reset under us (the neighbour refused a frame, the connection failed): what we wrote may be
+      // lost, so reopen now and sync rather than at the next change; at most once a second
+      if (evt.error != null && !this.closed && Date.now() - this.lastFailure > 1_000) {
+        this.lastFailure = Date.now()
+        this.write([]).catch(() => {})
       }
     }, { once: true })
     this.stream = stream
     // the neighbour never writes on our stream: a small read buffer bounds what it could make us hold
-    this.lp = lpStream(stream, { maxDataLength: this.init.maxFrameSize, maxBufferSize: 1024 })
-    return this.lp
+    const lp = lpStream(stream, { maxDataLength: this.init.maxFrameSize, maxBufferSize: 1024 })
+    this.lp = lp
+    if (this.opens++ > 0) {
+      for (const frame of this.init.reopened?.() ?? []) {
+        const bytes = NetmapMessage.encode(frame)
+        this.init.stats.bytesSent += bytes.byteLength
+        await lp.write(bytes, { signal })
+      }
+    }
+    return lp
   }
 }
 
@@ -267,7 +309,7 @@ function answerSummary (frame: NetmapMessage, ctx: ChannelContext): void {
     throw new MalformedFrameError(`a summary has 0 or ${SUMMARY_BUCKETS} buckets, not ${theirs.buckets.length}`)
   }
   const ours = ctx.summary()
-  if (ours.count === theirs.count && ours.root === theirs.root) {
+  if (ours.count === theirs.count && asHash(ours.root) === asHash(theirs.root)) {
     // in sync
     return
   }
@@ -289,9 +331,6 @@ function answerSummary (frame: NetmapMessage, ctx: ChannelContext): void {
 
 /** A digest of some buckets: send what the peer lacks in them, ask for what we lack */
 function answerDigest (frame: NetmapMessage, ctx: ChannelContext): void {
-  if (frame.scope != null && BigInt.asUintN(SUMMARY_BUCKETS, frame.scope) !== frame.scope) {
-    throw new MalformedFrameError('scope names a bucket that does not exist')
-  }
   const theirs = new Map<string, bigint>()
   const ids = new Map<string, Uint8Array>()
   for (const entry of frame.digest) {
@@ -321,15 +360,20 @@ function answerDigest (frame: NetmapMessage, ctx: ChannelContext): void {
  * Read the neighbour's stream until it ends: every frame handled in order.
  * Rejects with the first typed error (the stream is then aborted by the caller).
  */
-export async function readChannel (lp: FrameStream, ctx: ChannelContext, signal: AbortSignal): Promise<void> {
+export async function readChannel (lp: FrameStream, ctx: ChannelContext, signal: AbortSignal, idleTimeout = Infinity): Promise<void> {
   while (true) {
     let frame: NetmapMessage
+    const idle = Number.isFinite(idleTimeout) ? AbortSignal.timeout(idleTimeout) : undefined
     try {
-      frame = await readFrame(lp, ctx, signal)
+      frame = await readFrame(lp, ctx, idle == null ? signal : AbortSignal.any([signal, idle]))
     } catch (err) {
       if (err instanceof UnexpectedEOFError) {
         // the neighbour closed its stream between frames
         return
+      }
+      if (idle?.aborted === true && !signal.aborted) {
+        // nothing for idleTimeout: the neighbour reopens on its next write
+        throw new ChannelIdleError(`no frame for ${idleTimeout} ms`)
       }
       throw err
     }

@@ -75,3 +75,9 @@ export class ChannelFullError extends Error {
   static name = 'ChannelFullError'
   name = 'ChannelFullError'
 }
+
+/** A neighbour's 2.0.0 stream carried no frame for `idleTimeout`: closed, no offence */
+export class ChannelIdleError extends Error {
+  static name = 'ChannelIdleError'
+  name = 'ChannelIdleError'
+}

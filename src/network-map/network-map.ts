@@ -445,6 +445,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         maxQueuedBytes: MAX_QUEUED_BYTES,
         stats: this.counters,
         signal: this.shutdownController.signal,
+        // what we wrote on the stream before may be lost: a summary finds it
+        reopened: () => this.flooder.isLinked(key) ? [openingFrame(this.syncContext(peer))] : [],
         log: this.log
       })
       this.channels.set(key, channel)
@@ -621,10 +623,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     if (this.refuse(stream, peer)) {
       return
     }
-    stream.inactivityTimeout = this.idleTimeout
     try {
       const lp = lpStream(stream, { maxDataLength: this.maxFrameSize })
-      await readChannel(lp, this.syncContext(peer), this.shutdownController.signal)
+      // twice the writer's idle close: the neighbour closes an idle stream first, cleanly
+      await readChannel(lp, this.syncContext(peer), this.shutdownController.signal, 2 * this.idleTimeout)
       await stream.close({ signal: this.streamSignal() })
     } catch (err) {
       this.log('stream from %p failed - %e', peer, err)

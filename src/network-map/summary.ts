@@ -32,13 +32,22 @@ export function bucketOf (peerId: Uint8Array): number {
   return peerId.byteLength === 0 ? 0 : peerId[peerId.byteLength - 1] % SUMMARY_BUCKETS
 }
 
-/** The 64-bit hash of one record version */
+/**
+ * The 64-bit hash of one record version, as a signed 64-bit value: protons
+ * decodes `fixed64` as signed, and XOR keeps values in the signed range, so
+ * what we compute and what we read compare equal
+ */
 export function versionHash (peerId: Uint8Array, seq: bigint): bigint {
   const input = new Uint8Array(peerId.byteLength + 8)
   input.set(peerId)
   new DataView(input.buffer).setBigUint64(peerId.byteLength, BigInt.asUintN(64, seq))
   const digest = sha256(input)
-  return new DataView(digest.buffer, digest.byteOffset, 8).getBigUint64(0)
+  return new DataView(digest.buffer, digest.byteOffset, 8).getBigInt64(0)
+}
+
+/** A 64-bit value from the wire in the signed range {@link versionHash} uses */
+export function asHash (value: bigint): bigint {
+  return BigInt.asIntN(64, value)
 }
 
 /** Hashes of stored records, computed once per stored version (a stored record is replaced, never changed, when a new version arrives) */
@@ -72,14 +81,14 @@ export function summarise (records: Iterable<StoredRecord>): SummaryValue {
 export function differingBuckets (ours: bigint[], theirs: bigint[]): bigint {
   let scope = 0n
   for (let i = 0; i < SUMMARY_BUCKETS; i++) {
-    if (ours[i] !== theirs[i]) {
+    if (asHash(ours[i]) !== asHash(theirs[i])) {
       scope |= 1n << BigInt(i)
     }
   }
   return scope
 }
 
-/** True when `bucket` is in `scope` (no scope: every bucket) */
+/** True when `bucket` is in `scope` (no scope: every bucket; signed or unsigned, as decoded or as built) */
 export function inScope (scope: bigint | undefined, bucket: number): boolean {
-  return scope == null || ((scope >> BigInt(bucket)) & 1n) === 1n
+  return scope == null || ((BigInt.asUintN(64, scope) >> BigInt(bucket)) & 1n) === 1n
 }
