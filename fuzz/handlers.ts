@@ -13,6 +13,7 @@ import { InterestRouter, signedBytes } from '../src/channels/interest-router.js'
 import { InterestTable } from '../src/channels/interests.js'
 import { RoutedMessage } from '../src/channels/pb/channels.js'
 import { mutate, randomMessage, Random } from './mutator.js'
+import { pairOptions } from './services.js'
 import type { Stream } from '@libp2p/interface'
 
 export interface HandlerOutcome {
@@ -91,7 +92,7 @@ export async function fuzzRouteHandler (inputs: number, seed: number, concurrenc
   }
 
   const one = async (body: Uint8Array): Promise<void> => {
-    const [outbound, inbound]: [Stream, Stream] = await streamPair({ delay: 0 })
+    const [outbound, inbound]: [Stream, Stream] = await streamPair(pairOptions({ port: 1024 + random.int(60000) }))
     const handled = router.handle(inbound, sender)
     outbound.send(random.int(20) === 0 ? body : frame(body))
     await outbound.close().catch(() => {})

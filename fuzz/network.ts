@@ -9,6 +9,7 @@ import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createLibp2p } from 'libp2p'
 import { createBootstrapPeer } from '../src/bootstrap/index.js'
 import { createMembrane } from '../src/index.js'
@@ -35,6 +36,8 @@ export interface ProtocolOutcome {
   /** Honest pings answered, and failed (5 s deadline), during this protocol's attack */
   pingsAnswered: number
   pingsFailed: number
+  /** The longest the event loop (targets, attackers and pinger share it) was blocked during this protocol's attack, ms */
+  maxEventLoopDelayMs: number
   inputsPerSecond: number
 }
 
@@ -75,7 +78,7 @@ async function stockNode (): Promise<Libp2p<{ ping: Ping }>> {
 }
 
 /** Attack each protocol of both targets for `secondsPerProtocol`, `concurrency` streams at a time */
-export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: number, concurrency?: number, maxInputsPerProtocol?: number, settleMs?: number }): Promise<NetworkRun> {
+export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: number, concurrency?: number, maxInputsPerProtocol?: number, settleMs?: number, only?: string[] }): Promise<NetworkRun> {
   const random = new Random(options.seed)
   const concurrency = options.concurrency ?? 8
   const maxInputs = options.maxInputsPerProtocol ?? 100_000
@@ -102,9 +105,11 @@ export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: 
         continue
       }
       await pinger.dial(addr)
-      const protocols = target.getProtocols().filter(p => p.startsWith('/membrane/')).sort()
+      const protocols = target.getProtocols().filter(p => p.startsWith('/membrane/')).filter(p => options.only == null || options.only.some(o => `${name} ${p}`.includes(o))).sort()
       for (const protocol of protocols) {
-        const outcome: ProtocolOutcome = { target: name, protocol, inputs: 0, answered: 0, closed: 0, timeouts: 0, refused: 0, identities: 0, slowestPingMs: 0, pingsAnswered: 0, pingsFailed: 0, inputsPerSecond: 0 }
+        const outcome: ProtocolOutcome = { target: name, protocol, inputs: 0, answered: 0, closed: 0, timeouts: 0, refused: 0, identities: 0, slowestPingMs: 0, pingsAnswered: 0, pingsFailed: 0, maxEventLoopDelayMs: 0, inputsPerSecond: 0 }
+        const loop = monitorEventLoopDelay({ resolution: 10 })
+        loop.enable()
         let attacker = await stockNode()
         let rotated = Date.now()
         outcome.identities++
@@ -114,9 +119,10 @@ export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: 
             try {
               outcome.slowestPingMs = Math.max(outcome.slowestPingMs, await pinger.services.ping.ping(target.peerId as PeerId, { signal: AbortSignal.timeout(5000) }))
               outcome.pingsAnswered++
-            } catch {
+            } catch (err) {
               outcome.slowestPingMs = Infinity
               outcome.pingsFailed++
+              process.stderr.write(`ping to the ${name} failed during the ${protocol} attack: ${(err as Error).name}: ${(err as Error).message}\n`)
             }
             await new Promise(resolve => setTimeout(resolve, 50))
           }
@@ -168,6 +174,8 @@ export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: 
           }
         }))
         await pings
+        loop.disable()
+        outcome.maxEventLoopDelayMs = Math.round(loop.max / 1e6)
         await attacker.stop()
         outcome.inputsPerSecond = Math.round(outcome.inputs / Math.max(1, (Date.now() - started) / 1000))
         outcomes.push(outcome)

@@ -50,7 +50,7 @@ if (serviceInputs > 0) {
 
 const seconds = Number(values.network)
 if (seconds > 0) {
-  const run = await fuzzNetwork({ secondsPerProtocol: seconds, seed })
+  const run = await fuzzNetwork({ secondsPerProtocol: seconds, seed, only: values.only })
   for (const outcome of run.outcomes) {
     process.stdout.write(JSON.stringify({ kind: 'network', ...outcome }) + '\n')
   }

@@ -22,6 +22,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { streamPair } from '@libp2p/utils'
+import type { StreamPairOptions } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createBootstrapPeer } from '../src/bootstrap/index.js'
 import { signedBytes } from '../src/channels/interest-router.js'
@@ -101,6 +102,16 @@ async function newSender (random: Random): Promise<Sender> {
   return { key, id: peerIdFromPrivateKey(key), port: 1024 + random.int(60000) }
 }
 
+/**
+ * streamPair() names its mock connections `/ip4/127.0.0.1/tcp/<counter>`, and the counter passes 65535 after
+ * 32 767 pairs in one process, where multiaddr() throws (docs/upstream/stream-pair-port-counter.md): give
+ * both ends an address of their own
+ */
+export function pairOptions (sender: { port: number }): StreamPairOptions {
+  const remoteAddr = multiaddr(`/ip4/127.0.0.1/tcp/${sender.port}`)
+  return { delay: 0, outboundConnection: { remoteAddr }, inboundConnection: { remoteAddr } }
+}
+
 interface Penalty { hit: boolean }
 
 /** An inbound connection from `sender`, as a handler sees it: no streams of its own, a close or abort is a penalty */
@@ -151,12 +162,24 @@ async function seedsFor (protocol: string, target: PeerId, others: PeerId[], ran
       records.push(await sealRecord(record, key, DEFAULT_MAX_RECORD_SIZE))
     }
     const digest = [target, ...others].map(id => ({ peerId: bytesOf(id), seq: 1n }))
-    return [
+    const conversations: Conversation[] = [
       [NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: records as Array<Uint8Array<ArrayBuffer>>, want: [], more: false })],
       [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false })],
       [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: true }),
         NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [], records: records.slice(0, 2) as Array<Uint8Array<ArrayBuffer>>, want: [bytesOf(target)], more: false })]
     ]
+    if (!protocol.endsWith('/1.0.0')) {
+      // 2.0.0: the connect-time summary sync on one long-lived stream
+      const buckets = Array.from({ length: 64 }, () => BigInt(random.int(2 ** 31)) * BigInt(random.int(2 ** 31)))
+      conversations.push(
+        [NetmapMessage.encode({ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: { count: 4, root: 12345n, buckets: [] } }),
+          NetmapMessage.encode({ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: { count: 4, root: 12345n, buckets } })],
+        [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false, scope: 0b1011n })],
+        [NetmapMessage.encode({ type: NetmapMessage.Type.RECORDS, digest: [], records: records as Array<Uint8Array<ArrayBuffer>>, want: [bytesOf(target)], more: false }),
+          NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: records.slice(2) as Array<Uint8Array<ArrayBuffer>>, want: [], more: false })]
+      )
+    }
+    return conversations
   }
   if (protocol.includes('/channels/route/')) {
     const out: Conversation[] = []
@@ -272,7 +295,7 @@ export async function fuzzServiceHandlers (options: ServiceFuzzOptions): Promise
     const others = await Promise.all(Array.from({ length: 3 }, async () => peerIdFromPrivateKey(await generateKeyPair('Ed25519'))))
     for (const { name, node } of targets) {
       const registrar = (node as unknown as { components: { registrar: Registrar } }).components.registrar
-      const protocols = registrar.getProtocols().filter(p => p.startsWith('/membrane/')).filter(p => options.only == null || options.only.some(o => p.includes(o))).sort()
+      const protocols = registrar.getProtocols().filter(p => p.startsWith('/membrane/')).filter(p => options.only == null || options.only.some(o => `${name} ${p}`.includes(o))).sort()
       for (const protocol of protocols) {
         const handler: StreamHandler = registrar.getHandler(protocol).handler
         const seeds = await seedsFor(protocol, node.peerId, [name === 'member' ? boot.peerId : member.peerId, ...others], random)
@@ -295,7 +318,7 @@ export async function fuzzServiceHandlers (options: ServiceFuzzOptions): Promise
           const slot = random.int(SENDERS)
           const sender = senders[slot]
           const penalty: Penalty = { hit: false }
-          const [outbound, inbound]: [Stream, Stream] = await streamPair({ delay: 0 })
+          const [outbound, inbound]: [Stream, Stream] = await streamPair(pairOptions(sender))
           let abortedWith: Error | undefined
           const abort = inbound.abort.bind(inbound)
           inbound.abort = (err: Error) => { abortedWith ??= err; abort(err) }

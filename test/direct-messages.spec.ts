@@ -30,7 +30,7 @@ describe('direct messages between two connected members', () => {
     assert.equal(result.id.length, 32)
     assert.ok(result.connection.remotePeer.equals(bob.peerId))
     // the receiver delivers before it acknowledges, and the sender stops at the first acknowledgement
-    assert.deepEqual(bob.services.directMessages.stats(), { received: 1, delivered: 1, duplicates: 0, refused: 0, rateLimited: 0, malformed: 0 })
+    assert.deepEqual(bob.services.directMessages.stats(), { received: 1, delivered: 1, duplicates: 0, refused: 0, rateLimited: 0, malformed: 0, disconnected: 0 })
     assert.equal(inbox.length, 1)
     assert.equal(new TextDecoder().decode(inbox[0].data), 'hello bob')
     assert.ok(inbox[0].from.equals(alice.peerId))

@@ -16,6 +16,15 @@ export const RECEIVE_TIMEOUT = 10_000
 export const RATE_LIMIT = 20
 export const RATE_BURST = 50
 
+/**
+ * Refused streams (over the rate, or malformed) a sender may open within
+ * `OFFENCE_WINDOW` seconds, as a multiple of its burst: past it, its
+ * connection is closed. An honest sender over its rate gets a few refusals
+ * and backs off; a flood of streams is cut off instead of answered.
+ */
+export const OFFENCES_PER_BURST = 4
+export const OFFENCE_WINDOW = 10
+
 /** Concurrent inbound message streams per connection (each carries one message) */
 export const MAX_INBOUND_STREAMS = 32
 export const MAX_OUTBOUND_STREAMS = 32

@@ -4,8 +4,8 @@ import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { MessageTooLargeError } from '../broadcast/errors.js'
 import { linkTo } from '../utils/link.js'
 import { SeenCache } from '../utils/seen-cache.js'
-import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_OUTBOUND_STREAMS, PROTOCOL, RATE_BURST, RATE_LIMIT, RECEIVE_TIMEOUT, SEEN_CACHE_SIZE, SEEN_TTL, SEND_TIMEOUT } from './constants.js'
-import { DirectMessageRefusedError, DirectMessageTimeoutError, MalformedDirectMessageError, PeerUnreachableError } from './errors.js'
+import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_OUTBOUND_STREAMS, OFFENCE_WINDOW, OFFENCES_PER_BURST, PROTOCOL, RATE_BURST, RATE_LIMIT, RECEIVE_TIMEOUT, SEEN_CACHE_SIZE, SEEN_TTL, SEND_TIMEOUT } from './constants.js'
+import { DirectMessageAbuseError, DirectMessageRefusedError, DirectMessageTimeoutError, MalformedDirectMessageError, PeerUnreachableError } from './errors.js'
 import { typedDecodeError } from '../utils/decode-error.js'
 import { Ack, DirectMessage } from './pb/dm.js'
 import type { DirectMessageHandler, DirectMessages, DirectMessagesComponents, DirectMessagesStats, DirectMessagesEvents, DirectMessagesInit, LinkMaker, ReceivedDirectMessage, SendOptions, SendResult } from './index.js'
@@ -17,13 +17,16 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
   private readonly maxMessageSize: number
   private readonly timeout: number
   private readonly rateLimiter: RateLimiter
+  /** Refused streams per sender: past `offenceLimit` within `OFFENCE_WINDOW` its connection is closed */
+  private readonly offences: RateLimiter
+  private readonly offenceLimit: number
   private readonly makeLink?: LinkMaker
   private readonly handlers = new Set<DirectMessageHandler>()
   /** sender/id pairs already delivered */
   private readonly seen = new SeenCache(SEEN_CACHE_SIZE, SEEN_TTL)
   private shutdownController = new AbortController()
   private started = false
-  private readonly counters: DirectMessagesStats = { received: 0, delivered: 0, duplicates: 0, refused: 0, rateLimited: 0, malformed: 0 }
+  private readonly counters: DirectMessagesStats = { received: 0, delivered: 0, duplicates: 0, refused: 0, rateLimited: 0, malformed: 0, disconnected: 0 }
 
   constructor (components: DirectMessagesComponents, init: DirectMessagesInit = {}) {
     super()
@@ -36,6 +39,8 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
     const rate = init.rateLimit ?? RATE_LIMIT
     const burst = init.rateBurst ?? RATE_BURST
     this.rateLimiter = new RateLimiter({ points: burst, duration: Math.max(1, burst / rate) })
+    this.offenceLimit = OFFENCES_PER_BURST * burst
+    this.offences = new RateLimiter({ points: this.offenceLimit, duration: OFFENCE_WINDOW })
     this.handleStream = this.handleStream.bind(this)
   }
 
@@ -140,12 +145,14 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
       } catch {
         this.log('%p is over its rate limit', from)
         this.counters.rateLimited++
+        this.offend(connection)
         await reply({ id: new Uint8Array(0), status: Ack.Status.RATE_LIMITED, reason: 'rate limit exceeded' })
         return
       }
       const message = await pb.read(DirectMessage, { signal })
       if (message.id.byteLength !== ID_LENGTH) {
         this.counters.malformed++
+        this.offend(connection)
         await reply({ id: message.id, status: Ack.Status.MALFORMED, reason: `id must be ${ID_LENGTH} bytes` })
         return
       }
@@ -178,6 +185,22 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
       this.log('bad direct message stream from %p - %e', from, typed)
       this.counters.malformed++
       stream.abort(typed)
+      if (typed.name !== 'AbortError' && typed.name !== 'TimeoutError') {
+        this.offend(connection)
+      }
+    }
+  }
+
+  /** One refused stream of `connection`'s sender: past its limit, its connection is closed */
+  private offend (connection: Connection): void {
+    const from = connection.remotePeer
+    try {
+      this.offences.consume(from.toString(), 1)
+    } catch {
+      this.counters.disconnected++
+      this.log('%p opened more than %d refused streams within %d s, closing its connection', from, this.offenceLimit, OFFENCE_WINDOW)
+      this.offences.delete(from.toString())
+      connection.abort(new DirectMessageAbuseError(`${from} opened more than ${this.offenceLimit} refused direct message streams within ${OFFENCE_WINDOW} s`))
     }
   }
 }

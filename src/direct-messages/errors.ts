@@ -27,3 +27,9 @@ export class MalformedDirectMessageError extends Error {
   static name = 'MalformedDirectMessageError'
   name = 'MalformedDirectMessageError'
 }
+
+/** A sender opened too many refused streams (over its rate, or malformed): its connection is closed */
+export class DirectMessageAbuseError extends Error {
+  static name = 'DirectMessageAbuseError'
+  name = 'DirectMessageAbuseError'
+}

@@ -3,7 +3,7 @@ import type { ComponentLogger, Connection, PeerId, TypedEventTarget } from '@lib
 import type { ConnectionManager, Registrar } from '@libp2p/interface-internal'
 
 export { PROTOCOL as DIRECT_MESSAGE_PROTOCOL } from './constants.js'
-export { DirectMessageTimeoutError, DirectMessageRefusedError, MalformedDirectMessageError, PeerUnreachableError } from './errors.js'
+export { DirectMessageTimeoutError, DirectMessageRefusedError, MalformedDirectMessageError, DirectMessageAbuseError, PeerUnreachableError } from './errors.js'
 
 /** A message received from one named peer */
 export interface ReceivedDirectMessage {
@@ -55,6 +55,8 @@ export interface DirectMessagesStats {
   rateLimited: number
   /** Unreadable frames, wrong id lengths, streams that broke mid-message */
   malformed: number
+  /** Senders whose connection was closed for too many refused streams */
+  disconnected: number
 }
 
 export interface DirectMessages extends TypedEventTarget<DirectMessagesEvents> {
