@@ -44,6 +44,10 @@ const now = (): number => performance.timeOrigin + performance.now()
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 const mean = (values: number[]): number | null => values.length === 0 ? null : values.reduce((s, v) => s + v, 0) / values.length
 
+/** Worker processes still running: killed if the coordinator exits first */
+const live = new Set<ChildProcess>()
+process.once('exit', () => { for (const child of live) { child.kill('SIGKILL') } })
+
 /** One worker process and its command channel */
 class Worker {
   private nextId = 0
@@ -66,6 +70,8 @@ class Worker {
       execArgv: ['--expose-gc', '--max-old-space-size=8192'],
       stdio: ['ignore', 'ignore', 'inherit', 'ipc']
     })
+    live.add(child)
+    child.once('exit', () => { live.delete(child) })
     await new Promise<void>((resolve, reject) => {
       child.once('message', () => { resolve() })
       child.once('exit', code => { reject(new Error(`worker exited with ${code} before it was ready`)) })
@@ -114,10 +120,10 @@ export function randomGraph (n: number, degree: number, seed = 7): Array<[number
 class Cluster {
   readonly infos = new Map<number, NodeInfo>()
   readonly owner = new Map<number, number>()
-  private constructor (readonly workers: Worker[], readonly n: number) {}
+  private constructor (readonly workers: Worker[], readonly n: number, readonly log: (line: string) => void) {}
 
-  static async spawn (workers: number, n: number): Promise<Cluster> {
-    return new Cluster(await Promise.all(Array.from({ length: workers }, async () => Worker.spawn())), n)
+  static async spawn (workers: number, n: number, log: (line: string) => void): Promise<Cluster> {
+    return new Cluster(await Promise.all(Array.from({ length: workers }, async () => Worker.spawn())), n, log)
   }
 
   async all<T> (op: string, args: Record<string, unknown> = {}, timeout?: number): Promise<T[]> {
@@ -167,7 +173,9 @@ class Cluster {
       byWorker[this.owner.get(a) ?? 0].push({ from: a, addr: this.addr(a, b) })
     }
     const deadline = now() + timeout
-    const results = await Promise.all(this.workers.map(async (w, k) => w.call<{ failed: number }>('dial', { links: byWorker[k], deadline }, timeout + 30_000)))
+    const results = await Promise.all(this.workers.map(async (w, k) => w.call<{ failed: number, errors: string[] }>('dial', { links: byWorker[k], deadline }, timeout + 30_000)))
+    const errors = results.flatMap(r => r.errors)
+    if (errors.length > 0) { this.log(`dial failures, e.g. ${errors.join('; ')}`) }
     return results.reduce((s, r) => s + r.failed, 0)
   }
 
@@ -211,7 +219,7 @@ function loopExtra (loop: Phase | undefined): Record<string, unknown> {
 }
 
 async function stockHeap (n: number, workers: number, pairs: Array<[number, number]>, log: (l: string) => void): Promise<{ perNode: number | null, loop?: Phase }> {
-  const cluster = await Cluster.spawn(workers, n)
+  const cluster = await Cluster.spawn(workers, n, log)
   try {
     const before = await cluster.heap()
     await cluster.loop()
@@ -236,7 +244,7 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
   const ttl = options.recordTtl ?? DEFAULT_TTL
   const windowMs = options.windowMs ?? ttl * REFRESH_MAX
   const eventTimeout = options.eventTimeout ?? 60_000
-  const fullTimeout = options.fullTimeout?.(n) ?? 60_000 + n * 300
+  const fullTimeout = options.fullTimeout?.(n) ?? 120_000 + n * 480
   // held records: every node, the newcomers and their goodbyes; peers raise the cap together
   const maxNodes = Math.max(1000, n + 2 * options.rounds + 100)
   const pairs = randomGraph(n, DEGREE)
@@ -245,9 +253,10 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
   const stock = await stockHeap(n, workers, pairs, log)
   load.push(loadavg()[0])
 
-  const cluster = await Cluster.spawn(workers, n)
+  const cluster = await Cluster.spawn(workers, n, log)
   const loops: Record<string, Phase> = {}
   let fullS: number | null = null
+  let fullShort = ''
   let edges = 0
   let failedDials = 0
   let refreshPerReissue: number | null = null
@@ -269,12 +278,28 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
     const lastDial = now()
     edges = await cluster.edgeCount()
     log(`membrane N=${n}: dialled (${failedDials} failed, ${edges} edges), waiting for full maps (deadline ${fullTimeout / 1000} s)`)
-    const full = await cluster.all<{ at: number | null, done: number }>('full', { n, edges, deadline: now() + fullTimeout }, fullTimeout + 60_000)
+    type Full = { at: number | null, done: number, short?: { size: [number, number], edges: [number, number] } }
+    let waiting = true
+    const fullPromise = cluster.all<Full>('full', { n, edges, deadline: now() + fullTimeout }, fullTimeout + 60_000).finally(() => { waiting = false })
+    // a link lost (or redialled) meanwhile changes what "every edge" means: follow the true graph
+    while (waiting) {
+      await Promise.race([fullPromise.catch(() => {}), sleep(5_000)])
+      if (!waiting) { break }
+      const current = await cluster.edgeCount()
+      if (current !== edges) {
+        log(`membrane N=${n}: the graph now has ${current} edges (was ${edges})`)
+        edges = current
+        await cluster.all('full:edges', { edges })
+      }
+    }
+    const full = await fullPromise
     if (full.every(f => f.at != null)) {
       fullS = Math.max(0, Math.max(...full.map(f => f.at ?? 0)) - lastDial) / 1000
     }
     loops.full = await cluster.loop()
-    log(`membrane N=${n}: map.full.s ${fullS} (${full.map(f => f.done).join('+')} maps complete), loop p99 ${loops.full.p99} ms`)
+    const short = full.filter(f => f.short != null).map(f => `sizes ${f.short?.size.join('–')}, edges ${f.short?.edges.join('–')}`)
+    fullShort = short.join('; ')
+    log(`membrane N=${n}: map.full.s ${fullS} (${full.map(f => f.done).join('+')} maps complete${short.length > 0 ? `; short maps: ${fullShort} of ${n} nodes, ${edges} edges` : ''}), loop p99 ${loops.full.p99} ms`)
 
     // refresh traffic: bytes per re-issue over a steady window, with no churn
     if (windowMs > 0) {
@@ -304,7 +329,8 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
         const b0 = (await cluster.counters()).bytesSent
         const tb0 = now()
         await cluster.all('arm', { kind: 'join', peer: info.peerId, links: JOIN_LINKS })
-        const dialled = await host.call<{ t0: number, failed: number }>('act', { index, action: 'dial', addrs: targets.map(t => cluster.addr(index, t)) })
+        const dialled = await host.call<{ t0: number, failed: number, errors: string[] }>('act', { index, action: 'dial', addrs: targets.map(t => cluster.addr(index, t)) })
+        if (dialled.failed > 0) { log(`newcomer ${index}: ${dialled.failed} dials failed: ${dialled.errors.join('; ')}`) }
         const joined = await cluster.all<{ times: number[], missed: number }>('collect', { deadline: dialled.t0 + eventTimeout }, eventTimeout + 30_000)
         join.push(...joined.flatMap(j => j.times.map(t => t - dialled.t0)))
         const joinMissed = joined.reduce((s, j) => s + j.missed, 0)
@@ -365,7 +391,7 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
   const churnPerNodeS = perJoin == null || perLeave == null ? null : CHURN_PER_MIN / 60 * (perJoin + perLeave)
   const withLoop = (phase: string, more: Record<string, unknown> = {}): Record<string, unknown> => ({ ...extra, ...more, ...loopExtra(loops[phase]) })
   return [
-    metric('map.full.s', 's', fullS, null, n, withLoop('full', { deadline_s: fullTimeout / 1000 })),
+    metric('map.full.s', 's', fullS, null, n, withLoop('full', { deadline_s: fullTimeout / 1000, ...(fullS == null ? { at_deadline: fullShort } : {}) })),
     metric('map.converge.join.p50', 'ms', percentileOrNull(join, missed.join, 50), null, n, withLoop('churn', { samples: join.length, missed: missed.join })),
     metric('map.converge.join.p99', 'ms', percentileOrNull(join, missed.join, 99), null, n, withLoop('churn', { samples: join.length, missed: missed.join })),
     metric('map.converge.leave.p99', 'ms', percentileOrNull(leave, missed.leave, 99), null, n, withLoop('churn', { how: 'clean stop (goodbye)', samples: leave.length, missed: missed.leave })),

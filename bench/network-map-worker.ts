@@ -67,7 +67,12 @@ async function startNode (index: number, options: StartOptions): Promise<Node> {
       maxConnections: 1000,
       // every peer dials from 127.0.0.1: the per-host inbound rate limit would refuse honest links
       allow: ['/ip4/127.0.0.1'],
-      maxIncomingPendingConnections: 1000
+      maxIncomingPendingConnections: 1000,
+      // a saturated simulator stalls event loops for seconds: let dials and
+      // upgrades outlast that, or the graph loses links before the map is measured
+      dialTimeout: 60_000,
+      addressDialTimeout: 60_000,
+      inboundUpgradeTimeout: 60_000
     },
     services: {
       identify: identify(),
@@ -106,8 +111,9 @@ async function start (options: StartOptions): Promise<NodeInfo[]> {
 }
 
 /** Dial every link, 16 at a time per worker, 3 attempts each: a loaded machine times out many concurrent Noise handshakes */
-async function dial (links: DialLink[], deadline: number): Promise<{ failed: number }> {
+async function dial (links: DialLink[], deadline: number): Promise<{ failed: number, errors: string[] }> {
   const queue = [...links]
+  const errors: string[] = []
   let failed = 0
   await Promise.all(Array.from({ length: 16 }, async () => {
     for (let link = queue.shift(); link != null; link = queue.shift()) {
@@ -115,18 +121,19 @@ async function dial (links: DialLink[], deadline: number): Promise<{ failed: num
       if (node == null) { throw new Error(`no node ${link.from}`) }
       for (let attempt = 1; ; attempt++) {
         try {
-          await node.dial(multiaddr(link.addr), { signal: AbortSignal.timeout(Math.max(1, Math.min(30_000, deadline - now()))) })
+          await node.dial(multiaddr(link.addr), { signal: AbortSignal.timeout(Math.floor(Math.max(1, Math.min(60_000, deadline - now())))) })
           break
-        } catch {
+        } catch (err) {
           if (attempt === 3 || now() > deadline) {
             failed++
+            if (errors.length < 3) { errors.push(`${(err as Error).name}: ${(err as Error).message}`) }
             break
           }
         }
       }
     }
   }))
-  return { failed }
+  return { failed, errors }
 }
 
 /** Open connections of our nodes, as [self, remote] PeerId strings */
@@ -142,17 +149,29 @@ function links (): Array<[string, string]> {
 
 const EVENTS = ['node:add', 'node:update', 'node:remove', 'edge:add', 'edge:remove'] as const
 
+/** The edge count `full()` waits for; the coordinator updates it when a link is lost meanwhile */
+let fullTarget: { edges: number, recheck: () => void } | undefined
+
 /**
  * Resolves with the time the last of our nodes came to hold `n` nodes and
- * `edges` edges (the time of the map event that completed it), or null at `deadline`.
+ * `edges` edges (the time of the map event that completed it), or null at `deadline`
+ * with the sizes and edge counts of the maps still short of it.
  * Checks are batched every 100 ms over the nodes whose map changed: edges() is O(E).
  */
-async function full (n: number, edges: number, deadline: number): Promise<{ at: number | null, done: number }> {
-  const pending = new Map<number, Node>(nodes)
+async function full (n: number, edges: number, deadline: number): Promise<{ at: number | null, done: number, short?: { size: [number, number], edges: [number, number] } }> {
+  let pending = new Map<number, Node>(nodes)
   const lastEvent = new Map<number, number>()
   const dirty = new Set<number>(pending.keys())
   const cleanups: Array<() => void> = []
   let latest = 0
+  fullTarget = {
+    edges,
+    recheck: () => {
+      pending = new Map(nodes)
+      latest = 0
+      for (const index of nodes.keys()) { dirty.add(index) }
+    }
+  }
   for (const [index, node] of pending) {
     const mark = (): void => { lastEvent.set(index, now()); dirty.add(index) }
     for (const event of EVENTS) {
@@ -164,7 +183,7 @@ async function full (n: number, edges: number, deadline: number): Promise<{ at: 
     while (pending.size > 0 && now() < deadline) {
       for (const index of dirty) {
         const node = pending.get(index)
-        if (node != null && mapOf(node).size === n && mapOf(node).edges().length === edges) {
+        if (node != null && mapOf(node).size === n && mapOf(node).edges().length === fullTarget.edges) {
           pending.delete(index)
           latest = Math.max(latest, lastEvent.get(index) ?? now())
         }
@@ -174,8 +193,18 @@ async function full (n: number, edges: number, deadline: number): Promise<{ at: 
     }
   } finally {
     cleanups.forEach(c => { c() })
+    fullTarget = undefined
   }
-  return { at: pending.size === 0 ? latest : null, done: nodes.size - pending.size }
+  if (pending.size === 0) {
+    return { at: latest, done: nodes.size }
+  }
+  const sizes = [...pending.values()].map(x => mapOf(x).size)
+  const counts = [...pending.values()].map(x => mapOf(x).edges().length)
+  return {
+    at: null,
+    done: nodes.size - pending.size,
+    short: { size: [Math.min(...sizes), Math.max(...sizes)], edges: [Math.min(...counts), Math.max(...counts)] }
+  }
 }
 
 /** Convergence watch of one join or leave: per map node, the time `done` first held */
@@ -273,6 +302,13 @@ async function handle (cmd: Command): Promise<unknown> {
       return links()
     case 'full':
       return full(cmd.n as number, cmd.edges as number, cmd.deadline as number)
+    case 'full:edges':
+      // a link was lost or added while waiting: wait for the new count, every map again
+      if (fullTarget != null && fullTarget.edges !== cmd.edges) {
+        fullTarget.edges = cmd.edges as number
+        fullTarget.recheck()
+      }
+      return null
     case 'loop': {
       // p99 and max of the event-loop delay since the last call, in ms
       const result = { p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 }
@@ -311,8 +347,8 @@ async function handle (cmd: Command): Promise<unknown> {
       if (node == null) { throw new Error(`no newcomer ${cmd.index}`) }
       const t0 = now()
       if (cmd.action === 'dial') {
-        const { failed } = await dial((cmd.addrs as string[]).map(addr => ({ from: cmd.index as number, addr })), t0 + 60_000)
-        return { t0, failed }
+        const { failed, errors } = await dial((cmd.addrs as string[]).map(addr => ({ from: cmd.index as number, addr })), t0 + 60_000)
+        return { t0, failed, errors }
       }
       if (cmd.action === 'stop') {
         await node.stop()

@@ -22,7 +22,7 @@ import type { Admission } from './admission/index.js'
 import { channels } from './channels/index.js'
 import type { Broadcast, BroadcastInit } from './broadcast/index.js'
 import type { Channels, ChannelsInit } from './channels/index.js'
-import { firstContact } from './first-contact/index.js'
+import { bootstrapAddressSorter, firstContact } from './first-contact/index.js'
 import type { FirstContact, FirstContactInit } from './first-contact/index.js'
 import { networkMap } from './network-map/index.js'
 import type { NetworkMap, NetworkMapInit } from './network-map/index.js'
@@ -318,6 +318,11 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
     streamMuxers: [yamux()],
     ...(options.allowLocalDial === true ? { connectionGater: { denyDialMultiaddr: () => false } } : {}),
     ...libp2pOptions,
+    connectionManager: {
+      // a dial to a bootstrap peer by PeerId tries the configured addresses (and transports) first, not WebRTC-direct
+      addressSorter: bootstrapAddressSorter(bootstrapList),
+      ...libp2pOptions.connectionManager
+    },
     services: {
       identify: identifyService.bind(identify()),
       ping: ping(),

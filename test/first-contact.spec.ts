@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
+import { multiaddr } from '@multiformats/multiaddr'
+import { bootstrapAddressSorter } from '../src/index.js'
 import { startBootstrap, startMember, stopAll, tcpAddress } from './fixtures/nodes.js'
 import { startStockTcpNode } from './fixtures/stock.js'
 import { observationWindow, waitFor } from './fixtures/wait.js'
@@ -87,5 +89,40 @@ describe('first contact: a bootstrap connection that negotiates no protocol', ()
     assert.deepEqual(errors, [])
     assert.equal(connection.status, 'open')
     assert.equal(member.services.firstContact.stats().rounds, 1, 'no redial')
+  })
+})
+
+describe('first contact: dials to a bootstrap peer by PeerId prefer its configured address', () => {
+  const nodes: Array<Libp2p | undefined> = []
+
+  after(async () => { await stopAll(...nodes) })
+
+  it('orders a configured WebSockets address before a public WebRTC-direct one (js-libp2p alone puts WebRTC-direct first)', () => {
+    const peer = '12D3KooWJWoaqZhDaoEFshF7Rh1bpY9ohihFhzcW6d69Lr2NASuq'
+    const ws = multiaddr(`/ip4/127.0.0.1/tcp/4002/ws/p2p/${peer}`)
+    const otherWs = multiaddr(`/ip4/127.0.0.2/tcp/4002/ws/p2p/${peer}`)
+    const direct = multiaddr(`/ip4/192.0.2.2/udp/4003/webrtc-direct/certhash/uEiDDq4_xNyDorZBH3TlGazyJdOWSwvo4PUo5YHFMrvDE8g/p2p/${peer}`)
+    const tcp = multiaddr(`/ip4/127.0.0.1/tcp/4001/p2p/${peer}`)
+    const addresses = [direct, tcp, otherWs, ws].map(ma => ({ multiaddr: ma, isCertified: false }))
+    const order = (bootstrap: string[]): string[] => [...addresses].sort(bootstrapAddressSorter(bootstrap)).map(a => a.multiaddr.toString())
+    // nothing configured: js-libp2p's own order, public first whatever the transport
+    assert.deepEqual(order([]), [direct, tcp, otherWs, ws].map(String))
+    // the configured address, then the same transport elsewhere, then the rest in js-libp2p's order
+    assert.deepEqual(order([ws.toString()]), [ws, otherWs, direct, tcp].map(String))
+  })
+
+  it('a member given only WebSockets redials the bootstrap peer by PeerId over WebSockets (js-libp2p alone picks TCP)', async () => {
+    const bootstrap = await startBootstrap({ wsPort: 0 })
+    nodes.push(bootstrap)
+    const ws = bootstrap.getMultiaddrs().map(String).find(a => a.includes('/ws/'))
+    assert.ok(ws != null)
+    const member = await startMember(undefined, { bootstrap: [ws] })
+    nodes.push(member)
+    // identify told the member every address of the bootstrap peer, TCP included
+    await waitFor(async () => (await member.peerStore.get(bootstrap.peerId)).addresses.some(a => !a.multiaddr.toString().includes('/ws')), 'the member knows the TCP address too')
+    assert.match(member.getConnections(bootstrap.peerId)[0].remoteAddr.toString(), /\/ws/)
+    // a new dial by PeerId, as the relay reservation store, relay discovery and peer exchange make when the link drops
+    const connection = await member.dial(bootstrap.peerId, { force: true })
+    assert.match(connection.remoteAddr.toString(), /\/tcp\/\d+\/ws/, `redialled over ${connection.remoteAddr}`)
   })
 })

@@ -85,6 +85,11 @@ export function spliceStreams (a: Stream, b: Stream, init: SpliceInit): void {
     from.addEventListener('close', (evt) => {
       if (evt.error != null) {
         to.abort(evt.error)
+      } else if (to.writeStatus === 'writable') {
+        // `from` ended without a half-close first: its link closed under it
+        // (a closing link does not always deliver the FIN of every stream on
+        // it). Nothing more comes from it, so the other side learns that too
+        to.close().catch(err => { to.abort(err) })
       }
       ended++
       if (ended === 2) {

@@ -6,6 +6,7 @@ import type { ConnectionManager } from '@libp2p/interface-internal'
 
 export { DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, DEFAULT_DIAL_TIMEOUT, DEFAULT_CHECK_INTERVAL, DEFAULT_PROTOCOL_TIMEOUT } from './constants.js'
 export { InvalidBootstrapAddressError, BootstrapUnreachableError, NoProtocolError } from './errors.js'
+export { bootstrapAddressSorter } from './address-order.js'
 
 /** One failed round of first contact */
 export interface BootstrapErrorDetail {
