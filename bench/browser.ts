@@ -6,6 +6,7 @@ import { call, linkDirect, openHarnessPage } from '../test/fixtures/pages.js'
 import { waitFor } from '../test/fixtures/wait.js'
 import { metric, percentile } from './metric.js'
 import type { BenchOptions, Metric } from './metric.js'
+import type { TrialResult } from '../test/browser/pages/harness.js'
 
 /** A stock dial not connected by now hangs on the init-channel race (healthy ones take < 1.5 s here) */
 const STOCK_DIAL_TIMEOUT = 5000
@@ -15,11 +16,35 @@ const STOCK_DIAL_TIMEOUT = 5000
  * connect() through a middle page beside stock relay→WebRTC through the
  * bootstrap's relay. `browser.connect.success`: share of page-to-page dials
  * that end in a WebRTC link (Membrane connect() vs stock dials without the
- * init-channel guard). Launching Chromium throws when it is missing: no skip.
+ * init-channel guard), over the same trials (200, `--quick` 30).
+ * `browser.upgrade.phase.*`: see phaseMetrics. Launching Chromium throws
+ * when it is missing: no skip.
  */
+/**
+ * `browser.upgrade.phase.<name>.p50`: when each progress event arrived, ms
+ * after the dial started, over the successful first-attempt trials, in the
+ * order the phases end. A name both sides emit (libp2p's `webrtc:*` dial
+ * events) gets the stock figure beside it.
+ */
+function phaseMetrics (membrane: TrialResult[], stock: TrialResult[]): Metric[] {
+  const times = (rs: TrialResult[], name: string): number[] => rs.flatMap(r => r.phases?.[name] ?? [])
+  const m = membrane.filter(r => r.ok && r.attempts === 1)
+  const s = stock.filter(r => r.ok)
+  const names = [...new Set(m.flatMap(r => Object.keys(r.phases ?? {})))]
+  const phases = names.map(name => ({ name, p50: percentile(times(m, name), 50) })).sort((a, b) => a.p50 - b.p50)
+  const stockOnly = [...new Set(s.flatMap(r => Object.keys(r.phases ?? {})))].filter(n => !names.includes(n))
+  return [
+    ...phases.map(({ name, p50 }) => {
+      const st = times(s, name)
+      return metric(`browser.upgrade.phase.${name}.p50`, 'ms', p50, st.length > 0 ? percentile(st, 50) : null, times(m, name).length)
+    }),
+    ...stockOnly.map(name => metric(`browser.upgrade.phase.${name}.p50`, 'ms', null, percentile(times(s, name), 50), times(s, name).length, { side: 'stock only' }))
+  ]
+}
+
 export async function browserBench ({ quick }: BenchOptions): Promise<Metric[]> {
-  const timingTrials = quick ? 10 : 20
-  const successTrials = quick ? 30 : 100
+  // every trial counts for both the times and the success rate
+  const trials = quick ? 30 : 200
   const boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false })
   const bootstrap = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
   const site = await serveTestPage()
@@ -34,26 +59,27 @@ export async function browserBench ({ quick }: BenchOptions): Promise<Metric[]> 
     await linkDirect(m, x)
     await linkDirect(m, y)
     await waitFor(async () => (await call(x, 'mapNodes')).includes(yId), 'map', 20_000)
-    const membrane = await call(x, 'connectTrials', yId, [mId], Math.max(timingTrials, successTrials))
+    const membrane = await call(x, 'connectTrials', yId, [mId], trials)
     await Promise.all([x, m, y].map(async p => { await call(p, 'stop'); await p.close() }))
 
     const [s1, s2] = [await openHarnessPage(browser, site.url), await openHarnessPage(browser, site.url)]
     await call(s1, 'startStock', bootstrap)
     await call(s2, 'startStock', bootstrap)
     await waitFor(async () => (await call(s2, 'stockWebrtcAddress')) != null, 'stock relay reservation', 20_000)
-    const stock = await call(s1, 'stockTrials', await call(s2, 'stockWebrtcAddress') as string, Math.max(timingTrials, successTrials), STOCK_DIAL_TIMEOUT)
+    const stock = await call(s1, 'stockTrials', await call(s2, 'stockWebrtcAddress') as string, trials, STOCK_DIAL_TIMEOUT)
 
-    const mTimes = membrane.slice(0, timingTrials).filter(r => r.ok).map(r => r.ms)
-    const sTimes = stock.slice(0, timingTrials).filter(r => r.ok).map(r => r.ms)
+    const mTimes = membrane.filter(r => r.ok).map(r => r.ms)
+    const sTimes = stock.filter(r => r.ok).map(r => r.ms)
     const extra = { membrane_is: 'connect() through a middle page (mesh circuit signaling)', stock_is: 'stock relay→WebRTC via the bootstrap relay, no guard', stock_ok: sTimes.length, membrane_ok: mTimes.length }
     const rate = (rs: Array<{ ok: boolean }>): number => rs.filter(r => r.ok).length / rs.length
     return [
-      metric('browser.upgrade.p50', 'ms', percentile(mTimes, 50), percentile(sTimes, 50), timingTrials, extra),
-      metric('browser.upgrade.p95', 'ms', percentile(mTimes, 95), percentile(sTimes, 95), timingTrials, extra),
-      metric('browser.connect.success', 'fraction', rate(membrane.slice(0, successTrials)), rate(stock.slice(0, successTrials)), successTrials, {
-        membrane_first_attempt: membrane.slice(0, successTrials).filter(r => r.ok && r.attempts === 1).length / successTrials,
+      metric('browser.upgrade.p50', 'ms', percentile(mTimes, 50), percentile(sTimes, 50), trials, extra),
+      metric('browser.upgrade.p95', 'ms', percentile(mTimes, 95), percentile(sTimes, 95), trials, { ...extra, membrane_max: Math.max(...mTimes), stock_max: Math.max(...sTimes) }),
+      metric('browser.connect.success', 'fraction', rate(membrane), rate(stock), trials, {
+        membrane_first_attempt: membrane.filter(r => r.ok && r.attempts === 1).length / trials,
         stock_dial_timeout_ms: STOCK_DIAL_TIMEOUT
-      })
+      }),
+      ...phaseMetrics(membrane, stock)
     ]
   } finally {
     await browser.close()

@@ -58,7 +58,8 @@ async function askNext (node: CircuitNode, ctx: HopContext, hop: NextHop, signal
   let onward: Stream | undefined
   let messages: ProtobufStream<Stream>
   try {
-    // the protocol selection travels with the request in one write: one round trip less per hop
+    // negotiateFully: false is meant to send the selection with the request, but
+    // @libp2p/multistream-select 7.0.28 ignores it: the selection still costs a round trip
     onward = await hop.connection.newStream(CIRCUIT_PROTOCOL, { signal, runOnLimitedConnection: true, negotiateFully: false })
     messages = pbStream(onward, { maxDataLength: MAX_RESPONSE_SIZE })
     await messages.write({

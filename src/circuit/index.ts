@@ -119,6 +119,16 @@ export interface MeshCircuitTransportInit {
    */
   openTimeout?: number
 
+  /**
+   * Send the encrypter's protocol selection and Noise's first message right
+   * behind the circuit request instead of after the far end's OK and the
+   * selection's answer: two round trips end to end less per circuit. The
+   * bytes on the wire do not change, only when they are sent, so hops and
+   * targets need nothing new. `false` waits for each answer in turn.
+   *
+   * @default true
+   */
+  earlyHandshake?: boolean
 }
 
 export interface MeshCircuitTransportComponents {

@@ -1,16 +1,19 @@
 import { pbStream } from '@libp2p/utils'
+import { raceSignal } from 'race-signal'
 import { bestConnection } from '../utils/connections.js'
 import { circuitAddress } from './address.js'
 import { CIRCUIT_PROTOCOL, MAX_RESPONSE_SIZE } from './constants.js'
 import { connectionLimits } from './context.js'
 import { CircuitLoopError, CircuitRefusedError, CircuitTimeoutError, CircuitUpgradeError, HopLimitError, MalformedCircuitMessageError, NoRouteError } from './errors.js'
 import { CircuitRequest, CircuitResponse } from './pb/circuit.js'
+import { EarlyOpenerConnection } from './early-data.js'
 import { streamToConnection } from './stream-to-conn.js'
 import { errorFor, isAbort, isCircuitError, isUnsupportedProtocol } from './wire.js'
 import type { CircuitMode } from './index.js'
 import type { SpliceLimit } from './relay.js'
 import type { Connection, Logger, PeerId, Stream, Upgrader } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
+import type { ProtobufStream } from '@libp2p/utils'
 import type { ProgressEvent } from 'progress-events'
 
 /** What opening a circuit uses of the node */
@@ -23,6 +26,8 @@ export interface OpenerNode {
   signalingLimit: SpliceLimit
   /** How long opening and upgrading may take, in ms */
   openTimeout: number
+  /** Start the end-to-end handshake right behind the request (see EarlyOpenerConnection) */
+  earlyHandshake: boolean
 }
 
 export interface OpenOptions {
@@ -95,7 +100,8 @@ export async function openCircuit (node: OpenerNode, target: PeerId, options: Op
 
   let stream: Stream | undefined
   try {
-    // the protocol selection travels with the request in one write: one round trip less per hop
+    // negotiateFully: false is meant to send the selection with the request, but
+    // @libp2p/multistream-select 7.0.28 ignores it: the selection still costs a round trip
     stream = await connection.newStream(CIRCUIT_PROTOCOL, { signal, runOnLimitedConnection: true, negotiateFully: false })
     const messages = pbStream(stream, { maxDataLength: MAX_RESPONSE_SIZE })
     const sent = Date.now()
@@ -107,45 +113,116 @@ export async function openCircuit (node: OpenerNode, target: PeerId, options: Op
       maxHops: node.maxHops,
       mode: mode === 'relay' ? CircuitRequest.Mode.RELAY : CircuitRequest.Mode.SIGNALING
     }, CircuitRequest, { signal })
-    const response = await messages.read(CircuitResponse, { signal }).catch((err: Error) => {
-      // a refused protocol selection surfaces here, with the optimistic negotiation
-      if (isAbort(err, signal) || isUnsupportedProtocol(err)) {
-        throw err
-      }
-      // truncated, oversize or undecodable
-      throw new MalformedCircuitMessageError(`bad circuit response from ${first}: ${err.message}`, { cause: err })
-    })
-    if (response.status !== CircuitResponse.Status.OK) {
-      throw errorFor(response, target)
-    }
-    // the answer comes from the target, so request → answer is one round trip end to end
-    const time = Date.now()
-    options.onProgress?.(new CustomEvent('circuit', { detail: { target, route, mode, rtt: time - sent, time } }))
-
-    const maConn = streamToConnection({
-      stream: messages.unwrap(),
-      remoteAddr: circuitAddress(route, target),
-      log: stream.log.newScope('membrane:circuit:connection')
-    })
-    let conn: Connection
-    try {
-      conn = await node.upgrader.upgradeOutbound(maConn, {
-        signal,
-        onProgress: options.onProgress,
-        limits: connectionLimits(mode, node.signalingLimit)
-      })
-    } catch (err) {
-      maConn.abort(err as Error)
-      if (isAbort(err, signal)) {
-        throw new CircuitTimeoutError(`Noise/yamux over the circuit to ${target} did not finish in time`, { cause: err })
-      }
-      throw new CircuitUpgradeError(`the end-to-end handshake with ${target} failed (${(err as Error).name}: ${(err as Error).message})`, { cause: err })
-    }
+    const encrypters = [...node.upgrader.getConnectionEncrypters().keys()]
+    const conn = node.earlyHandshake && encrypters.length === 1
+      ? await earlyUpgrade(node, target, stream, messages.unwrap(), { ...options, signal, sent, encrypter: encrypters[0] })
+      : await sequentialUpgrade(node, target, stream, messages, { ...options, signal, sent })
     options.onProgress?.(new CustomEvent('noise', { detail: { target, remotePeer: conn.remotePeer, time: Date.now() } }))
     node.log('opened %s circuit to %p via %s', mode, target, route.map(String).join(' → '))
     return conn
   } catch (err) {
     stream?.abort(err as Error)
     throw openError(err, signal, first, target)
+  }
+}
+
+interface UpgradeOptions extends OpenOptions {
+  signal: AbortSignal
+  /** When the request was written, for the circuit's round trip */
+  sent: number
+}
+
+function circuitProgress (target: PeerId, options: UpgradeOptions): void {
+  // the answer comes from the target, so request → answer is one round trip end to end
+  const time = Date.now()
+  options.onProgress?.(new CustomEvent('circuit', { detail: { target, route: options.route, mode: options.mode, rtt: time - options.sent, time } }))
+}
+
+function upgradeError (err: unknown, signal: AbortSignal, target: PeerId): Error {
+  if (isAbort(err, signal)) {
+    return new CircuitTimeoutError(`Noise/yamux over the circuit to ${target} did not finish in time`, { cause: err })
+  }
+  return new CircuitUpgradeError(`the end-to-end handshake with ${target} failed (${(err as Error).name}: ${(err as Error).message})`, { cause: err })
+}
+
+/** Wait for the far end's OK, then run Noise and yamux: three round trips before the connection is up */
+async function sequentialUpgrade (node: OpenerNode, target: PeerId, stream: Stream, messages: ProtobufStream<Stream>, options: UpgradeOptions): Promise<Connection> {
+  const { signal } = options
+  const first = options.route[0]
+  const response = await messages.read(CircuitResponse, { signal }).catch((err: Error) => {
+    if (isAbort(err, signal) || isUnsupportedProtocol(err)) {
+      throw err
+    }
+    // truncated, oversize or undecodable
+    throw new MalformedCircuitMessageError(`bad circuit response from ${first}: ${err.message}`, { cause: err })
+  })
+  if (response.status !== CircuitResponse.Status.OK) {
+    throw errorFor(response, target)
+  }
+  circuitProgress(target, options)
+  const maConn = streamToConnection({
+    stream: messages.unwrap(),
+    remoteAddr: circuitAddress(options.route, target),
+    log: stream.log.newScope('membrane:circuit:connection')
+  })
+  try {
+    return await node.upgrader.upgradeOutbound(maConn, {
+      signal,
+      onProgress: options.onProgress,
+      limits: connectionLimits(options.mode, node.signalingLimit)
+    })
+  } catch (err) {
+    maConn.abort(err as Error)
+    throw upgradeError(err, signal, target)
+  }
+}
+
+/**
+ * Run the encrypter's selection and Noise's first message right behind the
+ * request, reading the far end's OK on the way: one round trip end to end
+ * before the connection is up (Noise's last message follows it), instead of
+ * three. A refusal still surfaces as its typed error.
+ */
+async function earlyUpgrade (node: OpenerNode, target: PeerId, stream: Stream, raw: Stream, options: UpgradeOptions & { encrypter: string }): Promise<Connection> {
+  const { signal } = options
+  const first = options.route[0]
+  const maConn = new EarlyOpenerConnection({
+    stream: raw,
+    remoteAddr: circuitAddress(options.route, target),
+    log: stream.log.newScope('membrane:circuit:connection'),
+    maxResponseSize: MAX_RESPONSE_SIZE,
+    encrypter: options.encrypter
+  })
+  const upgrading = node.upgrader.upgradeOutbound(maConn, {
+    signal,
+    onProgress: options.onProgress,
+    limits: connectionLimits(options.mode, node.signalingLimit)
+  })
+  // settled below in every path; a refusal aborts it, and that rejection is not the error to report
+  upgrading.catch(() => {})
+  let response: CircuitResponse
+  try {
+    response = await raceSignal(maConn.response, signal)
+  } catch (err) {
+    maConn.abort(err as Error)
+    if (isAbort(err, signal) || isUnsupportedProtocol(err) || isCircuitError(err)) {
+      throw err
+    }
+    throw new MalformedCircuitMessageError(`bad circuit response from ${first}: ${(err as Error).message}`, { cause: err })
+  }
+  if (response.status !== CircuitResponse.Status.OK) {
+    const refused = errorFor(response, target)
+    maConn.abort(refused)
+    throw refused
+  }
+  circuitProgress(target, options)
+  try {
+    return await upgrading
+  } catch (err) {
+    maConn.abort(err as Error)
+    if (maConn.refusedProtocol) {
+      throw new CircuitUpgradeError(`${target} does not speak ${options.encrypter} over the circuit`, { cause: err })
+    }
+    throw upgradeError(err, signal, target)
   }
 }

@@ -25,7 +25,7 @@ export interface StreamConnectionInit {
  * in a microtask: yamux then stops its keep-alive and closes its streams),
  * and the bytes written until then are dropped: nothing can carry them.
  */
-class StreamConnection extends AbstractMultiaddrConnection {
+export class StreamConnection extends AbstractMultiaddrConnection {
   private readonly stream: Stream
   private writableLost = false
 
@@ -40,11 +40,16 @@ class StreamConnection extends AbstractMultiaddrConnection {
       this.close().catch(err => { this.abort(err) })
     })
     this.stream.addEventListener('message', (evt) => {
-      this.onData(evt.data)
+      this.receive(evt.data)
     })
     this.stream.addEventListener('drain', () => {
       this.safeDispatchEvent('drain')
     })
+  }
+
+  /** Bytes from the circuit stream */
+  protected receive (data: Uint8ArrayList | Uint8Array): void {
+    this.onData(data)
   }
 
   sendData (data: Uint8ArrayList): SendResult {

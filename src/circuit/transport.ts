@@ -40,7 +40,8 @@ export class MeshCircuitTransport implements Transport {
       log: components.logger.forComponent('membrane:circuit-transport'),
       maxHops: init.maxHops ?? DEFAULT_MAX_HOPS,
       signalingLimit: { ...DEFAULT_SIGNALING_LIMIT, ...init.signalingLimit },
-      openTimeout: init.openTimeout ?? DEFAULT_OPEN_TIMEOUT
+      openTimeout: init.openTimeout ?? DEFAULT_OPEN_TIMEOUT,
+      earlyHandshake: init.earlyHandshake ?? true
     }
   }
 

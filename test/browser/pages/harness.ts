@@ -45,6 +45,21 @@ export interface TrialResult {
   /** WebRTC attempts connect() made (1 for a stock dial) */
   attempts: number
   error?: string
+  /**
+   * When each progress event of the trial arrived, ms after it started, by
+   * event type (the first of each type; connect()'s own events and libp2p's
+   * `webrtc:*` dial events alike)
+   */
+  phases?: Record<string, number>
+}
+
+/** Records the first arrival of each progress event type, ms after `started` */
+function phaseRecorder (started: number): { phases: Record<string, number>, onProgress: (evt: { type: string }) => void } {
+  const phases: Record<string, number> = {}
+  return {
+    phases,
+    onProgress: (evt) => { phases[evt.type] ??= performance.now() - started }
+  }
 }
 
 export interface EdgeInfo { from: string, to: string, kind: string }
@@ -245,16 +260,20 @@ export async function connectTrials (to: string, route: string[], n: number): Pr
   for (let i = 0; i < n; i++) {
     let attempts = 0
     const started = performance.now()
+    const { phases, onProgress } = phaseRecorder(started)
     try {
       const result = await member().services.circuit.connect(target, {
         route: hops,
         relay: false,
         signal: AbortSignal.timeout(20_000),
-        onProgress: (evt) => { if (evt.type === 'signaling') { attempts++ } }
+        onProgress: (evt) => {
+          if (evt.type === 'signaling') { attempts++ }
+          onProgress(evt)
+        }
       })
-      results.push({ ok: result.kind === 'webrtc', ms: performance.now() - started, attempts })
+      results.push({ ok: result.kind === 'webrtc', ms: performance.now() - started, attempts, phases })
     } catch (err) {
-      results.push({ ok: false, ms: performance.now() - started, attempts, error: (err as Error).message })
+      results.push({ ok: false, ms: performance.now() - started, attempts, error: (err as Error).message, phases })
     }
     // a failed close must not end the loop: the next trial starts from whatever is left
     await closeAll(member().getConnections(target)).catch(() => {})
@@ -309,11 +328,12 @@ export async function stockTrials (addr: string, n: number, timeout: number, bud
   const results: TrialResult[] = []
   for (let i = 0; i < n && performance.now() < end; i++) {
     const started = performance.now()
+    const { phases, onProgress } = phaseRecorder(started)
     try {
-      const connection = await s.dial(ma, { signal: AbortSignal.timeout(timeout) })
-      results.push({ ok: connection.remoteAddr.toString().includes('/webrtc'), ms: performance.now() - started, attempts: 1 })
+      const connection = await s.dial(ma, { signal: AbortSignal.timeout(timeout), onProgress })
+      results.push({ ok: connection.remoteAddr.toString().includes('/webrtc'), ms: performance.now() - started, attempts: 1, phases })
     } catch (err) {
-      results.push({ ok: false, ms: performance.now() - started, attempts: 1, error: (err as Error).message })
+      results.push({ ok: false, ms: performance.now() - started, attempts: 1, error: (err as Error).message, phases })
       // the dial queue runs a hung dial on to its own timeout; the next trial must not join it
       await new Promise(resolve => setTimeout(resolve, 2000))
     }
