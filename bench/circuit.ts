@@ -73,10 +73,26 @@ async function until (predicate: () => boolean, signal: AbortSignal, what: strin
   }
 }
 
+/** First arrival of each progress event type, ms after `begun`, into `into` */
+function recordPhases (begun: number, into: Array<Record<string, number>>): (evt: { type: string }) => void {
+  const phases: Record<string, number> = {}
+  into.push(phases)
+  return (evt) => { phases[evt.type] ??= performance.now() - begun }
+}
+
+/** `<prefix>.phase.<name>.p50` for every phase, in the order they end; stock's figure beside where it has the phase */
+function phaseMetrics (prefix: string, membrane: Array<Record<string, number>>, stock: Array<Record<string, number>>): Metric[] {
+  const at = (rs: Array<Record<string, number>>, name: string): number[] => rs.flatMap(r => r[name] ?? [])
+  const names = [...new Set(membrane.flatMap(r => Object.keys(r)))]
+  return names.map(name => ({ name, p50: percentile(at(membrane, name), 50) }))
+    .sort((x, y) => x.p50 - y.p50)
+    .map(({ name, p50 }) => metric(`${prefix}.phase.${name}.p50`, 'ms', p50, at(stock, name).length > 0 ? percentile(at(stock, name), 50) : null, at(membrane, name).length))
+}
+
 const errorName = (err: unknown): string => err instanceof Error ? err.name : 'Error'
 
 /** Receive the length in the first 8 bytes, then that many bytes; answer one byte */
-async function handleSink (node: Libp2p): Promise<void> {
+export async function handleSink (node: Libp2p): Promise<void> {
   await node.handle(SINK, async (stream) => {
     const signal = AbortSignal.timeout(TRANSFER_TIMEOUT)
     const reader = byteStream(stream, { maxBufferSize: 64 * 1024 * 1024 })
@@ -98,7 +114,7 @@ async function handleSink (node: Libp2p): Promise<void> {
 }
 
 /** MB/s pushing `bytes` through `connection` to SINK until the one-byte answer */
-async function throughput (connection: Connection, bytes: number, parent: AbortSignal): Promise<number> {
+export async function throughput (connection: Connection, bytes: number, parent: AbortSignal): Promise<number> {
   const signal = deadline(parent, TRANSFER_TIMEOUT)
   const stream: Stream = await race(connection.newStream(SINK, { runOnLimitedConnection: true, signal }), signal, 'newStream')
   const reader = byteStream(stream)
@@ -147,8 +163,8 @@ async function stopAll (nodes: Libp2p[]): Promise<void> {
 
 /** What the runs measured so far; filled in place so a deadline keeps it */
 interface Results {
-  stock: { times: number[], failures: number, errors: Record<string, number>, webrtc: number | null, closeTimeouts: number, throughputFailures: string[] }
-  membrane: { times: number[][], usable: number[][], failures: number[], fallbacks: number[], errors: Record<string, number>, upgraded: number | null, relay: number | null, tcp: number | null, closeTimeouts: number, throughputFailures: string[] }
+  stock: { phases: Array<Record<string, number>>, times: number[], failures: number, errors: Record<string, number>, webrtc: number | null, relayV2: number | null, closeTimeouts: number, throughputFailures: string[] }
+  membrane: { phases: Array<Array<Record<string, number>>>, times: number[][], usable: number[][], failures: number[], fallbacks: number[], errors: Record<string, number>, upgraded: number | null, relay: number | null, tcp: number | null, closeTimeouts: number, throughputFailures: string[] }
 }
 
 const count = (errors: Record<string, number>, err: unknown): void => { errors[errorName(err)] = (errors[errorName(err)] ?? 0) + 1 }
@@ -188,10 +204,12 @@ async function stockRun (trials: number, bytes: number, out: Results['stock'], o
     for (let i = 0; i < trials && !overall.aborted; i++) {
       const signal = deadline(overall, DIAL_TIMEOUT)
       const begun = performance.now()
+      const phases: Array<Record<string, number>> = []
       try {
-        const conn = await race(p.dial(target, { signal }), signal, 'stock dial')
+        const conn = await race(p.dial(target, { signal, onProgress: recordPhases(begun, phases) }), signal, 'stock dial')
         if (!WebRTC.exactMatch(conn.remoteAddr)) { throw new Error(`stock dial gave ${conn.remoteAddr.toString()}`) }
         out.times.push(performance.now() - begun)
+        out.phases.push(...phases)
       } catch (err) {
         out.failures++
         count(out.errors, err)
@@ -214,6 +232,50 @@ async function stockRun (trials: number, bytes: number, out: Results['stock'], o
   } finally {
     await stopAll(started)
   }
+  await stockRelayRun(bytes, out, overall)
+}
+
+/**
+ * The fair reference for Membrane's relay fallback: one stock circuit relay
+ * v2 hop over TCP loopback with its limits lifted (`applyDefaultLimit:
+ * false`, so the relayed connection is unlimited), P → R → Q, the same
+ * Noise + yamux end to end over it
+ */
+async function stockRelayRun (bytes: number, out: Results['stock'], overall: AbortSignal): Promise<void> {
+  const started: Libp2p[] = []
+  try {
+    const start = deadline(overall, START_TIMEOUT)
+    const base = (listen: string[]): Parameters<typeof createLibp2p>[0] => ({
+      addresses: { listen },
+      transports: [tcp(), circuitRelayTransport()],
+      connectionEncrypters: [noise()],
+      streamMuxers: [yamux()],
+      connectionGater: { denyDialMultiaddr: () => false }
+    })
+    const node = async (relay: boolean): Promise<Libp2p> => {
+      const n: Libp2p = await race(relay
+        ? createLibp2p({ ...base(['/ip4/127.0.0.1/tcp/0']), services: { identify: identify(), relay: circuitRelayServer({ reservations: { applyDefaultLimit: false } }) } })
+        : createLibp2p({ ...base(['/ip4/127.0.0.1/tcp/0', '/p2p-circuit']), services: { identify: identify() } }), start, 'stock relay start')
+      started.push(n)
+      return n
+    }
+    const relay = await node(true)
+    const p = await node(false)
+    const q = await node(false)
+    await handleSink(q)
+    await race(q.dial(relay.getMultiaddrs()[0], { signal: start }), start, 'dial relay')
+    await until(() => q.getMultiaddrs().some(ma => ma.toString().includes('/p2p-circuit')), start, 'reservation')
+    const target = q.getMultiaddrs().find(ma => ma.toString().includes('/p2p-circuit')) as Multiaddr
+    const signal = deadline(overall, DIAL_TIMEOUT)
+    const conn = await race(p.dial(target, { signal }), signal, 'stock relay dial')
+    if (conn.limits != null) { throw new Error(`the stock relay hop is limited: ${JSON.stringify(conn.limits, (_k, v: unknown) => typeof v === 'bigint' ? String(v) : v)}`) }
+    out.relayV2 = await throughput(conn, bytes, overall)
+  } catch (err) {
+    out.throughputFailures.push(`relay v2: ${errorName(err)}`)
+  } finally {
+    await stopAll(started)
+  }
+  progress(`stock: relay v2 hop ${out.relayV2?.toFixed(1) ?? '-'} MB/s`)
 }
 
 /** Membrane: a line 0–1–…–5 plus a WebRTC-less member 6 beside node 1 */
@@ -234,6 +296,8 @@ async function membraneRun (trials: number, bytes: number, out: Results['membran
       const route = nodes.slice(1, hops + 1).map(n => n.peerId)
       const samples: number[] = []
       const usable: number[] = []
+      const phases: Array<Record<string, number>> = []
+      out.phases.push(phases)
       out.times.push(samples)
       out.usable.push(usable)
       out.failures.push(0)
@@ -241,13 +305,15 @@ async function membraneRun (trials: number, bytes: number, out: Results['membran
       for (let i = 0; i < trials && !overall.aborted; i++) {
         const signal = deadline(overall, CONNECT_TIMEOUT)
         const begun = performance.now()
+        const trial: Array<Record<string, number>> = []
         try {
           // usable when the circuit's Noise handshake completes; direct when the upgrade behind it ends
-          const result = await race(a.services.circuit.connect(target.peerId, { route, signal }), signal, 'connect')
+          const result = await race(a.services.circuit.connect(target.peerId, { route, signal, onProgress: recordPhases(begun, trial) }), signal, 'connect')
           usable.push(performance.now() - begun)
           const { kind, webrtcError } = await race(result.upgrade, signal, 'upgrade')
           if (kind === 'webrtc') {
             samples.push(performance.now() - begun)
+            phases.push(...trial)
           } else {
             out.fallbacks[hops - 1]++
             count(out.errors, webrtcError ?? new Error(kind))
@@ -303,8 +369,8 @@ export async function circuitBench (options: BenchOptions): Promise<Metric[]> {
   const overallMs = options.quick ? OVERALL_TIMEOUT.quick : OVERALL_TIMEOUT.full
   const overall = AbortSignal.timeout(overallMs)
   const results: Results = {
-    stock: { times: [], failures: 0, errors: {}, webrtc: null, closeTimeouts: 0, throughputFailures: [] },
-    membrane: { times: [], usable: [], failures: [], fallbacks: [], errors: {}, upgraded: null, relay: null, tcp: null, closeTimeouts: 0, throughputFailures: [] }
+    stock: { phases: [], times: [], failures: 0, errors: {}, webrtc: null, relayV2: null, closeTimeouts: 0, throughputFailures: [] },
+    membrane: { phases: [], times: [], usable: [], failures: [], fallbacks: [], errors: {}, upgraded: null, relay: null, tcp: null, closeTimeouts: 0, throughputFailures: [] }
   }
   const aborted: string[] = []
   // stock @libp2p/webrtc can throw an uncaught TimeoutError from a stream
@@ -357,12 +423,17 @@ export async function circuitBench (options: BenchOptions): Promise<Metric[]> {
     const usable = membrane.usable[i] ?? []
     out.push(metric(`usable.hops${i + 1}.p50`, 'ms', orNull(percentile(usable, 50)), orNull(percentile(stock.times, 50)), usable.length, { ...hop, membrane_is: 'connect() resolving with the circuit (Noise done)', stock_is: 'stock relay→WebRTC dial' }))
   }
+  for (let i = 0; i < 4; i++) {
+    out.push(...phaseMetrics(`upgrade.hops${i + 1}`, membrane.phases[i] ?? [], stock.phases))
+  }
   const round = (v: number | null): number | null => v == null ? null : Math.round(v * 10) / 10
   out.push(metric('throughput.upgraded', 'MB/s', membrane.upgraded, stock.webrtc, bytes, {
     stock_is: 'stock WebRTC (relay → /p2p-circuit/webrtc link)', tcp_loopback: round(membrane.tcp), failures: membrane.throughputFailures, stock_failures: stock.throughputFailures, aborted
   }))
-  out.push(metric('throughput.relay_fallback', 'MB/s', membrane.relay, membrane.tcp, bytes, {
-    stock_is: 'TCP loopback (Noise + yamux)', stock_webrtc: round(stock.webrtc), hops: 1, failures: membrane.throughputFailures, aborted
+  out.push(metric('throughput.relay_fallback', 'MB/s', membrane.relay, stock.relayV2, bytes, {
+    stock_is: 'one stock circuit relay v2 hop, limits lifted (TCP loopback links, Noise + yamux end to end)',
+    membrane_is: '1-hop mesh relay circuit (TCP loopback links, Noise + yamux end to end)',
+    tcp_loopback: round(membrane.tcp), stock_webrtc: round(stock.webrtc), hops: 1, failures: membrane.throughputFailures, stock_failures: stock.throughputFailures, aborted
   }))
   return out
 }

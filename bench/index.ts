@@ -9,6 +9,7 @@ import { topologyRecoveryBench } from './topology-recovery.js'
 import { webrtcDialBench } from './webrtc-dial.js'
 import { transferBench } from './transfer.js'
 import { natBench } from './nat.js'
+import { relayThroughputBench } from './relay-throughput.js'
 import type { Bench } from './metric.js'
 
 /** Every bench, by name; later issues add theirs here */
@@ -22,7 +23,8 @@ const BENCHES: Record<string, Bench> = {
   topology: topologyRecoveryBench,
   'webrtc-dial': webrtcDialBench,
   transfer: transferBench,
-  nat: natBench
+  nat: natBench,
+  relay: relayThroughputBench
 }
 
 const args = process.argv.slice(2)
