@@ -1,6 +1,6 @@
 import { serviceCapabilities } from '@libp2p/interface'
 import { pbStream } from '@libp2p/utils'
-import { ADMISSION_TIMEOUT, ADMITTED_TTL, BASE_DIFFICULTY, DIFFICULTY_PER_DOUBLING, HASHES_PER_YIELD, MAX_ACCEPTED_DIFFICULTY, MAX_CONCURRENT_SOLVES, MAX_DIFFICULTY, MAX_MESSAGE_SIZE, MAX_REMEMBERED_PEERS, PROTOCOL, REJECT_BACKOFF } from './constants.js'
+import { DEFAULT_ADMISSION_TIMEOUT, ADMITTED_TTL, BASE_DIFFICULTY, DIFFICULTY_PER_DOUBLING, HASHES_PER_YIELD, MAX_ACCEPTED_DIFFICULTY, MAX_CONCURRENT_SOLVES, MAX_DIFFICULTY, MAX_MESSAGE_SIZE, MAX_REMEMBERED_PEERS, PROTOCOL, REJECT_BACKOFF } from './constants.js'
 import { AdmissionFailedError, DifficultyTooHighError, UnexpectedChallengeError } from './errors.js'
 import { SeenCache } from '../utils/seen-cache.js'
 import { Challenge, Solution, Verdict } from './pb/admission.js'
@@ -37,7 +37,7 @@ export class DefaultAdmission implements Admission {
     this.perDoubling = init.difficultyPerDoubling ?? DIFFICULTY_PER_DOUBLING
     this.maxDifficulty = init.maxDifficulty ?? MAX_DIFFICULTY
     this.maxAcceptedDifficulty = init.maxAcceptedDifficulty ?? MAX_ACCEPTED_DIFFICULTY
-    this.timeout = init.timeout ?? ADMISSION_TIMEOUT
+    this.timeout = init.timeout ?? DEFAULT_ADMISSION_TIMEOUT
     this.exempt = new Set((init.exempt ?? []).map(String))
     this.isBootstrapPeer = init.isBootstrapPeer ?? (() => false)
     this.onConnectionOpen = this.onConnectionOpen.bind(this)

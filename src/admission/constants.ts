@@ -7,7 +7,7 @@ export const MAX_MESSAGE_SIZE = 256
  * The whole exchange, including the member's work, must finish within this
  * time; a member that cannot solve in time is disconnected.
  */
-export const ADMISSION_TIMEOUT = 20_000
+export const DEFAULT_ADMISSION_TIMEOUT = 20_000
 
 /** Difficulty asked at load 1 (≈ 4 096 hashes: a few ms in Node, tens of ms in a browser) */
 export const BASE_DIFFICULTY = 12

@@ -54,7 +54,7 @@ export class DefaultChannels implements Channels, ChannelOwner, Startable {
       privateKey: components.privateKey,
       interests: this.interests,
       log: this.log,
-      routeTimeout: init.routeTimeout ?? C.ROUTE_TIMEOUT,
+      routeTimeout: init.routeTimeout ?? C.DEFAULT_ROUTE_TIMEOUT,
       channel: (name) => {
         const channel = this.byName.get(name)
         return channel?.routing === 'interest' ? channel : undefined

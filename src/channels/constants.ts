@@ -77,7 +77,7 @@ export const SEEN_TTL = 2 * 60_000
 export const MAX_HOPS = 16
 
 /** The deadline for opening, writing and closing one route stream, or reading one */
-export const ROUTE_TIMEOUT = 10_000
+export const DEFAULT_ROUTE_TIMEOUT = 10_000
 
 /** Route streams are short-lived, one per message; these bound the concurrent ones per connection */
 export const MAX_INBOUND_STREAMS = 32

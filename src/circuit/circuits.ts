@@ -9,7 +9,7 @@ import {
   CIRCUIT_PROTOCOL, DEFAULT_FORWARD_RATE, DEFAULT_MAX_CIRCUITS, DEFAULT_MAX_CIRCUITS_PER_PEER, DEFAULT_MAX_HOPS,
   DEFAULT_MAX_RELAY_CIRCUITS, DEFAULT_RATE_WINDOW, DEFAULT_RELAY_LIMIT, DEFAULT_REQUEST_TIMEOUT, DEFAULT_RESPONSE_TIMEOUT,
   DEFAULT_SIGNALING_LIMIT, DEFAULT_WEBRTC_ATTEMPT_TIMEOUT, DEFAULT_WEBRTC_ATTEMPTS, MAX_STREAMS_PER_CONNECTION,
-  DEFAULT_CIRCUIT_DRAIN_TIMEOUT, MAX_WEBRTC_ATTEMPT_TIMEOUT, MIN_WEBRTC_ATTEMPT_TIMEOUT, WEBRTC_ATTEMPT_RTTS
+  DEFAULT_CIRCUIT_DRAIN_TIMEOUT, DEFAULT_SIGNALING_DRAIN_TIMEOUT, MAX_WEBRTC_ATTEMPT_TIMEOUT, MIN_WEBRTC_ATTEMPT_TIMEOUT, WEBRTC_ATTEMPT_RTTS
 } from './constants.js'
 import { CircuitLimitError, CircuitRefusedError, CircuitUpgradeError, WebRTCUpgradeError } from './errors.js'
 import { handleCircuitStream } from './inbound.js'
@@ -27,13 +27,6 @@ import type { ProgressEvent } from 'progress-events'
 /** The WebRTC signaling protocol of @libp2p/webrtc */
 const WEBRTC_SIGNALING_PROTOCOL = '/webrtc-signaling/0.0.1'
 
-/**
- * How long to let the answerer finish its signaling stream before the circuit
- * closes (@libp2p/webrtc closes the new peer connection if that stream fails
- * to close, so cutting the circuit under it would undo the upgrade), and how
- * long closing a drained circuit may take before it is aborted
- */
-const SIGNALING_DRAIN_TIMEOUT = 2000
 
 /** True when an error (or one it wraps) says the remote does not speak WebRTC signaling */
 function isUnsupported (err: unknown, depth = 0): boolean {
@@ -49,18 +42,10 @@ function isUnsupported (err: unknown, depth = 0): boolean {
 
 /** Resolves when every stream has closed, or after `timeout` ms */
 async function streamsClosed (streams: Stream[], timeout: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined
-  await Promise.race([
-    Promise.all(streams.map(async s => new Promise(resolve => {
-      if (s.status !== 'open') {
-        resolve(undefined)
-        return
-      }
-      s.addEventListener('close', resolve, { once: true })
-    }))),
-    new Promise(resolve => { timer = setTimeout(resolve, timeout) })
-  ])
-  clearTimeout(timer)
+  const closed = streams.filter(s => s.status === 'open').map(async s => new Promise(resolve => {
+    s.addEventListener('close', resolve, { once: true })
+  }))
+  await raceSignal(Promise.all(closed), AbortSignal.timeout(timeout)).catch(() => {})
 }
 
 /**
@@ -389,11 +374,11 @@ export class DefaultMeshCircuits implements MeshCircuitsService, Startable {
     const signaling = circuit.streams.filter(s => s.protocol === WEBRTC_SIGNALING_PROTOCOL)
     const others = circuit.streams.filter(s => s.protocol !== WEBRTC_SIGNALING_PROTOCOL)
     await Promise.all([
-      streamsClosed(signaling, SIGNALING_DRAIN_TIMEOUT),
+      streamsClosed(signaling, DEFAULT_SIGNALING_DRAIN_TIMEOUT),
       streamsClosed(others, this.init.circuitDrainTimeout ?? DEFAULT_CIRCUIT_DRAIN_TIMEOUT)
     ])
     try {
-      await circuit.close({ signal: AbortSignal.timeout(SIGNALING_DRAIN_TIMEOUT) })
+      await circuit.close({ signal: AbortSignal.timeout(DEFAULT_SIGNALING_DRAIN_TIMEOUT) })
     } catch (err) {
       circuit.abort(err as Error)
     }

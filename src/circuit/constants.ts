@@ -136,6 +136,14 @@ export const MAX_WEBRTC_ATTEMPT_TIMEOUT = 10 * second
 export const DEFAULT_CIRCUIT_DRAIN_TIMEOUT = 1 * second
 
 /**
+ * How long to let the answerer finish its signaling stream before the circuit
+ * closes (@libp2p/webrtc closes the new peer connection if that stream fails
+ * to close, so cutting the circuit under it would undo the upgrade), and how
+ * long closing a drained circuit may take before it is aborted
+ */
+export const DEFAULT_SIGNALING_DRAIN_TIMEOUT = 2 * second
+
+/**
  * WebRTC attempts per `connect()` before falling back to a relay circuit. In
  * Chromium about 1 attempt in 30 still times out after the init-channel guard
  * (the answerer finds its signaling stream closed); three independent attempts

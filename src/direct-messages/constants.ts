@@ -7,10 +7,10 @@ export const MAX_MESSAGE_SIZE = 64 * 1024
 export const FRAME_OVERHEAD = 64
 
 /** From send to acknowledgement, including making a link when none exists */
-export const SEND_TIMEOUT = 30_000
+export const DEFAULT_SEND_TIMEOUT = 30_000
 
 /** A receiver waits this long for the message once a stream is open */
-export const RECEIVE_TIMEOUT = 10_000
+export const DEFAULT_RECEIVE_TIMEOUT = 10_000
 
 /** Messages per sender per second, and the burst allowed */
 export const RATE_LIMIT = 20

@@ -4,7 +4,7 @@ import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { MessageTooLargeError } from '../broadcast/errors.js'
 import { linkTo } from '../utils/link.js'
 import { SeenCache } from '../utils/seen-cache.js'
-import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_OUTBOUND_STREAMS, OFFENCE_WINDOW, OFFENCES_PER_BURST, PROTOCOL, RATE_BURST, RATE_LIMIT, RECEIVE_TIMEOUT, SEEN_CACHE_SIZE, SEEN_TTL, SEND_TIMEOUT } from './constants.js'
+import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_OUTBOUND_STREAMS, OFFENCE_WINDOW, OFFENCES_PER_BURST, PROTOCOL, RATE_BURST, RATE_LIMIT, DEFAULT_RECEIVE_TIMEOUT, SEEN_CACHE_SIZE, SEEN_TTL, DEFAULT_SEND_TIMEOUT } from './constants.js'
 import { DirectMessageAbuseError, DirectMessageRefusedError, DirectMessageTimeoutError, MalformedDirectMessageError, PeerUnreachableError } from './errors.js'
 import { typedDecodeError } from '../utils/decode-error.js'
 import { Ack, DirectMessage } from './pb/dm.js'
@@ -33,7 +33,7 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
     this.components = components
     this.log = components.logger.forComponent('membrane:direct-messages')
     this.maxMessageSize = init.maxMessageSize ?? MAX_MESSAGE_SIZE
-    this.timeout = init.timeout ?? SEND_TIMEOUT
+    this.timeout = init.timeout ?? DEFAULT_SEND_TIMEOUT
     this.makeLink = init.makeLink
     // a burst of `rateBurst`, refilled at `rateLimit` per second
     const rate = init.rateLimit ?? RATE_LIMIT
@@ -132,7 +132,7 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
 
   private async handleStream (stream: Stream, connection: Connection): Promise<void> {
     const from = connection.remotePeer
-    const signal = AbortSignal.any([AbortSignal.timeout(RECEIVE_TIMEOUT), this.shutdownController.signal])
+    const signal = AbortSignal.any([AbortSignal.timeout(DEFAULT_RECEIVE_TIMEOUT), this.shutdownController.signal])
     const pb = pbStream(stream, { maxDataLength: this.maxMessageSize + FRAME_OVERHEAD })
     this.counters.received++
     try {

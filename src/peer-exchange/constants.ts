@@ -13,7 +13,7 @@ export const MAX_MESSAGE_SIZE = 16 * 1024
 export const DEFAULT_SAMPLE_SIZE = 8
 
 /** Deadline for one exchange */
-export const TIMEOUT = 10_000
+export const DEFAULT_EXCHANGE_TIMEOUT = 10_000
 
 /** A peer may ask a server at most once per interval; more often is ignored and counted as an offence */
 export const MIN_REQUEST_INTERVAL = 10_000
