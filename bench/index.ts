@@ -5,6 +5,7 @@ import { networkMapBench } from './network-map.js'
 import { networkMapMultiBench } from './network-map-multi.js'
 import { circuitBench } from './circuit.js'
 import { browserBench } from './browser.js'
+import { browserMeshBench } from './browser-mesh.js'
 import { topologyRecoveryBench } from './topology-recovery.js'
 import { webrtcDialBench } from './webrtc-dial.js'
 import { transferBench } from './transfer.js'
@@ -20,6 +21,7 @@ const BENCHES: Record<string, Bench> = {
   'network-map-multi': networkMapMultiBench,
   circuit: circuitBench,
   browser: browserBench,
+  'browser-mesh': browserMeshBench,
   topology: topologyRecoveryBench,
   'webrtc-dial': webrtcDialBench,
   transfer: transferBench,

@@ -26,6 +26,7 @@ const node = await createMembrane({
   privateKey: privateKeyFromProtobuf(uint8ArrayFromString(keyHex, 'base16')),
   listen: mode === 'webrtc' ? ['/ip4/127.0.0.1/tcp/0', '/webrtc'] : ['/ip4/127.0.0.1/tcp/0'],
   webrtc: { rtcConfiguration: { iceServers: [] } },
+  // C of the fixed line A–B–C (see transfer.ts): the topology manager would link A and C itself
   topology: { enabled: false },
   circuit,
   libp2p: {

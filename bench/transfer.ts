@@ -149,6 +149,7 @@ async function measureLink (webrtc: boolean, bytes: number, trials: number, over
     privateKey,
     listen: webrtc ? ['/ip4/127.0.0.1/tcp/0', '/webrtc'] : ['/ip4/127.0.0.1/tcp/0'],
     webrtc: { rtcConfiguration: { iceServers: [] } },
+    // the fixed line A–B–C under measure: the topology manager would link A and C itself
     topology: { enabled: false },
     circuit,
     libp2p: {

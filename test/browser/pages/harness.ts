@@ -73,6 +73,8 @@ let stockModule: typeof Stock | undefined
 /** While true, dials of relay v2 (`/p2p-circuit`) addresses are refused, so links come from mesh circuits only */
 let denyRelayDials = false
 let startedGated = false
+/** Set by suppressGoodbye() */
+let goodbyeSuppressed = false
 const broadcasts: string[] = []
 const directs: string[] = []
 const errors: string[] = []
@@ -120,6 +122,7 @@ export async function startMember (options: MemberOptions): Promise<string> {
       : undefined
   })
   node.services.networkMap.addEventListener('node:remove', (evt) => { removedAt.set(evt.detail.id.toString(), Date.now()) })
+  node.services.networkMap.addEventListener('node:add', (evt) => { removedAt.delete(evt.detail.id.toString()) })
   const checkMeshed = (): void => {
     if (meshedAt == null && node != null && memberLinks().filter(l => l.kind === 'webrtc' || l.kind === 'direct').length >= 2) {
       meshedAt = Date.now()
@@ -127,6 +130,7 @@ export async function startMember (options: MemberOptions): Promise<string> {
   }
   node.services.networkMap.addEventListener('edge:add', checkMeshed)
   node.services.networkMap.addEventListener('edge:update', checkMeshed)
+  node.services.networkMap.addEventListener('node:add', checkMeshed)
   node.addEventListener('connection:open', checkMeshed)
   node.services.broadcast.addEventListener('message', (evt) => {
     broadcasts.push(new TextDecoder().decode(evt.detail.data))
@@ -143,13 +147,13 @@ export function setDenyRelayDials (value: boolean): void {
 }
 
 /**
- * Keep this page from saying goodbye when it closes: a capturing `pagehide`
- * listener runs before the library's and stops it, so the page vanishes the
- * way a crashed tab or a lost network does (its links just close)
+ * Keep this page from saying goodbye when it closes: the harness's own
+ * `pagehide` listener (registered when the harness loads, so before any
+ * member's: listeners on one target run in registration order) stops the
+ * library's, and the page vanishes the way a crashed tab or a lost network
+ * does (its links just close)
  */
-export function suppressGoodbye (): void {
-  globalThis.addEventListener('pagehide', (evt) => { evt.stopImmediatePropagation() }, { capture: true })
-}
+export function suppressGoodbye (): void { goodbyeSuppressed = true }
 
 export function peers (): string[] {
   return member().getPeers().map(String)
@@ -194,7 +198,7 @@ export function memberLinks (): MemberLink[] {
 /** Date.now() when this page first held two direct (WebRTC, TCP/WebSockets) member links, if it has */
 export function meshedTime (): number | undefined { return meshedAt }
 
-/** Date.now() when `id` left this page's map, if it has */
+/** Date.now() when `id` last left this page's map, if it has (and has not come back since) */
 export function removedTime (id: string): number | undefined { return removedAt.get(id) }
 
 export function mapEdges (): EdgeInfo[] {
@@ -414,5 +418,6 @@ export async function stop (): Promise<void> {
   await stock?.stop()
 }
 
+globalThis.addEventListener('pagehide', (evt) => { if (goodbyeSuppressed) { evt.stopImmediatePropagation() } })
 globalThis.addEventListener('error', (evt) => { errors.push(String(evt.message)) })
 globalThis.addEventListener('unhandledrejection', (evt) => { errors.push(String(evt.reason)) })
