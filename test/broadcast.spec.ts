@@ -158,6 +158,25 @@ describe('broadcast rejects forged messages sent as raw gossipsub RPCs', () => {
   })
 })
 
+describe('broadcast.meshPeers', () => {
+  it('is empty until gossipsub grafts a subscriber of the topic, then lists only subscribers', async () => {
+    const boot = await startBootstrap()
+    const a = await startMember(boot)
+    const b = await startMember(boot)
+    try {
+      assert.deepEqual(a.services.broadcast.meshPeers('mesh-peers'), [])
+      a.services.broadcast.subscribe('mesh-peers')
+      b.services.broadcast.subscribe('mesh-peers')
+      await waitFor(() => a.services.broadcast.meshPeers('mesh-peers').length > 0, 'a grafted a peer for the topic', 30_000)
+      const subscribers = a.services.broadcast.subscribers('mesh-peers')
+      assert.ok(a.services.broadcast.meshPeers('mesh-peers').every(p => subscribers.some(s => s.equals(p))))
+      assert.deepEqual(a.services.broadcast.meshPeers('another-topic'), [])
+    } finally {
+      await stopAll(b, a, boot)
+    }
+  })
+})
+
 describe('broadcast.waitForSubscribers', () => {
   it('resolves once a subscriber is connected, so a publish right after createMembrane finds one', async () => {
     const boot = await startBootstrap()

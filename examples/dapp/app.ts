@@ -168,8 +168,10 @@ async function main (): Promise<void> {
     return record?.roles.includes('bootstrap') === true || (override.length > 0 ? override : config.bootstrap).some(a => a.endsWith(`/p2p/${id}`))
   }
 
-  // the status says what works: member links on the map, else only the bootstrap peer, else nothing
+  // the status says what works, not that a socket is open: the map links this page to someone
+  // (both ends' signed records agree) and gossip has a peer in the chat topic's mesh
   const contact = node.services.firstContact
+  const pubsub = node.services.pubsub
   let lastError: BootstrapErrorDetail | undefined = contact.lastError
   const updateStatus = (): void => {
     const links = map.edges().filter(e => e.from.toString() === self || e.to.toString() === self)
@@ -177,16 +179,25 @@ async function main (): Promise<void> {
     // WebRTC, or TCP/WebSockets between dialable ends: no relay in between
     const direct = links.filter(l => !isBootstrap(l.peer) && (l.kind === 'direct' || l.kind === 'webrtc')).length
     const members = links.filter(l => !isBootstrap(l.peer)).length
-    if (direct > 0) {
-      setStatus(`linked to ${direct} member${direct === 1 ? '' : 's'} directly`)
-    } else if (members > 0) {
-      setStatus(`linked to ${members} member${members === 1 ? '' : 's'} through relays`)
-    } else if (links.length > 0) {
-      setStatus('through the bootstrap peer only')
+    const mapWorks = links.length > 0
+    const gossipWorks = node.services.broadcast.meshPeers(TOPIC).length > 0
+    statusEl.dataset.map = String(mapWorks)
+    statusEl.dataset.gossip = String(gossipWorks)
+    if (mapWorks && gossipWorks) {
+      if (direct > 0) {
+        setStatus(`linked to ${direct} member${direct === 1 ? '' : 's'} directly`)
+      } else if (members > 0) {
+        setStatus(`linked to ${members} member${members === 1 ? '' : 's'} through relays`)
+      } else {
+        setStatus('through the bootstrap peer only')
+      }
+    } else if (mapWorks || gossipWorks || node.getConnections().length > 0) {
+      // connected, but not everything works yet (or a connection negotiated nothing: first contact closes it and says so)
+      const missing = [gossipWorks ? '' : 'no chat peer yet', mapWorks ? '' : 'not on the map yet'].filter(m => m !== '').join(', ')
+      const why = lastError == null ? '' : ` (${lastError.error.message})`
+      setStatus(`joining — ${missing}${why}`, lastError != null)
     } else if (lastError != null) {
       setStatus(`offline — cannot reach the network: ${lastError.error.message}${lastError.retryIn == null ? '' : ` — retrying in ${Math.round(lastError.retryIn / 1000)} s`}`, true)
-    } else if (node.getConnections().length > 0) {
-      setStatus('contacting the network…')
     } else {
       setStatus('offline')
     }
@@ -196,6 +207,10 @@ async function main (): Promise<void> {
   for (const event of ['edge:add', 'edge:update', 'edge:remove', 'node:add', 'node:update', 'node:remove'] as const) {
     map.addEventListener(event, updateStatus)
   }
+  for (const event of ['gossipsub:graft', 'gossipsub:prune', 'subscription-change'] as const) {
+    pubsub.addEventListener(event, updateStatus)
+  }
+  node.addEventListener('connection:open', updateStatus)
   updateStatus()
 
   // peers you are connected to, bootstrap peers not counted

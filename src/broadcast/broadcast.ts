@@ -113,6 +113,11 @@ export class DefaultBroadcast extends TypedEventEmitter<BroadcastEvents> impleme
     return this.components.pubsub.getSubscribers(topic)
   }
 
+  meshPeers (topic: string): PeerId[] {
+    const mesh = new Set(meshPeers(this.components.pubsub, topic) ?? [])
+    return this.subscribers(topic).filter(peer => mesh.has(peer.toString()))
+  }
+
   async waitForSubscribers (topic: string, options: AbortOptions = {}): Promise<PeerId[]> {
     this.assertStarted()
     this.assertTopic(topic)

@@ -74,6 +74,19 @@ export interface Broadcast extends TypedEventTarget<BroadcastEvents> {
   subscribers(topic: string): PeerId[]
 
   /**
+   * The subscribers of `topic` in this node's gossipsub mesh: the peers it
+   * forwards the topic to and hears it from. Empty until gossipsub grafts one
+   * (its next heartbeat after a subscription is learnt), so it says whether
+   * broadcast works, where `subscribers()` says only who is connected.
+   *
+   * @example
+   * ```ts
+   * const working = node.services.broadcast.meshPeers('chat').length > 0
+   * ```
+   */
+  meshPeers(topic: string): PeerId[]
+
+  /**
    * Resolve with the connected subscribers of `topic` as soon as there is one
    * and, when this node has joined the topic, one of them is in its gossipsub
    * mesh for the topic (at once if so already), e.g. before the first `publish()` after `createMembrane()`,

@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
 import { mkdir } from 'node:fs/promises'
 import { after, before, describe, it } from 'node:test'
+import { webSockets } from '@libp2p/websockets'
 import { createBootstrapPeer } from '../../src/bootstrap/index.js'
 import { serveDapp } from '../../src/cli/serve-dapp.js'
 import { launchChromium } from '../fixtures/browser.js'
+import { startStockTcpNode } from '../fixtures/stock.js'
+import { waitFor } from '../fixtures/wait.js'
 import type { BootstrapPeer } from '../../src/bootstrap/index.js'
 import type { Browser } from '../fixtures/browser.js'
 import type { Server } from 'node:http'
@@ -62,10 +65,14 @@ describe('example dapp in Chromium', () => {
     await a.page.fill('#message', 'hello from page a')
     await a.page.click('#send-form button[type=submit]')
     await b.page.waitForFunction(() => document.getElementById('messages')?.textContent?.includes('hello from page a'), null, { timeout: 30_000 })
-    assert.equal(await a.page.textContent('#status'), 'through the bootstrap peer only')
+    // gossip and the map work (the default topology may already have linked the pages)
+    assert.match(await a.page.textContent('#status') ?? '', /^(through the bootstrap peer only|linked to 1 member (directly|through relays))$/)
     // your own message is marked as yours; the bootstrap peer is not counted as a peer
     assert.equal(await a.page.textContent('#messages li.own .from'), 'you')
-    assert.equal(await a.page.textContent('#peer-count'), '0')
+    await a.page.waitForFunction((bootId) => {
+      const node = (globalThis as unknown as { membrane: { getPeers(): Array<{ toString(): string }> } }).membrane
+      return document.getElementById('peer-count')?.textContent === String(node.getPeers().filter(p => p.toString() !== bootId).length)
+    }, boot.peerId.toString(), { timeout: 30_000 })
     await a.page.screenshot({ path: `${ARTIFACTS}/dapp-page-a.png` })
     await b.page.screenshot({ path: `${ARTIFACTS}/dapp-page-b.png` })
 
@@ -111,6 +118,29 @@ describe('example dapp in Chromium', () => {
     await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('retrying in 2 s'), null, { timeout: 30_000 })
     await page.screenshot({ path: `${ARTIFACTS}/dapp-unreachable.png` })
     await page.close()
+  })
+
+  it('a bootstrap peer that accepts the connection but negotiates nothing: the status never says working, and names the cause', async () => {
+    // a stock libp2p node on WebSockets with no identify and no handlers: the page connects, every protocol is refused
+    const silent = await startStockTcpNode({ addresses: { listen: ['/ip4/127.0.0.1/tcp/0/ws'] }, transports: [webSockets()] })
+    let opened = 0
+    silent.addEventListener('connection:open', () => { opened++ })
+    const page = await browser.context.newPage()
+    try {
+      await page.goto(`${url}?bootstrap=${encodeURIComponent(silent.getMultiaddrs()[0].toString())}`)
+      // a connection exists, but neither gossip nor the map works: not "connected"
+      await page.waitForFunction(() => document.getElementById('status')?.textContent === 'joining — no chat peer yet, not on the map yet', null, { timeout: 30_000 })
+      // first contact closes it after its protocol deadline and says why
+      await page.waitForFunction(() => document.getElementById('status')?.textContent?.includes('negotiated no protocol within 10000 ms'), null, { timeout: 40_000 })
+      assert.ok(await page.$eval('#status', el => el.classList.contains('error')))
+      assert.deepEqual(await page.$eval('#status', el => ({ map: el.dataset.map, gossip: el.dataset.gossip })), { map: 'false', gossip: 'false' })
+      // and redials
+      await waitFor(() => opened >= 2, 'the page redialled the silent peer', 30_000)
+      await page.screenshot({ path: `${ARTIFACTS}/dapp-no-protocol.png` })
+    } finally {
+      await page.close()
+      await silent.stop()
+    }
   })
 
   it('a malformed bootstrap address: the page says so and does not hang', async () => {
