@@ -436,7 +436,8 @@ export async function runNetworkMapMulti (options: MultiOptions): Promise<Metric
  * beside stock libp2p + gossipsub nodes for heap. `MEMBRANE_BENCH_NETMAP_N`
  * picks other sizes, `MEMBRANE_BENCH_NETMAP_WORKERS` the worker count (default:
  * one per core), `MEMBRANE_BENCH_NETMAP_WINDOW_S` the steady window (default
- * 0.65 TTL, so that every node re-issues about once).
+ * 0.65 TTL, so that every node re-issues about once), `MEMBRANE_BENCH_NETMAP_ROUNDS`
+ * the join/leave rounds (default 3, `--quick` 2).
  */
 export async function networkMapMultiBench (options: BenchOptions): Promise<Metric[]> {
   const custom = process.env.MEMBRANE_BENCH_NETMAP_N?.split(',').map(Number).filter(n => n > 1)
@@ -445,7 +446,7 @@ export async function networkMapMultiBench (options: BenchOptions): Promise<Metr
   return runNetworkMapMulti({
     sizes,
     workers: Number(process.env.MEMBRANE_BENCH_NETMAP_WORKERS ?? availableParallelism()),
-    rounds: options.quick ? 2 : 3,
+    rounds: Number(process.env.MEMBRANE_BENCH_NETMAP_ROUNDS ?? (options.quick ? 2 : 3)),
     // --quick: a 60 s TTL so the window is 39 s; the bytes per re-issue do not depend on the TTL
     recordTtl: options.quick ? 60_000 : DEFAULT_TTL,
     windowMs: window == null ? undefined : Number(window) * 1000
