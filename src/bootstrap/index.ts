@@ -78,12 +78,12 @@ export interface BootstrapServices extends ServiceMap {
   relay: CircuitRelayService
   topicRelay: TopicRelay
   admission: Admission
-  load: LoadMonitorService
+  loadMonitor: LoadMonitorService
   peerExchange: PeerExchange
   networkMap: NetworkMap
   circuit: MeshCircuitsService
   /** The STUN binding service, unless `stunPort` is false */
-  stun?: StunServer
+  stunServer?: StunServer
   iceServers: IceServers
 }
 
@@ -369,9 +369,9 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
   const privateKey = init.privateKey ?? (certificateFile == null ? undefined : await generateKeyPair('Ed25519'))
   // services handed to the gater and to each other explicitly
   const admissionService = serviceSlot<Admission>('admission')
-  const loadService = serviceSlot<LoadMonitorService>('load')
+  const loadService = serviceSlot<LoadMonitorService>('loadMonitor')
   const exchangeService = serviceSlot<PeerExchange>('peerExchange')
-  const stunService = serviceSlot<StunServer>('stun')
+  const stunService = serviceSlot<StunServer>('stunServer')
   const mapService = serviceSlot<NetworkMap>('networkMap')
   let node: BootstrapPeer<T> | undefined
 
@@ -420,7 +420,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
           }
         }),
         topicRelay: topicRelay({ maxTopics: init.maxTopics ?? DEFAULT_MAX_RELAYED_TOPICS }),
-        load: loadService.bind(loadMonitor(init.load)),
+        loadMonitor: loadService.bind(loadMonitor(init.load)),
         // trusts the configured peers and the bootstrap peers they vouch for, nobody else
         peerExchange: exchangeService.bind(peerExchange({ serve: true, bootstrap: true, trusted: peers })),
         // routes hop by hop with the map when a member names only the target
@@ -432,7 +432,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
           isBootstrapPeer: (peer) => bootstrapIds.some(p => p.equals(peer)) || exchangeService.get().knownBootstraps().some(p => p.equals(peer))
         })),
         networkMap: mapService.bind(networkMap({ roles: ['bootstrap', 'relay'], ...init.networkMap })),
-        ...(stunPort === false ? {} : { stun: stunService.bind(stunServer({ host, port: stunPort })) }),
+        ...(stunPort === false ? {} : { stunServer: stunService.bind(stunServer({ host, port: stunPort })) }),
         // tells members the STUN port and hands out TURN credentials (proof-of-work first when loaded)
         iceServers: iceServers({ serve: { stunPort: () => stunService.getIfCreated()?.port, turn: init.turn, load: () => loadService.get().load() } }),
         ...extraServices

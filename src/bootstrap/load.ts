@@ -114,7 +114,7 @@ export interface LoadMonitorComponents {
 }
 
 /** The load monitor as a libp2p service, so it starts and stops with the node */
-export class LoadMonitorService {
+export class DefaultLoadMonitor {
   private monitor?: LoadMonitor
   constructor (private readonly components: LoadMonitorComponents, private readonly thresholds: LoadThresholds = {}) {}
 
@@ -154,6 +154,9 @@ export class LoadMonitorService {
   }
 }
 
+/** The load monitor service's type */
+export type LoadMonitorService = DefaultLoadMonitor
+
 export function loadMonitor (thresholds: LoadThresholds = {}): (components: LoadMonitorComponents) => LoadMonitorService {
-  return (components) => new LoadMonitorService(components, thresholds)
+  return (components) => new DefaultLoadMonitor(components, thresholds)
 }

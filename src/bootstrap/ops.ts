@@ -54,7 +54,7 @@ export async function serveOps (peer: BootstrapPeer, options: ServeOpsOptions): 
         peerId: peer.peerId.toString(),
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
         connections: peer.getConnections().length,
-        load: peer.services.load.figures(),
+        load: peer.services.loadMonitor.figures(),
         admission: peer.services.admission.stats(),
         addresses: peer.getMultiaddrs().map(String)
       }

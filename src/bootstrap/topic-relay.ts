@@ -60,7 +60,7 @@ interface Requester {
  * other. Each member's requests are bounded (per peer, per IP, in total), and
  * a topic is left once no member that asked for it is subscribed.
  */
-export class TopicRelay implements Startable {
+export class DefaultTopicRelay implements Startable {
   private readonly components: TopicRelayComponents
   private readonly log: Logger
   private readonly maxTopics: number
@@ -200,6 +200,9 @@ export class TopicRelay implements Startable {
   }
 }
 
+/** The topic relay service's type */
+export type TopicRelay = DefaultTopicRelay
+
 export function topicRelay (init: TopicRelayInit = {}): (components: TopicRelayComponents) => TopicRelay {
-  return (components) => new TopicRelay(components, init)
+  return (components) => new DefaultTopicRelay(components, init)
 }

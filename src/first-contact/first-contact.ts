@@ -28,7 +28,7 @@ function shuffle <T> (items: T[]): T[] {
  * mesh and, when it is not, dials bootstrap peers with one exponential
  * back-off, reporting each round as `bootstrap:connect` / `bootstrap:error`.
  */
-export class FirstContact extends TypedEventEmitter<FirstContactEvents> implements FirstContactInterface {
+export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> implements FirstContactInterface {
   private readonly components: FirstContactComponents
   private readonly log: Logger
   private readonly addresses: string[]

@@ -1,4 +1,4 @@
-import { FirstContact as FirstContactClass } from './first-contact.js'
+import { DefaultFirstContact } from './first-contact.js'
 import type { PeerExchange } from '../peer-exchange/index.js'
 import type { Topology } from '../topology/index.js'
 import type { ComponentLogger, Libp2pEvents, PeerId, PeerStore, Startable, TypedEventTarget } from '@libp2p/interface'
@@ -129,5 +129,5 @@ export interface FirstContact extends TypedEventTarget<FirstContactEvents>, Star
  * ```
  */
 export function firstContact (init: FirstContactInit = {}): (components: FirstContactComponents) => FirstContact {
-  return (components) => new FirstContactClass(components, init)
+  return (components) => new DefaultFirstContact(components, init)
 }

@@ -11,7 +11,7 @@
  * identify again on the best remaining link, which makes libp2p notify the
  * topologies of it, so they open their streams there.
  */
-import { LinkHandover } from './link-handover.js'
+import { DefaultLinkHandover } from './link-handover.js'
 import type { AbortOptions, ComponentLogger, Connection, Libp2pEvents, TypedEventTarget } from '@libp2p/interface'
 import type { ConnectionManager } from '@libp2p/interface-internal'
 
@@ -55,5 +55,5 @@ export interface LinkHandoverService {
  * ```
  */
 export function linkHandover (init: LinkHandoverInit): (components: LinkHandoverComponents) => LinkHandoverService {
-  return (components) => new LinkHandover(components, init)
+  return (components) => new DefaultLinkHandover(components, init)
 }

@@ -6,7 +6,7 @@ import type { Connection, Logger, Startable } from '@libp2p/interface'
 /** How long identify on the remaining link may take: identify's own default deadline */
 export const DEFAULT_HANDOVER_TIMEOUT = 10_000
 
-export class LinkHandover implements LinkHandoverService, Startable {
+export class DefaultLinkHandover implements LinkHandoverService, Startable {
   readonly [Symbol.toStringTag] = '@membrane/link-handover'
   readonly [serviceCapabilities]: string[] = ['@membrane/link-handover']
   readonly [serviceDependencies]: string[] = ['@libp2p/identify']

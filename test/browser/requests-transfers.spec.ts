@@ -69,6 +69,6 @@ describe('requests and transfers between Chromium pages', () => {
     assert.deepEqual(await call(a, 'pageErrors'), [])
     assert.deepEqual(await call(b, 'pageErrors'), [])
     // admission ran as deployed throughout: it turned no page away
-    assert.equal(boot.services.admission.stats().rejected, 0, `admission ${JSON.stringify(boot.services.admission.stats())}, load ${JSON.stringify(boot.services.load.figures())}`)
+    assert.equal(boot.services.admission.stats().rejected, 0, `admission ${JSON.stringify(boot.services.admission.stats())}, load ${JSON.stringify(boot.services.loadMonitor.figures())}`)
   })
 })

@@ -111,7 +111,7 @@ describe('the self-hosting demo in Chromium: publish on one page, fetch from ano
     assert.deepEqual(errors, [])
     // admission ran as deployed throughout: it turned no page away
     for (const boot of [first, second]) {
-      assert.equal(boot.services.admission.stats().rejected, 0, `admission ${JSON.stringify(boot.services.admission.stats())}, load ${JSON.stringify(boot.services.load.figures())}`)
+      assert.equal(boot.services.admission.stats().rejected, 0, `admission ${JSON.stringify(boot.services.admission.stats())}, load ${JSON.stringify(boot.services.loadMonitor.figures())}`)
     }
   })
 })

@@ -36,7 +36,7 @@ describe('ICE servers from bootstrap peers', () => {
         services: {
           // the bootstrap peer's own service, with test limits
           iceServers: iceServers({
-            serve: { stunPort: () => boot.services.stun?.port, turn: { urls: [TURN_URL], secret: SECRET, ttl: 600 }, load: () => boot.services.load.load(), maxRequestsPerPeer: serve.maxRequestsPerPeer },
+            serve: { stunPort: () => boot.services.stunServer?.port, turn: { urls: [TURN_URL], secret: SECRET, ttl: 600 }, load: () => boot.services.loadMonitor.load(), maxRequestsPerPeer: serve.maxRequestsPerPeer },
             requestTimeout
           })
         }
@@ -52,7 +52,7 @@ describe('ICE servers from bootstrap peers', () => {
     nodes.push(member)
     await waitFor(() => member.services.iceServers.servers().length === 2, 'STUN and TURN from the bootstrap peer')
     const [stun, turn] = member.services.iceServers.servers()
-    assert.equal(stun.urls, `stun:127.0.0.1:${boot.services.stun?.port}`)
+    assert.equal(stun.urls, `stun:127.0.0.1:${boot.services.stunServer?.port}`)
     assert.deepEqual(turn.urls, [TURN_URL])
     const [expiry, user] = String(turn.username).split(':')
     assert.equal(user, member.peerId.toString(), 'the username names the member')

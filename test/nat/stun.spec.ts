@@ -87,8 +87,8 @@ describe('STUN binding service', () => {
 
   before(async () => {
     boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false })
-    assert.ok(boot.services.stun != null, 'a bootstrap peer serves STUN by default')
-    stun = boot.services.stun
+    assert.ok(boot.services.stunServer != null, 'a bootstrap peer serves STUN by default')
+    stun = boot.services.stunServer
     client = await Client.open()
   })
 
