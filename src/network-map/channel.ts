@@ -55,6 +55,7 @@ export class Channel {
   private opens = 0
   private lastFailure = 0
   private idleTimer?: ReturnType<typeof setTimeout>
+  private retryTimer?: ReturnType<typeof setTimeout>
 
   constructor (init: ChannelInit) {
     this.init = init
@@ -93,6 +94,7 @@ export class Channel {
   async close (signal?: AbortSignal): Promise<void> {
     this.closed = true
     clearTimeout(this.idleTimer)
+    clearTimeout(this.retryTimer)
     await this.tail
     const stream = this.stream
     this.stream = undefined
@@ -105,6 +107,7 @@ export class Channel {
   abort (err: Error): void {
     this.closed = true
     clearTimeout(this.idleTimer)
+    clearTimeout(this.retryTimer)
     this.reset(err)
   }
 
@@ -144,9 +147,33 @@ export class Channel {
       this.armIdle()
     } catch (err) {
       this.init.log('channel write failed - %e', err)
+      // frames may be lost only when a stream was open; a failed open is retried by the next write
+      const wasOpen = this.stream != null
       this.reset(err as Error)
+      if (wasOpen) {
+        this.retrySoon()
+      }
       throw err
     }
+  }
+
+  /**
+   * After a failure, reopen (and so resync) within a second even if nothing
+   * else is written: frames written before the failure may never have been read
+   */
+  private retrySoon (): void {
+    if (this.closed || this.retryTimer != null) {
+      return
+    }
+    const wait = Math.max(0, 1_000 - (Date.now() - this.lastFailure))
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined
+      if (this.closed || this.stream != null) {
+        return
+      }
+      this.lastFailure = Date.now()
+      this.write([]).catch(() => {})
+    }, wait)
   }
 
   private async writable (signal: AbortSignal): Promise<FrameStream> {
@@ -162,10 +189,9 @@ export class Channel {
       this.stream = undefined
       this.lp = undefined
       // reset under us (the neighbour refused a frame, the connection failed): what we wrote may be
-      // lost, so reopen now and sync rather than at the next change; at most once a second
-      if (evt.error != null && !this.closed && Date.now() - this.lastFailure > 1_000) {
-        this.lastFailure = Date.now()
-        this.write([]).catch(() => {})
+      // lost, so reopen and sync rather than at the next change; at most once a second
+      if (evt.error != null) {
+        this.retrySoon()
       }
     }, { once: true })
     this.stream = stream
