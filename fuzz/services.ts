@@ -166,12 +166,7 @@ async function seedsFor (protocol: string, target: PeerId, others: PeerId[], ran
       [NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: records as Array<Uint8Array<ArrayBuffer>>, want: [], more: false })],
       [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false })],
       [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: true }),
-        NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [], records: records.slice(0, 2) as Array<Uint8Array<ArrayBuffer>>, want: [bytesOf(target)], more: false })],
-      // 2.0.0: the summary sync (a summary, one with buckets, a digest of some buckets, records with a want list)
-      [NetmapMessage.encode({ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: { count: 200, root: 12345n, buckets: [] } }),
-        NetmapMessage.encode({ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: { count: 200, root: 12345n, buckets: Array.from({ length: 64 }, (_, i) => BigInt(i) * 7919n) } }),
-        NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false, scope: -1n }),
-        NetmapMessage.encode({ type: NetmapMessage.Type.RECORDS, digest: [], records: records.slice(0, 2) as Array<Uint8Array<ArrayBuffer>>, want: [bytesOf(target)], more: false })]
+        NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [], records: records.slice(0, 2) as Array<Uint8Array<ArrayBuffer>>, want: [bytesOf(target)], more: false })]
     ]
     if (!protocol.endsWith('/1.0.0')) {
       // 2.0.0: the connect-time summary sync on one long-lived stream
