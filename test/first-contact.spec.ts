@@ -75,6 +75,24 @@ describe('first contact: a bootstrap connection that negotiates no protocol', ()
     await stalling.stop()
   })
 
+  it('beside a working bootstrap link, is closed and reported without a redial', async () => {
+    const bootstrap = await startBootstrap()
+    const silent = await startStockTcpNode()
+    nodes.push(bootstrap, silent)
+    const member = await startMember(undefined, { bootstrap: [tcpAddress(bootstrap), tcpAddress(silent)], firstContact })
+    nodes.push(member)
+    const errors = errorsOf(member)
+    await waitFor(() => errors.some(e => e.error.name === 'NoProtocolError'), 'the silent connection reported', 20_000)
+    assert.match(errors[0].error.message, new RegExp(`bootstrap peer ${silent.peerId.toString()} `))
+    // four times the back-off's first wait: a redial would show here
+    await observationWindow(4 * firstContact.initialDelay)
+    assert.ok(errors.every(e => e.error.name === 'NoProtocolError' && e.retryIn === undefined), JSON.stringify(errors.map(e => [e.error.name, e.retryIn])))
+    assert.equal(member.services.firstContact.stats().rounds, 1, 'no redial while the working link is up')
+    assert.equal(member.services.firstContact.lastError, undefined)
+    assert.ok(member.getConnections(bootstrap.peerId).some(c => c.status === 'open'))
+    await member.stop()
+  })
+
   it('keeps a bootstrap connection that negotiates its protocols', async () => {
     const bootstrap = await startBootstrap()
     nodes.push(bootstrap)

@@ -182,11 +182,18 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
       return
     }
     this.counters.noProtocol++
+    const error = new NoProtocolError(`bootstrap peer ${connection.remotePeer} accepted a connection over ${connection.remoteAddr} but negotiated no protocol within ${this.protocolTimeout} ms (no identify): closed it`)
+    // still attached by a link that works: nothing to redial
+    const stillSettled = this.settled(connection)
+    connection.abort(error)
+    if (stillSettled) {
+      this.log('%s; other links work, no redial', error.message)
+      this.safeDispatchEvent('bootstrap:error', { detail: { error, addresses: [connection.remoteAddr.toString()], attempt: this.attempt } })
+      return
+    }
     this.attempt++
     const retryIn = this.retryDelay()
-    const error = new NoProtocolError(`bootstrap peer ${connection.remotePeer} accepted a connection over ${connection.remoteAddr} but negotiated no protocol within ${this.protocolTimeout} ms (no identify): closed it`)
     this.log('%s, redialling in %d ms', error.message, retryIn)
-    connection.abort(error)
     this.lastError = { error, addresses: [connection.remoteAddr.toString()], attempt: this.attempt, retryIn }
     this.safeDispatchEvent('bootstrap:error', { detail: this.lastError })
     clearTimeout(this.retryTimer)
@@ -201,12 +208,12 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
     return Math.min(this.maxDelay, this.initialDelay * 2 ** (this.attempt - 1))
   }
 
-  /** Attached by a link that works: a member link, or a bootstrap connection that negotiated a protocol */
-  private settled (): boolean {
+  /** Attached by a link that works (other than `except`): a member link, or a bootstrap connection that negotiated a protocol */
+  private settled (except?: Connection): boolean {
     if (!this.components.topology.needsBootstrap()) {
       return true
     }
-    return this.bootstrapPeers().some(peer => this.components.connectionManager.getConnections(peer).some(c => c.status === 'open' && !this.unproven.has(c)))
+    return this.bootstrapPeers().some(peer => this.components.connectionManager.getConnections(peer).some(c => c !== except && c.status === 'open' && !this.unproven.has(c)))
   }
 
   private onConnectionClose (evt: CustomEvent<Connection>): void {

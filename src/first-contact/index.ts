@@ -20,7 +20,7 @@ export interface BootstrapErrorDetail {
   addresses: string[]
   /** Rounds tried so far */
   attempt: number
-  /** ms until the next round, absent when nothing is left to retry */
+  /** ms until the next round; absent when nothing is left to retry, or (for a `NoProtocolError`) when other links work and nothing is redialled */
   retryIn?: number
 }
 
