@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { spawn, spawnSync } from 'node:child_process'
+import { execFile, spawn, spawnSync } from 'node:child_process'
 import { createSocket } from 'node:dgram'
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
@@ -61,9 +61,34 @@ async function stopCli (running: Running, signal: NodeJS.Signals = 'SIGINT'): Pr
   })
 }
 
-function runCli (args: string[]): { status: number | null, stdout: string, stderr: string } {
+interface CliResult { status: number | null, stdout: string, stderr: string }
+
+function runCli (args: string[]): CliResult {
   const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000, env: ENV })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** {@link runCli} without blocking, so independent invocations can overlap */
+async function runCliAsync (args: string[]): Promise<CliResult> {
+  return new Promise(resolve => {
+    execFile(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000, env: ENV }, (err, stdout, stderr) => {
+      const code = (err as { code?: unknown } | null)?.code
+      resolve({ status: err == null ? 0 : typeof code === 'number' ? code : null, stdout, stderr })
+    })
+  })
+}
+
+/** Run `task` over `items`, at most `limit` at a time, results in order */
+async function inBatches <T, R> (items: T[], limit: number, task: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length)
+  let next = 0
+  await Promise.all(Array.from({ length: limit }, async () => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await task(items[i])
+    }
+  }))
+  return results
 }
 
 describe('membrane bootstrap CLI', () => {
@@ -136,8 +161,10 @@ describe('membrane bootstrap CLI', () => {
         [['bootstrap', '--no-such-flag'], /Unknown option/],
         [['launch'], /unknown command/]
       ]
-      for (const [args, expected] of cases) {
-        const result = runCli(args)
+      // each invocation loads the whole library before it refuses: two at a time (one per core) halves the wait
+      const results = await inBatches(cases, 2, async ([args]) => runCliAsync(args))
+      for (const [i, [args, expected]] of cases.entries()) {
+        const result = results[i]
         assert.notEqual(result.status, 0, `${args.join(' ')} exits non-zero`)
         assert.match(result.stderr, expected, args.join(' '))
         assert.equal(result.stderr.trim().split('\n').length, 1, `one line for ${args.join(' ')}: ${result.stderr}`)

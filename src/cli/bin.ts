@@ -2,13 +2,9 @@
 // first: stops an old Node before anything else loads
 import '../utils/node-version.js'
 import { mkdir, readFile } from 'node:fs/promises'
-import { initLogger } from 'node-datachannel'
-import { Registry } from 'prom-client'
-import { createBootstrapPeer, loadOrCreateKey, serveOps } from '../bootstrap/index.js'
 import { InvalidKeyFileError } from '../bootstrap/errors.js'
 import { parseCli, USAGE } from './args.js'
 import { cliLogger } from './log.js'
-import { serveDapp } from './serve-dapp.js'
 import type { BootstrapPeer, OpsServer } from '../bootstrap/index.js'
 import type { CliOptions } from './args.js'
 import type { CliLogger } from './log.js'
@@ -56,7 +52,8 @@ let started = false
  * Keep them off the operator's terminal: drop them while starting (the
  * ListenError says what failed), afterwards log errors as one line each.
  */
-function quietNativeLogs (log: CliLogger): void {
+async function quietNativeLogs (log: CliLogger): Promise<void> {
+  const { initLogger } = await import('node-datachannel')
   initLogger('Error', (level, message) => {
     if (started) {
       log.error('webrtc', `webrtc (node-datachannel) ${level.toLowerCase()}: ${message}`, { level, message })
@@ -76,7 +73,11 @@ async function main (): Promise<void> {
     return
   }
   const log = cliLogger(options.logFormat)
-  quietNativeLogs(log)
+  // the library loads only now: usage and argument errors answer without it, at once
+  await quietNativeLogs(log)
+  const [{ Registry }, { createBootstrapPeer, loadOrCreateKey, serveOps }, { serveDapp }] = await Promise.all([
+    import('prom-client'), import('../bootstrap/index.js'), import('./serve-dapp.js')
+  ])
 
   // `start` keeps the demo's bootstrap identity (and so its address) across runs
   const keyFile = options.keyFile ?? (options.command === 'start' ? await defaultStartKeyFile() : undefined)
