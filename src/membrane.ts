@@ -1,5 +1,5 @@
 import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
+import { guardedYamux } from './utils/yamux-guard.js'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import { linkHandover } from './link-handover/index.js'
@@ -315,7 +315,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
     },
     transports: [...preset.transports({ webrtc: webrtcOptions }), meshCircuitTransport(options.circuit)],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [guardedYamux()],
     ...(options.allowLocalDial === true ? { connectionGater: { denyDialMultiaddr: () => false } } : {}),
     ...libp2pOptions,
     connectionManager: {

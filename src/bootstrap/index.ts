@@ -4,7 +4,7 @@ import { createSocket } from 'node:dgram'
 import { isIP } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
+import { guardedYamux } from '../utils/yamux-guard.js'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
@@ -390,7 +390,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
       // other bootstrap peers: dialled at start, tagged so the connection manager keeps them
       peerDiscovery: peers.length === 0 ? [] : [bootstrapDiscovery({ list: peers, timeout: 0, tagName: 'bootstrap-mesh', tagValue: 100 })],
       connectionEncrypters: [noise()],
-      streamMuxers: [yamux()],
+      streamMuxers: [guardedYamux()],
       connectionManager: {
         maxConnections: init.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
         // one IP holds at most maxConnectionsPerIp of these, so a single flooder cannot fill them
