@@ -23,8 +23,10 @@ describe('only live WebRTC links are trusted', () => {
     boot = await startBootstrap()
     const listen = ['/p2p-circuit', '/webrtc']
     const relayOnly = { rtcConfiguration: { iceServers: [], iceTransportPolicy: 'relay' as const } }
-    alice = await startMember(boot, { listen, webrtc: relayOnly })
-    bob = await startMember(boot, { listen, webrtc: relayOnly, liveLinks: { peerConnectionTimeout: 1000 } })
+    // one attempt under test: the topology manager's own (never-connecting) WebRTC upgrades between the two would overlap it
+    const topology = { enabled: false }
+    alice = await startMember(boot, { listen, webrtc: relayOnly, topology })
+    bob = await startMember(boot, { listen, webrtc: relayOnly, topology, liveLinks: { peerConnectionTimeout: 1000 } })
     await waitConnected(alice, [boot])
     await waitConnected(bob, [boot])
     // what Bob's node would pick the moment each WebRTC connection opens
