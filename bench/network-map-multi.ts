@@ -224,7 +224,7 @@ async function stockHeap (n: number, workers: number, pairs: Array<[number, numb
     const before = await cluster.heap()
     await cluster.loop()
     await cluster.start({ kind: 'stock', recordTtl: DEFAULT_TTL, maxNodes: 0, topic: TOPIC }, 120_000 + n * 200)
-    const failed = await cluster.connect(pairs, 120_000 + n * 300)
+    const failed = await cluster.connect(pairs, 120_000 + n * 600)
     // let heartbeats and meshes form so both sides hold their steady state
     await sleep(3_000)
     const after = await cluster.heap()
@@ -273,7 +273,7 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
     const before = await cluster.heap()
     await cluster.start({ kind: 'membrane', recordTtl: ttl, maxNodes, topic: TOPIC }, 120_000 + n * 200)
     await cluster.loop()
-    failedDials = await cluster.connect(pairs, 120_000 + n * 300)
+    failedDials = await cluster.connect(pairs, 120_000 + n * 600)
     // map.full.s: from the last dial of a cold start until every map holds every node and edge
     const lastDial = now()
     edges = await cluster.edgeCount()
@@ -426,7 +426,10 @@ export async function runNetworkMapMulti (options: MultiOptions): Promise<Metric
   const log = options.log ?? ((line: string) => { process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`) })
   const metrics: Metric[] = []
   for (const n of options.sizes) {
-    metrics.push(...await runOne(n, options, log))
+    const these = await runOne(n, options, log)
+    // on stderr at once too: a later size that overruns the session still leaves these
+    these.forEach(m => { log(`N=${n} ${JSON.stringify(m)}`) })
+    metrics.push(...these)
   }
   return metrics
 }
