@@ -15,6 +15,7 @@ import { createBootstrapPeer } from '../src/bootstrap/index.js'
 import { createMembrane } from '../src/index.js'
 import { mutate, randomMessage, Random } from './mutator.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Ping } from '@libp2p/ping'
 
 export interface ProtocolOutcome {
@@ -68,13 +69,93 @@ function frame (body: Uint8Array): Uint8Array {
   return out
 }
 
-async function stockNode (): Promise<Libp2p<{ ping: Ping }>> {
+export async function stockNode (): Promise<Libp2p<{ ping: Ping }>> {
   return createLibp2p({
     transports: [tcp()],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { ping: ping() }
+    // a ping's stream may still be closing when the next ping opens one (stock allows 1: the next ping fails
+    // with TooManyOutboundProtocolStreamsError, which is the pinger's limit, not the target's answer)
+    services: { ping: ping({ maxOutboundStreams: 4 }) }
   })
+}
+
+export interface AttackTarget { name: 'bootstrap' | 'member', peerId: PeerId, addr: Multiaddr }
+
+/** Attack one protocol of `target` for `seconds` from stock nodes while `pinger` (connected to it) pings it */
+export async function attackProtocol (target: AttackTarget, protocol: string, pinger: Libp2p<{ ping: Ping }>, options: { seconds: number, concurrency: number, maxInputs: number, random: Random, onSample?: () => void }): Promise<ProtocolOutcome> {
+  const { name, addr } = target
+  const { random, concurrency, maxInputs } = options
+  const outcome: ProtocolOutcome = { target: name, protocol, inputs: 0, answered: 0, closed: 0, timeouts: 0, refused: 0, identities: 0, slowestPingMs: 0, pingsAnswered: 0, pingsFailed: 0, maxEventLoopDelayMs: 0, inputsPerSecond: 0 }
+  const loop = monitorEventLoopDelay({ resolution: 10 })
+  loop.enable()
+  let attacker = await stockNode()
+  let rotated = Date.now()
+  outcome.identities++
+  const deadline = Date.now() + options.seconds * 1000
+  const pings = (async () => {
+    while (Date.now() < deadline) {
+      try {
+        outcome.slowestPingMs = Math.max(outcome.slowestPingMs, await pinger.services.ping.ping(target.peerId, { signal: AbortSignal.timeout(5000) }))
+        outcome.pingsAnswered++
+      } catch (err) {
+        outcome.slowestPingMs = Infinity
+        outcome.pingsFailed++
+        process.stderr.write(`ping to the ${name} failed during the ${protocol} attack: ${(err as Error).name}: ${(err as Error).message}\n`)
+      }
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  })()
+  const started = Date.now()
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    while (Date.now() < deadline && outcome.inputs < maxInputs) {
+      outcome.inputs++
+      const body = random.int(3) === 0 ? randomMessage(random) : mutate(random, randomMessage(random), randomMessage(random))
+      let stream
+      try {
+        stream = await attacker.dialProtocol(addr, protocol, { signal: AbortSignal.timeout(2000), runOnLimitedConnection: true })
+      } catch {
+        outcome.refused++
+        if (attacker.getConnections(target.peerId).length === 0 && outcome.identities < MAX_IDENTITIES && Date.now() - rotated > 1000) {
+          // penalised or barred: come back as someone else, as the black-box fuzzer did (at most once a second,
+          // as libp2p refuses more than 5 inbound connections per second from one host anyway)
+          rotated = Date.now()
+          const old = attacker
+          attacker = await stockNode()
+          outcome.identities++
+          await old.stop()
+        } else {
+          // refused: back off a little rather than spin
+          await new Promise(resolve => setTimeout(resolve, 50))
+        }
+        continue
+      }
+      try {
+        try {
+          stream.send(random.int(10) === 0 ? body : frame(body))
+        } catch {
+          // the target closed the stream before the input went out
+          outcome.closed++
+          continue
+        }
+        const answer = await new Promise<'answered' | 'closed' | 'timeout'>((resolve) => {
+          const timer = setTimeout(() => { resolve('timeout') }, 1000)
+          stream.addEventListener('message', () => { clearTimeout(timer); resolve('answered') }, { once: true })
+          stream.addEventListener('close', () => { clearTimeout(timer); resolve('closed') }, { once: true })
+        })
+        outcome[answer === 'answered' ? 'answered' : answer === 'closed' ? 'closed' : 'timeouts']++
+      } finally {
+        stream.abort(new Error('fuzz input done'))
+      }
+      options.onSample?.()
+    }
+  }))
+  await pings
+  loop.disable()
+  outcome.maxEventLoopDelayMs = Math.round(loop.max / 1e6)
+  await attacker.stop()
+  outcome.inputsPerSecond = Math.round(outcome.inputs / Math.max(1, (Date.now() - started) / 1000))
+  return outcome
 }
 
 /** Attack each protocol of both targets for `secondsPerProtocol`, `concurrency` streams at a time */
@@ -107,78 +188,17 @@ export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: 
       await pinger.dial(addr)
       const protocols = target.getProtocols().filter(p => p.startsWith('/membrane/')).filter(p => options.only == null || options.only.some(o => `${name} ${p}`.includes(o))).sort()
       for (const protocol of protocols) {
-        const outcome: ProtocolOutcome = { target: name, protocol, inputs: 0, answered: 0, closed: 0, timeouts: 0, refused: 0, identities: 0, slowestPingMs: 0, pingsAnswered: 0, pingsFailed: 0, maxEventLoopDelayMs: 0, inputsPerSecond: 0 }
-        const loop = monitorEventLoopDelay({ resolution: 10 })
-        loop.enable()
-        let attacker = await stockNode()
-        let rotated = Date.now()
-        outcome.identities++
-        const deadline = Date.now() + options.secondsPerProtocol * 1000
-        const pings = (async () => {
-          while (Date.now() < deadline) {
-            try {
-              outcome.slowestPingMs = Math.max(outcome.slowestPingMs, await pinger.services.ping.ping(target.peerId as PeerId, { signal: AbortSignal.timeout(5000) }))
-              outcome.pingsAnswered++
-            } catch (err) {
-              outcome.slowestPingMs = Infinity
-              outcome.pingsFailed++
-              process.stderr.write(`ping to the ${name} failed during the ${protocol} attack: ${(err as Error).name}: ${(err as Error).message}\n`)
-            }
-            await new Promise(resolve => setTimeout(resolve, 50))
-          }
-        })()
-        const started = Date.now()
-        await Promise.all(Array.from({ length: concurrency }, async () => {
-          while (Date.now() < deadline && outcome.inputs < maxInputs) {
-            outcome.inputs++
-            const body = random.int(3) === 0 ? randomMessage(random) : mutate(random, randomMessage(random), randomMessage(random))
-            let stream
-            try {
-              stream = await attacker.dialProtocol(addr, protocol, { signal: AbortSignal.timeout(2000), runOnLimitedConnection: true })
-            } catch {
-              outcome.refused++
-              if (attacker.getConnections(target.peerId).length === 0 && outcome.identities < MAX_IDENTITIES && Date.now() - rotated > 1000) {
-                // penalised or barred: come back as someone else, as the black-box fuzzer did (at most once a second,
-                // as libp2p refuses more than 5 inbound connections per second from one host anyway)
-                rotated = Date.now()
-                const old = attacker
-                attacker = await stockNode()
-                outcome.identities++
-                await old.stop()
-              } else {
-                // refused: back off a little rather than spin
-                await new Promise(resolve => setTimeout(resolve, 50))
-              }
-              continue
-            }
-            try {
-              try {
-                stream.send(random.int(10) === 0 ? body : frame(body))
-              } catch {
-                // the target closed the stream before the input went out
-                outcome.closed++
-                continue
-              }
-              const answer = await new Promise<'answered' | 'closed' | 'timeout'>((resolve) => {
-                const timer = setTimeout(() => { resolve('timeout') }, 1000)
-                stream.addEventListener('message', () => { clearTimeout(timer); resolve('answered') }, { once: true })
-                stream.addEventListener('close', () => { clearTimeout(timer); resolve('closed') }, { once: true })
-              })
-              outcome[answer === 'answered' ? 'answered' : answer === 'closed' ? 'closed' : 'timeouts']++
-            } finally {
-              stream.abort(new Error('fuzz input done'))
-            }
+        outcomes.push(await attackProtocol({ name, peerId: target.peerId, addr }, protocol, pinger, {
+          seconds: options.secondsPerProtocol,
+          concurrency,
+          maxInputs,
+          random,
+          onSample: () => {
             const { rss, heapUsed } = process.memoryUsage()
             rssPeak = Math.max(rssPeak, rss)
             heapPeak = Math.max(heapPeak, heapUsed)
           }
         }))
-        await pings
-        loop.disable()
-        outcome.maxEventLoopDelayMs = Math.round(loop.max / 1e6)
-        await attacker.stop()
-        outcome.inputsPerSecond = Math.round(outcome.inputs / Math.max(1, (Date.now() - started) / 1000))
-        outcomes.push(outcome)
       }
     }
   } finally {

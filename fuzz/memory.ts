@@ -1,0 +1,88 @@
+/**
+ * Issue 16.4, memory under attack: `node dist/fuzz/memory.js --seconds 180
+ * --only "member /membrane/dm" ...`. The targets (a bootstrap peer and a
+ * member, `fuzz/target.ts`) run in a child process; the network fuzzer's
+ * attackers and the pinger run here, so the child's RSS is the targets' own.
+ * Per attacked protocol: the quiet RSS (before any attack), the peak during
+ * `--seconds` of attack, the RSS `--settle` seconds after the attacker left
+ * (no forced GC), and after a forced GC. One JSON line per protocol.
+ */
+import { fork } from 'node:child_process'
+import { once } from 'node:events'
+import { parseArgs } from 'node:util'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import { Random } from './mutator.js'
+import { attackProtocol, stockNode } from './network.js'
+
+interface Described { peerId: string, addr: string, protocols: string[] }
+
+const { values } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '180' },
+    settle: { type: 'string', default: '60' },
+    seed: { type: 'string', default: '1' },
+    only: { type: 'string', multiple: true }
+  }
+})
+const seconds = Number(values.seconds)
+const settle = Number(values.settle)
+const mb = (bytes: number): number => Math.round(bytes / 1e6)
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+const child = fork(new URL('./target.js', import.meta.url), [], { execArgv: ['--expose-gc'] })
+const [described] = await once(child, 'message') as [{ bootstrap: Described, member: Described }]
+const memory = async (gc = false): Promise<NodeJS.MemoryUsage> => {
+  child.send({ memory: { gc } })
+  for (;;) {
+    const [msg] = await once(child, 'message') as [{ memory?: NodeJS.MemoryUsage }]
+    if (msg.memory != null) {
+      return msg.memory
+    }
+  }
+}
+const random = new Random(Number(values.seed))
+const pinger = await stockNode()
+// the targets settle (the member joins, the map syncs) before the quiet figure
+await sleep(15_000)
+const quiet = await memory()
+process.stdout.write(JSON.stringify({ kind: 'quiet', rssMb: mb(quiet.rss), heapUsedMb: mb(quiet.heapUsed) }) + '\n')
+for (const name of ['bootstrap', 'member'] as const) {
+  const target = described[name]
+  const addr = multiaddr(target.addr)
+  await pinger.dial(addr)
+  for (const protocol of target.protocols.filter(p => values.only == null || values.only.some(o => `${name} ${p}`.includes(o)))) {
+    const before = await memory()
+    let peak = before.rss
+    let sampling = true
+    const sampler = (async () => {
+      while (sampling) {
+        peak = Math.max(peak, (await memory()).rss)
+        await sleep(1000)
+      }
+    })()
+    const outcome = await attackProtocol({ name, peerId: peerIdFromString(target.peerId), addr }, protocol, pinger, { seconds, concurrency: 8, maxInputs: 10_000_000, random })
+    sampling = false
+    await sampler
+    await sleep(settle * 1000)
+    const settled = await memory()
+    peak = Math.max(peak, settled.rss)
+    const collected = await memory(true)
+    process.stdout.write(JSON.stringify({
+      kind: 'memory',
+      target: name,
+      protocol,
+      seconds,
+      inputs: outcome.inputs,
+      inputsPerSecond: outcome.inputsPerSecond,
+      identities: outcome.identities,
+      pings: `${outcome.pingsAnswered}/${outcome.pingsFailed}`,
+      rssMb: { quiet: mb(quiet.rss), before: mb(before.rss), peak: mb(peak), settled: mb(settled.rss), afterGc: mb(collected.rss) },
+      heapUsedMb: { before: mb(before.heapUsed), settled: mb(settled.heapUsed), afterGc: mb(collected.heapUsed) },
+      peakOverQuiet: Math.round(peak / quiet.rss * 100) / 100
+    }) + '\n')
+  }
+}
+await pinger.stop()
+child.send({ stop: true })
+await once(child, 'exit')

@@ -1,0 +1,38 @@
+/**
+ * A fuzz target in a process of its own (`fuzz/memory.ts` forks it): a
+ * bootstrap peer and a member on TCP loopback, as in `fuzz/network.ts`. It
+ * posts their peer ids, addresses and protocols, and answers `memory`
+ * with its `process.memoryUsage()` (after a GC when asked to, under
+ * `--expose-gc`), so the attackers' memory is not counted.
+ */
+import { createBootstrapPeer } from '../src/bootstrap/index.js'
+import { createMembrane } from '../src/index.js'
+
+const boot = await createBootstrapPeer({ host: '127.0.0.1', port: 0, webrtcDirectPort: false })
+const bootAddr = boot.getMultiaddrs().find(ma => ma.toString().includes('/tcp/') && !ma.toString().includes('/ws'))
+if (bootAddr == null) {
+  throw new Error('the bootstrap peer has no TCP address')
+}
+const member = await createMembrane({
+  bootstrap: [bootAddr.toString()],
+  listen: ['/ip4/127.0.0.1/tcp/0'],
+  webrtc: { rtcConfiguration: { iceServers: [] } }
+})
+const memberAddr = member.getMultiaddrs().find(ma => ma.toString().includes('/tcp/'))
+const describe = (node: typeof boot | typeof member, addr: unknown): unknown => ({
+  peerId: node.peerId.toString(),
+  addr: String(addr),
+  protocols: node.getProtocols().filter(p => p.startsWith('/membrane/')).sort()
+})
+process.send?.({ bootstrap: describe(boot, bootAddr), member: describe(member, memberAddr) })
+process.on('message', (msg: { memory?: { gc: boolean }, stop?: boolean }) => {
+  if (msg.memory != null) {
+    if (msg.memory.gc) {
+      (globalThis as { gc?: () => void }).gc?.()
+    }
+    process.send?.({ memory: process.memoryUsage() })
+  }
+  if (msg.stop === true) {
+    void Promise.allSettled([member.stop(), boot.stop()]).then(() => process.exit(0))
+  }
+})
