@@ -309,6 +309,16 @@ describe('network map 2.0.0: the reader refuses malformed frames with typed erro
     })
   }
 
+  it('a stream that carries no frame for idleTimeout ends with ChannelIdleError (no offence), a frame pushes the deadline back', async () => {
+    const side = new Side(await identity())
+    const [outbound, inbound] = await streamPair()
+    const lp = lpStream(outbound)
+    const reading = readChannel(lpStream(inbound, { maxDataLength: 64 * 1024 }), side.context(), AbortSignal.timeout(10_000), 200)
+    await lp.write(frame({ type: NetmapMessage.Type.SUMMARY, summary: { count: 0, root: 0n, buckets: [] } }))
+    await assert.rejects(reading, { name: 'ChannelIdleError' })
+    assert.deepEqual(side.sent, [], 'an empty summary matches an empty map')
+  })
+
   it('a clean end between frames ends the reader without an error; pushes spend the budget, records asked for do not', async () => {
     const ids = await identities(4)
     const side = new Side(ids[0], 2)

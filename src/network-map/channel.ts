@@ -387,22 +387,37 @@ function answerDigest (frame: NetmapMessage, ctx: ChannelContext): void {
  * Rejects with the first typed error (the stream is then aborted by the caller).
  */
 export async function readChannel (lp: FrameStream, ctx: ChannelContext, signal: AbortSignal, idleTimeout = Infinity): Promise<void> {
-  while (true) {
-    let frame: NetmapMessage
-    const idle = Number.isFinite(idleTimeout) ? AbortSignal.timeout(idleTimeout) : undefined
-    try {
-      frame = await readFrame(lp, ctx, idle == null ? signal : AbortSignal.any([signal, idle]))
-    } catch (err) {
-      if (err instanceof UnexpectedEOFError) {
-        // the neighbour closed its stream between frames
-        return
-      }
-      if (idle?.aborted === true && !signal.aborted) {
-        // nothing for idleTimeout: the neighbour reopens on its next write
-        throw new ChannelIdleError(`no frame for ${idleTimeout} ms`)
-      }
-      throw err
+  // one timer per stream, pushed back on every frame (a timeout signal per frame would keep
+  // every one of them alive for idleTimeout)
+  const idle = new AbortController()
+  const combined = AbortSignal.any([signal, idle.signal])
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const arm = (): void => {
+    clearTimeout(timer)
+    if (Number.isFinite(idleTimeout)) {
+      timer = setTimeout(() => { idle.abort() }, idleTimeout)
     }
-    await handleFrame(frame, ctx)
+  }
+  try {
+    while (true) {
+      let frame: NetmapMessage
+      arm()
+      try {
+        frame = await readFrame(lp, ctx, combined)
+      } catch (err) {
+        if (err instanceof UnexpectedEOFError) {
+          // the neighbour closed its stream between frames
+          return
+        }
+        if (idle.signal.aborted && !signal.aborted) {
+          // nothing for idleTimeout: the neighbour reopens on its next write
+          throw new ChannelIdleError(`no frame for ${idleTimeout} ms`)
+        }
+        throw err
+      }
+      await handleFrame(frame, ctx)
+    }
+  } finally {
+    clearTimeout(timer)
   }
 }
