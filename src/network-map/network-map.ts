@@ -392,13 +392,32 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       if (connection.direction === 'outbound') {
         void this.sync(peer, connection)
       } else if (hadHistory) {
-        // it synced with us before we saw it as a link: send what changed since
-        for (const stored of this.store.all()) {
-          this.flooder.flood(stored, undefined, key)
-        }
+        // it synced with us (or its stream opened) before we saw it as a link: what changed since
+        // was not flooded to it
+        void this.catchUp(peer)
       }
     }
     this.schedulePublish()
+  }
+
+  /**
+   * Bring a neighbour up to date with what it may have missed: a summary on
+   * 2.0.0 (a few bytes when nothing was missed; flooding everything it is not
+   * known to hold would resend what a sync still being read is about to
+   * confirm, and spend its push budget); floods to a 1.0.0 neighbour
+   */
+  private async catchUp (peer: PeerId): Promise<void> {
+    try {
+      if (await this.writeChannel(peer, [openingFrame(this.syncContext(peer))])) {
+        return
+      }
+    } catch (err) {
+      this.log('could not send a summary to %p - %e', peer, err)
+      return
+    }
+    for (const stored of this.store.all()) {
+      this.flooder.flood(stored, undefined, peer.toString())
+    }
   }
 
   private onUnlink (peer: PeerId): void {
