@@ -16,7 +16,9 @@ const STOCK_DIAL_TIMEOUT = 5000
  * connect() through a middle page beside stock relay→WebRTC through the
  * bootstrap's relay. `browser.connect.success`: share of page-to-page dials
  * that end in a WebRTC link (Membrane connect() vs stock dials without the
- * init-channel guard), over the same trials (200, `--quick` 30).
+ * init-channel guard), over the same trials (200, `--quick` 30). The
+ * upgrade figures also give, from a second opener page through the same
+ * middle page, Membrane without the early handshake (`without_early_handshake_*`).
  * `browser.upgrade.phase.*`: see phaseMetrics. Launching Chromium throws
  * when it is missing: no skip.
  */
@@ -26,6 +28,16 @@ const STOCK_DIAL_TIMEOUT = 5000
  * order the phases end. A name both sides emit (libp2p's `webrtc:*` dial
  * events) gets the stock figure beside it.
  */
+/** Failed trials by error message (first 100 characters) */
+function errorSummary (rs: TrialResult[]): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const r of rs.filter(r => !r.ok)) {
+    const key = (r.error ?? 'not webrtc').slice(0, 100)
+    out[key] = (out[key] ?? 0) + 1
+  }
+  return out
+}
+
 function phaseMetrics (membrane: TrialResult[], stock: TrialResult[]): Metric[] {
   const times = (rs: TrialResult[], name: string): number[] => rs.flatMap(r => r.phases?.[name] ?? [])
   const m = membrane.filter(r => r.ok && r.attempts === 1)
@@ -60,7 +72,13 @@ export async function browserBench ({ quick }: BenchOptions): Promise<Metric[]> 
     await linkDirect(m, y)
     await waitFor(async () => (await call(x, 'mapNodes')).includes(yId), 'map', 20_000)
     const membrane = await call(x, 'connectTrials', yId, [mId], trials)
-    await Promise.all([x, m, y].map(async p => { await call(p, 'stop'); await p.close() }))
+    // the same through the same middle page from an opener that waits for each answer (earlyHandshake: false)
+    const x2 = await openHarnessPage(browser, site.url)
+    await call(x2, 'startMember', { bootstrap, circuit: { earlyHandshake: false } })
+    await linkDirect(m, x2)
+    await waitFor(async () => (await call(x2, 'mapNodes')).includes(yId), 'map', 20_000)
+    const sequential = await call(x2, 'connectTrials', yId, [mId], trials)
+    await Promise.all([x, x2, m, y].map(async p => { await call(p, 'stop'); await p.close() }))
 
     const [s1, s2] = [await openHarnessPage(browser, site.url), await openHarnessPage(browser, site.url)]
     await call(s1, 'startStock', bootstrap)
@@ -70,10 +88,20 @@ export async function browserBench ({ quick }: BenchOptions): Promise<Metric[]> 
 
     const mTimes = membrane.filter(r => r.ok).map(r => r.ms)
     const sTimes = stock.filter(r => r.ok).map(r => r.ms)
-    const extra = { membrane_is: 'connect() through a middle page (mesh circuit signaling)', stock_is: 'stock relay→WebRTC via the bootstrap relay, no guard', stock_ok: sTimes.length, membrane_ok: mTimes.length }
+    const seqTimes = sequential.filter(r => r.ok).map(r => r.ms)
+    const seqPhase = (name: string): number => percentile(sequential.filter(r => r.ok && r.attempts === 1).flatMap(r => r.phases?.[name] ?? []), 50)
+    const cut = {
+      without_early_handshake_p50: percentile(seqTimes, 50),
+      without_early_handshake_p95: percentile(seqTimes, 95),
+      without_early_handshake_ok: seqTimes.length,
+      without_early_handshake_circuit_p50: seqPhase('circuit'),
+      without_early_handshake_noise_p50: seqPhase('noise'),
+      without_early_handshake_errors: errorSummary(sequential)
+    }
+    const extra = { membrane_is: 'connect() through a middle page (mesh circuit signaling)', stock_is: 'stock relay→WebRTC via the bootstrap relay, no guard', stock_ok: sTimes.length, membrane_ok: mTimes.length, membrane_errors: errorSummary(membrane), stock_errors: errorSummary(stock) }
     const rate = (rs: Array<{ ok: boolean }>): number => rs.filter(r => r.ok).length / rs.length
     return [
-      metric('browser.upgrade.p50', 'ms', percentile(mTimes, 50), percentile(sTimes, 50), trials, extra),
+      metric('browser.upgrade.p50', 'ms', percentile(mTimes, 50), percentile(sTimes, 50), trials, { ...extra, ...cut }),
       metric('browser.upgrade.p95', 'ms', percentile(mTimes, 95), percentile(sTimes, 95), trials, { ...extra, membrane_max: Math.max(...mTimes), stock_max: Math.max(...sTimes) }),
       metric('browser.connect.success', 'fraction', rate(membrane), rate(stock), trials, {
         membrane_first_attempt: membrane.filter(r => r.ok && r.attempts === 1).length / trials,
