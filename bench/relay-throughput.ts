@@ -6,6 +6,7 @@ import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
 import { meshCircuits, meshCircuitTransport } from '../src/circuit/index.js'
+import { startGraph } from '../test/fixtures/line.js'
 import { handleSink, throughput } from './circuit.js'
 import { metric, percentile } from './metric.js'
 import type { BenchOptions, Metric } from './metric.js'
@@ -54,6 +55,16 @@ async function meshHop (nodes: Libp2p[]): Promise<{ link: Connection, sink: Libp
   return { link, sink: b }
 }
 
+/** The same mesh relay circuit between three full Membrane nodes (map, gossipsub, requests…), the target without WebRTC */
+async function membraneHop (nodes: Libp2p[]): Promise<{ link: Connection, sink: Libp2p }> {
+  const circuit = { relayLimit: { bytes: 1024 * 1024 * 1024 }, forwardRate: 10_000 }
+  const members = await startGraph([{ options: { circuit } }, { options: { circuit } }, { noWebRTC: true, options: { circuit } }], [[0, 1], [1, 2]])
+  nodes.push(...members)
+  const result = await members[0].services.circuit.connect(members[2].peerId, { route: [members[1].peerId], webrtc: false, signal: AbortSignal.timeout(STEP_TIMEOUT) })
+  if (result.kind !== 'circuit') { throw new Error(`got a ${result.kind} link`) }
+  return { link: result.connection, sink: members[2] }
+}
+
 async function once (hop: (nodes: Libp2p[]) => Promise<{ link: Connection, sink: Libp2p }>, bytes: number): Promise<number> {
   const nodes: Libp2p[] = []
   try {
@@ -70,25 +81,28 @@ async function once (hop: (nodes: Libp2p[]) => Promise<{ link: Connection, sink:
  * relay circuit (the relay fallback) beside a stock circuit relay v2 hop with
  * its limits lifted, both on TCP loopback with Noise + yamux end to end over
  * the hop, bare nodes (no map, gossip or topology beside them), in
- * alternating rounds in one process. Reports the medians.
+ * alternating rounds in one process. Reports the medians, and beside them
+ * (`membrane_nodes`) the same circuit between three full Membrane nodes.
  */
 export async function relayThroughputBench ({ quick }: BenchOptions): Promise<Metric[]> {
   const rounds = quick ? 3 : 5
   const bytes = (quick ? 16 : 32) * 1024 * 1024
   const mesh: number[] = []
   const stock: number[] = []
+  const members: number[] = []
   const failures: string[] = []
   for (let i = 0; i < rounds; i++) {
-    for (const [list, hop, name] of [[stock, stockHop, 'stock'], [mesh, meshHop, 'mesh']] as const) {
+    for (const [list, hop, name] of [[stock, stockHop, 'stock'], [mesh, meshHop, 'mesh'], [members, membraneHop, 'membrane nodes']] as const) {
       try {
         list.push(await once(hop, bytes))
       } catch (err) {
         failures.push(`${name}: ${(err as Error).name}: ${(err as Error).message.slice(0, 80)}`)
       }
     }
-    process.stderr.write(`relay: round ${i + 1}: stock ${stock.at(-1)?.toFixed(1)} mesh ${mesh.at(-1)?.toFixed(1)} MB/s\n`)
+    process.stderr.write(`relay: round ${i + 1}: stock ${stock.at(-1)?.toFixed(1)} mesh ${mesh.at(-1)?.toFixed(1)} membrane nodes ${members.at(-1)?.toFixed(1)} MB/s\n`)
   }
   return [metric('throughput.relay_hop', 'MB/s', percentile(mesh, 50), percentile(stock, 50), rounds, {
-    bytes, membrane_is: 'one mesh relay circuit hop', stock_is: 'one stock circuit relay v2 hop, limits lifted', membrane_rounds: mesh.map(v => Math.round(v * 10) / 10), stock_rounds: stock.map(v => Math.round(v * 10) / 10), failures
+    bytes, membrane_is: 'one mesh relay circuit hop', stock_is: 'one stock circuit relay v2 hop, limits lifted', membrane_rounds: mesh.map(v => Math.round(v * 10) / 10), stock_rounds: stock.map(v => Math.round(v * 10) / 10), failures,
+    membrane_nodes: percentile(members, 50), membrane_nodes_is: 'the same circuit between full Membrane nodes (createMembrane)', membrane_nodes_rounds: members.map(v => Math.round(v * 10) / 10)
   })]
 }
