@@ -7,6 +7,7 @@ import { circuitBench } from './circuit.js'
 import { browserBench } from './browser.js'
 import { browserMeshBench } from './browser-mesh.js'
 import { topologyRecoveryBench } from './topology-recovery.js'
+import { failureDetectionBench } from './failure-detection.js'
 import { webrtcDialBench } from './webrtc-dial.js'
 import { transferBench } from './transfer.js'
 import { natBench } from './nat.js'
@@ -23,6 +24,7 @@ const BENCHES: Record<string, Bench> = {
   browser: browserBench,
   'browser-mesh': browserMeshBench,
   topology: topologyRecoveryBench,
+  failure: failureDetectionBench,
   'webrtc-dial': webrtcDialBench,
   transfer: transferBench,
   nat: natBench,

@@ -92,7 +92,8 @@ async function dmRoundTrips (samples: number): Promise<Metric[]> {
     // the stock counterpart of a message over an existing link: libp2p ping on the same connection
     const pings: number[] = []
     for (let i = 0; i < Math.min(40, samples * 2); i++) {
-      pings.push(await a.services.ping.ping(b.peerId))
+      // libp2p's connection monitor may hold the one outbound ping stream this moment (TooManyOutboundProtocolStreamsError): skip that sample
+      await a.services.ping.ping(b.peerId).then(ms => { pings.push(ms) }, () => {})
     }
     return [
       metric('dm.rtt.existing.p50', 'ms', percentile(existing, 50), percentile(pings, 50), existing.length, { transport: 'tcp-loopback', stock_is: 'libp2p ping on the same link' }),
