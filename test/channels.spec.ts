@@ -6,7 +6,7 @@ import { MAX_ROUTED_MESSAGE_SIZE } from '../src/channels/constants.js'
 import { RoutedMessage } from '../src/channels/pb/channels.js'
 import { CHANNEL_TOPIC_PREFIX, ROUTE_PROTOCOL } from '../src/index.js'
 import { startMember, stopAll, tcpAddress } from './fixtures/nodes.js'
-import { watchPings } from './fixtures/ping-watch.js'
+import { assertPingsAnswered, watchPings } from './fixtures/ping-watch.js'
 import { waitFor } from './fixtures/wait.js'
 import type { Channel, ChannelCodec, ChannelMessage, ChannelRouting, Membrane } from '../src/index.js'
 
@@ -278,8 +278,7 @@ describe('an interest-routed channel drops invalid messages at the first hop (li
         await stream.close().catch(() => {})
       }))
       await waitFor(() => B.services.channels.stats().rejected === before + 32, 'B rejects all 32')
-      const { count, max } = await pings.stop()
-      assert.ok(count > 0 && max < 200, `honest pings answered in under 200 ms (slowest ${max} ms of ${count})`)
+      assertPingsAnswered(await pings.stop())
       await waitFor(() => gossip(B).getScore(attacker.peerId.toString()) < 0, 'the attacker is scored down at B', 5000)
     } finally {
       await attacker.stop()

@@ -6,7 +6,7 @@ import { ping } from '@libp2p/ping'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_MAX_TOPICS_PER_IP, DEFAULT_MAX_TOPICS_PER_PEER } from '../src/bootstrap/topic-relay.js'
 import { startBootstrap, startMember, stopAll, tcpAddress } from './fixtures/nodes.js'
-import { watchPings } from './fixtures/ping-watch.js'
+import { assertPingsAnswered, watchPings } from './fixtures/ping-watch.js'
 import { startStockTcpNode } from './fixtures/stock.js'
 import { waitFor } from './fixtures/wait.js'
 import type { BootstrapPeer } from '../src/bootstrap/index.js'
@@ -52,11 +52,11 @@ describe('topic relay under a subscription flood', () => {
     attackers.push(attacker)
     await attacker.dial(multiaddr(tcpAddress(boot)))
     await waitFor(() => boot.services.topicRelay.stats().refused >= 600 - DEFAULT_MAX_TOPICS_PER_PEER, 'the flood is refused past the per-peer bound', 15_000)
-    const { count, max } = await pings.stop()
+    const answered = await pings.stop()
     const flood = boot.services.topicRelay.topics().filter(t => t.startsWith('flood-'))
     assert.equal(flood.length, DEFAULT_MAX_TOPICS_PER_PEER)
     assert.ok(boot.services.topicRelay.topics().includes('honest'))
-    assert.ok(count > 0 && max < 200, `honest pings answered in under 200 ms (slowest ${max} ms of ${count})`)
+    assertPingsAnswered(answered)
   })
 
   it('bounds the requests of many identities from one IP address', async () => {

@@ -135,7 +135,9 @@ describe('Chromium pages form a mesh through one bootstrap peer, then keep it wi
     const { multiaddr } = await import('@multiformats/multiaddr')
     const connection = await nodePeer.dial(multiaddr(await call(page, 'webrtcAddress') as string), { signal: AbortSignal.timeout(20_000) })
     assert.match(connection.remoteAddr.toString(), /\/webrtc\/p2p\//)
-    assert.deepEqual((await call(page, 'connectionsTo', nodeId)).filter(a => a.startsWith('/webrtc/')).length, 1, 'the page holds the same WebRTC link')
+    // both ends run the default topology manager, which may upgrade their relayed link to WebRTC at the same
+    // moment as this dial: the page holds this link, and possibly that one beside it
+    assert.ok((await call(page, 'connectionsTo', nodeId)).some(a => a.startsWith('/webrtc/')), 'the page holds a WebRTC link to the Node peer')
 
     const received: string[] = []
     nodePeer.services.directMessages.addEventListener('message', (evt) => { received.push(new TextDecoder().decode(evt.detail.data)) })
