@@ -79,6 +79,8 @@ for (const name of ['bootstrap', 'member'] as const) {
       pings: `${outcome.pingsAnswered}/${outcome.pingsFailed}`,
       rssMb: { quiet: mb(quiet.rss), before: mb(before.rss), peak: mb(peak), settled: mb(settled.rss), afterGc: mb(collected.rss) },
       heapUsedMb: { before: mb(before.heapUsed), settled: mb(settled.heapUsed), afterGc: mb(collected.heapUsed) },
+      heapTotalMb: { before: mb(before.heapTotal), afterGc: mb(collected.heapTotal) },
+      externalMb: { before: mb(before.external), afterGc: mb(collected.external) },
       peakOverQuiet: Math.round(peak / quiet.rss * 100) / 100
     }) + '\n')
   }
