@@ -147,6 +147,23 @@ describe('keep-alive on member links', () => {
     assert.equal(a.getConnections(c).length, 0)
   })
 
+  it('a keep-alive stream whose far end closes its writable end is closed, not held half open', async () => {
+    const rogue = await startMember(undefined)
+    try {
+      const connection = await rogue.dial(multiaddr(tcpAddress(b)))
+      await waitFor(() => connection.streams.some(s => s.protocol === KEEP_ALIVE_PROTOCOL), 'the rogue opened its keep-alive stream', WAIT)
+      const stream = connection.streams.find(s => s.protocol === KEEP_ALIVE_PROTOCOL)!
+      const closed = once(stream, 'close') as Promise<[Event & { error?: Error }]>
+      // a graceful close of the rogue's end resolves only once B closes its end as well
+      await stream.close({ signal: AbortSignal.timeout(WAIT) })
+      const [evt] = await closed
+      assert.equal(evt.error, undefined, 'both ends closed cleanly')
+      assert.equal(stream.status, 'closed')
+    } finally {
+      await stopAll(rogue)
+    }
+  })
+
   it('a stream carrying more than beats is aborted with a typed error', async () => {
     const errors = b.services.keepAlive.stats().protocolErrors
     // a second keep-alive stream on the link is refused by libp2p's stream limit, so the misbehaving peer is a fresh link

@@ -176,6 +176,11 @@ export class DefaultKeepAlive implements KeepAlive, Startable {
       this.counters.beatsReceived++
       this.heard(w)
     })
+    // the other end stopped beating on purpose (it closed its writable end): the stream is over, so close
+    // ours too rather than hold a half-open stream that only the silence deadline would end
+    stream.addEventListener('remoteCloseWrite', () => {
+      stream.close({ signal: AbortSignal.timeout(this.silenceTimeout) }).catch((err: Error) => { abortQuietly(stream, err) })
+    }, { once: true })
     stream.addEventListener('close', () => {
       if (w.stream === stream) {
         w.stream = undefined
