@@ -5,6 +5,7 @@
 import { fork } from 'node:child_process'
 import { availableParallelism, loadavg } from 'node:os'
 import { metric, percentile } from './metric.js'
+import { randomGraph } from './graph.js'
 import type { BenchOptions, Metric } from './metric.js'
 import type { Counters, DialLink, NodeInfo, StartOptions } from './network-map-worker.js'
 import type { ChildProcess } from 'node:child_process'
@@ -96,24 +97,6 @@ class Worker {
   kill (): void {
     if (this.child.exitCode == null) { this.child.kill('SIGKILL') }
   }
-}
-
-/** Ring plus seeded chords to an average degree of `degree`, as bench/network-map.ts's connectGraph */
-export function randomGraph (n: number, degree: number, seed = 7): Array<[number, number]> {
-  let state = seed
-  const random = (): number => {
-    state = (state * 1103515245 + 12345) % 2147483648
-    return state / 2147483648
-  }
-  const pairs = new Set<string>()
-  const add = (a: number, b: number): void => {
-    if (a !== b) { pairs.add(a < b ? `${a}-${b}` : `${b}-${a}`) }
-  }
-  for (let i = 0; i < n; i++) { add(i, (i + 1) % n) }
-  while (pairs.size < Math.floor(n * degree / 2)) {
-    add(Math.floor(random() * n), Math.floor(random() * n))
-  }
-  return [...pairs].map(p => p.split('-').map(Number) as [number, number])
 }
 
 /** A set of workers holding blocks of N nodes */

@@ -10,6 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { networkMap } from '../src/network-map/index.js'
 import { metric, percentile } from './metric.js'
+import { randomGraph } from './graph.js'
 import type { BenchOptions, Metric } from './metric.js'
 import type { NetworkMap } from '../src/network-map/index.js'
 import type { Libp2p } from '@libp2p/interface'
@@ -58,25 +59,10 @@ async function startNode (recordTtl: number, withGossip: boolean, withMap = true
  * out hundreds of concurrent Noise handshakes
  */
 async function connectGraph (nodes: Libp2p[], degree: number, seed = 7): Promise<void> {
-  let state = seed
-  const random = (): number => {
-    state = (state * 1103515245 + 12345) % 2147483648
-    return state / 2147483648
-  }
-  const pairs = new Set<string>()
-  const add = (a: number, b: number): void => {
-    if (a !== b) { pairs.add(a < b ? `${a}-${b}` : `${b}-${a}`) }
-  }
-  for (let i = 0; i < nodes.length; i++) {
-    add(i, (i + 1) % nodes.length)
-  }
-  while (pairs.size < Math.floor(nodes.length * degree / 2)) {
-    add(Math.floor(random() * nodes.length), Math.floor(random() * nodes.length))
-  }
-  const queue = [...pairs]
+  const queue = randomGraph(nodes.length, degree, seed)
   await Promise.all(Array.from({ length: 16 }, async () => {
     for (let pair = queue.shift(); pair != null; pair = queue.shift()) {
-      const [a, b] = pair.split('-').map(Number)
+      const [a, b] = pair
       for (let attempt = 1; ; attempt++) {
         try {
           await nodes[a].dial(multiaddr(nodes[b].getMultiaddrs()[0].toString()), { signal: AbortSignal.timeout(30_000) })

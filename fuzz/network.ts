@@ -11,9 +11,8 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createLibp2p } from 'libp2p'
-import { createBootstrapPeer } from '../src/bootstrap/index.js'
-import { createMembrane } from '../src/index.js'
 import { mutate, randomMessage, Random } from './mutator.js'
+import { startTargets } from './targets.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Ping } from '@libp2p/ping'
@@ -163,17 +162,7 @@ export async function fuzzNetwork (options: { secondsPerProtocol: number, seed: 
   const random = new Random(options.seed)
   const concurrency = options.concurrency ?? 8
   const maxInputs = options.maxInputsPerProtocol ?? 100_000
-  const boot = await createBootstrapPeer({ host: '127.0.0.1', port: 0, webrtcDirectPort: false })
-  const bootAddr = boot.getMultiaddrs().find(ma => ma.toString().includes('/tcp/') && !ma.toString().includes('/ws'))
-  if (bootAddr == null) {
-    throw new Error('the bootstrap peer has no TCP address')
-  }
-  const member = await createMembrane({
-    bootstrap: [bootAddr.toString()],
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    webrtc: { rtcConfiguration: { iceServers: [] } }
-  })
-  const memberAddr = member.getMultiaddrs().find(ma => ma.toString().includes('/tcp/'))
+  const { boot, bootAddr, member, memberAddr } = await startTargets()
   const pinger = await stockNode()
   const outcomes: ProtocolOutcome[] = []
   ;(globalThis as { gc?: () => void }).gc?.()

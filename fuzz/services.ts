@@ -24,7 +24,6 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { streamPair } from '@libp2p/utils'
 import type { StreamPairOptions } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createBootstrapPeer } from '../src/bootstrap/index.js'
 import { signedBytes } from '../src/channels/interest-router.js'
 import { RoutedMessage } from '../src/channels/pb/channels.js'
 import { Challenge, Solution } from '../src/admission/pb/admission.js'
@@ -37,8 +36,8 @@ import { PeerExchangeResponse } from '../src/peer-exchange/pb/px.js'
 import { Request } from '../src/requests/pb/requests.js'
 import { Chunk, Control, Offer } from '../src/transfers/pb/transfers.js'
 import { IceRequest } from '../src/turn/pb/ice.js'
-import { createMembrane } from '../src/index.js'
 import { mutate, randomMessage, Random } from './mutator.js'
+import { startTargets } from './targets.js'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream, StreamHandler } from '@libp2p/interface'
 import type { Registrar } from '@libp2p/interface-internal'
 
@@ -264,16 +263,7 @@ interface Target { name: 'bootstrap' | 'member', node: Libp2p }
 export async function fuzzServiceHandlers (options: ServiceFuzzOptions): Promise<ServiceHandlerOutcome[]> {
   const random = new Random(options.seed)
   const concurrency = options.concurrency ?? 16
-  const boot = await createBootstrapPeer({ host: '127.0.0.1', port: 0, webrtcDirectPort: false })
-  const bootAddr = boot.getMultiaddrs().find(ma => ma.toString().includes('/tcp/') && !ma.toString().includes('/ws'))
-  if (bootAddr == null) {
-    throw new Error('the bootstrap peer has no TCP address')
-  }
-  const member = await createMembrane({
-    bootstrap: [bootAddr.toString()],
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    webrtc: { rtcConfiguration: { iceServers: [] } }
-  })
+  const { boot, member } = await startTargets()
   // deeper paths: the member serves a request, takes direct messages and accepts transfers
   member.services.requests.handle('echo', data => data)
   member.services.directMessages.handle(() => {})

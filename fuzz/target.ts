@@ -5,20 +5,9 @@
  * with its `process.memoryUsage()` (after a GC when asked to, under
  * `--expose-gc`), so the attackers' memory is not counted.
  */
-import { createBootstrapPeer } from '../src/bootstrap/index.js'
-import { createMembrane } from '../src/index.js'
+import { startTargets } from './targets.js'
 
-const boot = await createBootstrapPeer({ host: '127.0.0.1', port: 0, webrtcDirectPort: false })
-const bootAddr = boot.getMultiaddrs().find(ma => ma.toString().includes('/tcp/') && !ma.toString().includes('/ws'))
-if (bootAddr == null) {
-  throw new Error('the bootstrap peer has no TCP address')
-}
-const member = await createMembrane({
-  bootstrap: [bootAddr.toString()],
-  listen: ['/ip4/127.0.0.1/tcp/0'],
-  webrtc: { rtcConfiguration: { iceServers: [] } }
-})
-const memberAddr = member.getMultiaddrs().find(ma => ma.toString().includes('/tcp/'))
+const { boot, bootAddr, member, memberAddr } = await startTargets()
 const describe = (node: typeof boot | typeof member, addr: unknown): unknown => ({
   peerId: node.peerId.toString(),
   addr: String(addr),

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { randomGraph, runNetworkMapMulti } from '../bench/network-map-multi.js'
+import { randomGraph } from '../bench/graph.js'
+import { runNetworkMapMulti } from '../bench/network-map-multi.js'
 
 describe('network map bench harness (bench/network-map-multi.ts)', () => {
   it('builds a ring plus chords of the asked average degree', () => {
