@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { createBootstrapPeer } from '../../src/bootstrap/index.js'
-import { launchChromium } from '../fixtures/browser.js'
-import { serveTestPage } from '../fixtures/browser-server.js'
-import { call, linkDirect, openHarnessPage } from '../fixtures/pages.js'
+import { call, linkDirect, openHarnessPage, startPageLab } from '../fixtures/pages.js'
 import { waitFor } from '../fixtures/wait.js'
 import type { BootstrapPeer } from '../../src/bootstrap/index.js'
 import type { Browser } from '../fixtures/browser.js'
 import type { TestPageServer } from '../fixtures/browser-server.js'
+import type { PageLab } from '../fixtures/pages.js'
 import type { TrialResult } from './pages/harness.js'
 
 /** Page-to-page dials per side; `MEMBRANE_TRIALS` may lower it for a quick local run */
@@ -27,19 +25,15 @@ describe(`page-to-page WebRTC dials in Chromium, ${TRIALS} trials`, () => {
   let browser: Browser
   let site: TestPageServer
   let bootstrap: string[]
+  let lab: PageLab | undefined
 
   before(async () => {
-    // admission as deployed (stock pages cannot answer proof-of-work; the load is this process's own, so driving Chromium from here does not count)
-    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false })
-    bootstrap = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
-    site = await serveTestPage()
-    browser = await launchChromium()
+    lab = await startPageLab()
+    ;({ boot, bootstrap, site, browser } = lab)
   })
 
   after(async () => {
-    await browser?.close()
-    await site?.close()
-    await boot?.stop()
+    await lab?.close()
   })
 
   it('Membrane connect() through a middle page yields WebRTC in at least 99 % of trials', async (t) => {

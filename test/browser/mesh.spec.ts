@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { createBootstrapPeer } from '../../src/bootstrap/index.js'
-import { launchChromium } from '../fixtures/browser.js'
-import { serveTestPage } from '../fixtures/browser-server.js'
 import { startMember, stopAll } from '../fixtures/nodes.js'
-import { call, linkDirect, openHarnessPage } from '../fixtures/pages.js'
+import { createBootstrapPeer } from '../../src/bootstrap/index.js'
+import { call, linkDirect, openHarnessPage, startPageLab } from '../fixtures/pages.js'
 import { waitFor } from '../fixtures/wait.js'
 import type { BootstrapPeer } from '../../src/bootstrap/index.js'
 import type { Membrane } from '../../src/index.js'
 import type { Browser } from '../fixtures/browser.js'
 import type { TestPageServer } from '../fixtures/browser-server.js'
+import type { PageLab } from '../fixtures/pages.js'
 import type { Page } from 'playwright-core'
 
 /** Map settings for pages: forget a node no edge reaches after 3 s, not 15 s, so the test sees removals soon */
@@ -26,22 +25,20 @@ describe('Chromium pages form a mesh through one bootstrap peer, then keep it wi
   let browser: Browser
   let site: TestPageServer
   let bootstrap: string[]
+  let lab: PageLab | undefined
   let nodePeer: Membrane | undefined
   const pages: Page[] = []
   const ids: string[] = []
 
   before(async () => {
-    // admission as deployed: the load is this process's own, so driving Chromium from here does not count
-    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false, networkMap })
-    bootstrap = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
-    site = await serveTestPage()
-    browser = await launchChromium()
+    lab = await startPageLab({ networkMap })
+    ;({ boot, bootstrap, site, browser } = lab)
   })
 
   after(async () => {
     await stopAll(nodePeer)
-    await browser?.close()
-    await site?.close()
+    await lab?.close()
+    // the last test starts a second bootstrap peer of its own
     await boot?.stop()
   })
 

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { createBootstrapPeer } from '../../src/bootstrap/index.js'
-import { launchChromium } from '../fixtures/browser.js'
-import { serveTestPage } from '../fixtures/browser-server.js'
-import { call, openHarnessPage } from '../fixtures/pages.js'
+import { call, openHarnessPage, startPageLab } from '../fixtures/pages.js'
 import { waitFor } from '../fixtures/wait.js'
 import type { BootstrapPeer } from '../../src/bootstrap/index.js'
 import type { Browser } from '../fixtures/browser.js'
 import type { TestPageServer } from '../fixtures/browser-server.js'
+import type { PageLab } from '../fixtures/pages.js'
 import type { Page } from 'playwright-core'
 
 describe('requests and transfers between Chromium pages', () => {
@@ -15,17 +13,15 @@ describe('requests and transfers between Chromium pages', () => {
   let browser: Browser
   let site: TestPageServer
   let bootstrap: string[]
+  let lab: PageLab | undefined
   let a: Page
   let b: Page
   let aId: string
   let bId: string
 
   before(async () => {
-    // admission as deployed: the load is this process's own, so driving Chromium from here does not count
-    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false })
-    bootstrap = boot.getMultiaddrs().map(String).filter(addr => addr.includes('/ws/'))
-    site = await serveTestPage()
-    browser = await launchChromium()
+    lab = await startPageLab()
+    ;({ boot, bootstrap, site, browser } = lab)
     a = await openHarnessPage(browser, site.url)
     b = await openHarnessPage(browser, site.url)
     aId = await call(a, 'startMember', { bootstrap })
@@ -38,9 +34,7 @@ describe('requests and transfers between Chromium pages', () => {
 
   after(async () => {
     await Promise.allSettled([a, b].map(async page => call(page, 'stop')))
-    await browser?.close()
-    await site?.close()
-    await boot?.stop()
+    await lab?.close()
   })
 
   it('a page requests from another by PeerId and the responder sees who asked', async () => {

@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { createBootstrapPeer } from '../../src/bootstrap/index.js'
-import { launchChromium } from '../fixtures/browser.js'
-import { serveTestPage } from '../fixtures/browser-server.js'
-import { call, reloadHarnessPage, startDefaultPage, waitMeshed } from '../fixtures/pages.js'
+import { call, reloadHarnessPage, startDefaultPage, startPageLab, waitMeshed } from '../fixtures/pages.js'
 import { waitFor } from '../fixtures/wait.js'
 import type { BootstrapPeer } from '../../src/bootstrap/index.js'
 import type { Browser } from '../fixtures/browser.js'
 import type { TestPageServer } from '../fixtures/browser-server.js'
+import type { PageLab } from '../fixtures/pages.js'
 import type { Page } from 'playwright-core'
 
 /** Pages in the mesh: one Chromium, six tabs */
@@ -48,23 +46,20 @@ describe('Chromium pages with default options form a mesh of their own', () => {
   let browser: Browser
   let site: TestPageServer
   let bootstrap: string[]
+  let lab: PageLab | undefined
   const pages: Page[] = []
   const ids: string[] = []
 
   const mapOf = async (page: Page): Promise<string[]> => call(page, 'mapNodes')
 
   before(async () => {
-    boot = await createBootstrapPeer({ port: 0, webrtcDirectPort: false })
-    bootstrap = boot.getMultiaddrs().map(String).filter(a => a.includes('/ws/'))
-    site = await serveTestPage()
-    browser = await launchChromium()
+    lab = await startPageLab()
+    ;({ boot, bootstrap, site, browser } = lab)
   })
 
   after(async () => {
     await Promise.allSettled(pages.map(async page => call(page, 'stop')))
-    await browser?.close()
-    await site?.close()
-    await boot?.stop()
+    await lab?.close()
   })
 
   it('six pages link to each other: every page holds at least two direct member links and maps all six', async () => {
