@@ -15,6 +15,9 @@ import { dialGuardStats, installDialGuard } from '../src/webrtc/dial-guard.js'
  */
 class GuardedPeerConnection extends RTCPeerConnection {}
 installDialGuard(GuardedPeerConnection)
+/** The guard as it was: candidates released as soon as the answer is applied */
+class AnswerReleasePeerConnection extends RTCPeerConnection {}
+installDialGuard(AnswerReleasePeerConnection, { candidateHoldTimeout: 0 })
 
 type PeerConnectionClass = typeof RTCPeerConnection
 
@@ -23,6 +26,10 @@ interface Trial {
   answererIceBeforeAnswer: boolean
   /** Dialer candidates the answerer had before the dialer applied the answer */
   candidatesBeforeAnswer: number
+  /** Dialer candidates the answerer had before the dialer's own ICE was connected */
+  candidatesBeforeDialerIce: number
+  /** The answerer's ICE was connected before the dialer's */
+  answererIceFirst: boolean
   dialer: RTCPeerConnectionState
   initOpened: boolean
 }
@@ -44,7 +51,7 @@ const event = async (target: EventTarget, name: string): Promise<void> => new Pr
  * or only once the answerer's ICE is connected (forcing the race stock leaves
  * open) or its candidate gathering is complete.
  */
-async function trial (PeerConnection: PeerConnectionClass, answerWhen: (answerer: RTCPeerConnection) => Promise<void>, mangleAnswer = (sdp: string) => sdp): Promise<Trial> {
+async function trial (PeerConnection: PeerConnectionClass, answerWhen: (answerer: RTCPeerConnection) => Promise<void>, mangleAnswer = (sdp: string) => sdp, answererCandidatesWhen?: (answerer: RTCPeerConnection) => Promise<void>): Promise<Trial> {
   const dialer = new PeerConnection({ iceServers: [] }) as unknown as RTCPeerConnection
   const answerer = new RTCPeerConnection({ iceServers: [] }) as unknown as RTCPeerConnection
   try {
@@ -55,6 +62,12 @@ async function trial (PeerConnection: PeerConnectionClass, answerWhen: (answerer
     let answererReady = false
     let candidatesBeforeAnswer = 0
     let answererIceBeforeAnswer = false
+    let candidatesBeforeDialerIce = 0
+    let dialerIce = false
+    let answererIceFirst = false
+    const iceUp = (pc: RTCPeerConnection): boolean => pc.iceConnectionState === 'connected' || pc.iceConnectionState === 'completed'
+    dialer.addEventListener('iceconnectionstatechange', () => { if (iceUp(dialer)) { dialerIce = true } })
+    answerer.addEventListener('iceconnectionstatechange', () => { if (iceUp(answerer) && !dialerIce && !iceUp(dialer)) { answererIceFirst = true } })
     const toAnswerer: RTCIceCandidateInit[] = []
     const toDialer: RTCIceCandidateInit[] = []
     answerer.addEventListener('iceconnectionstatechange', () => {
@@ -65,13 +78,14 @@ async function trial (PeerConnection: PeerConnectionClass, answerWhen: (answerer
       const c = candidate.toJSON()
       wire(() => {
         if (!answerApplied) { candidatesBeforeAnswer++ }
+        if (!dialerIce && !iceUp(dialer)) { candidatesBeforeDialerIce++ }
         if (answererReady) { void answerer.addIceCandidate(c).catch(() => {}) } else { toAnswerer.push(c) }
       })
     }
     answerer.onicecandidate = ({ candidate }) => {
       if (candidate?.candidate == null || candidate.candidate === '') { return }
       const c = candidate.toJSON()
-      wire(() => { if (answerApplied) { void dialer.addIceCandidate(c).catch(() => {}) } else { toDialer.push(c) } })
+      wire(() => { if (answerApplied && answererCandidatesWhen == null) { void dialer.addIceCandidate(c).catch(() => {}) } else { toDialer.push(c) } })
     }
     const offer = await dialer.createOffer()
     await dialer.setLocalDescription(offer)
@@ -86,12 +100,13 @@ async function trial (PeerConnection: PeerConnectionClass, answerWhen: (answerer
     if (answerer.iceConnectionState === 'connected') { answererIceBeforeAnswer = true }
     await dialer.setRemoteDescription({ type: 'answer', sdp: mangleAnswer(answer.sdp ?? '') })
     answerApplied = true
+    if (answererCandidatesWhen != null) { await answererCandidatesWhen(answerer) }
     for (const c of toDialer.splice(0)) { await dialer.addIceCandidate(c).catch(() => {}) }
     const state = await settled(dialer)
     if (state === 'connected' && !initOpened) { await event(init, 'open') }
     // as @libp2p/webrtc's dialer does once connected: the dial is done
     if (state === 'connected') { init.close() }
-    return { answererIceBeforeAnswer, candidatesBeforeAnswer, dialer: state, initOpened }
+    return { answererIceBeforeAnswer, candidatesBeforeAnswer, candidatesBeforeDialerIce, answererIceFirst, dialer: state, initOpened }
   } finally {
     dialer.close()
     answerer.close()
@@ -138,6 +153,35 @@ describe('dial guard (real node-datachannel peer connections)', () => {
     const after = dialGuardStats()
     assert.equal(after.dials - before.dials, TRIALS)
     assert.ok(after.candidatesHeld > before.candidatesHeld, 'candidates were held, then sent')
+  })
+
+  it('candidates released with the answer: the answerer\'s own checks can finish its ICE (and start DTLS) before the dialer\'s ICE — the replay stall', async () => {
+    // the dialer is slow to check (the answerer's candidates reach it only once the answerer's ICE is connected)
+    const t = await trial(AnswerReleasePeerConnection, async () => {}, undefined, iceConnected)
+    assert.ok(t.candidatesBeforeDialerIce > 0)
+    assert.equal(t.answererIceFirst, true)
+    assert.equal(t.dialer, 'connected')
+  })
+
+  it('guarded: the dialer\'s candidates wait for its own ICE, so the answerer finishes ICE on the dialer\'s checks, after it', async () => {
+    const before = dialGuardStats()
+    for (let i = 0; i < TRIALS; i++) {
+      const t = await trial(GuardedPeerConnection, async () => {})
+      assert.equal(t.candidatesBeforeDialerIce, 0)
+      assert.equal(t.answererIceFirst, false)
+      assert.equal(t.dialer, 'connected')
+    }
+    const after = dialGuardStats()
+    assert.equal(after.releasedOnIce - before.releasedOnIce, TRIALS)
+    assert.equal(after.releasedOnTimeout - before.releasedOnTimeout, 0)
+  })
+
+  it('guarded: a dialer whose ICE does not connect releases its candidates after the hold timeout', async () => {
+    const before = dialGuardStats()
+    // the dialer gets no answerer candidates until the answerer's ICE is up, which needs the dialer's candidates
+    const t = await trial(GuardedPeerConnection, async () => {}, undefined, iceConnected)
+    assert.equal(t.dialer, 'connected')
+    assert.equal(dialGuardStats().releasedOnTimeout - before.releasedOnTimeout, 1)
   })
 
   it('guarded: a dial whose DTLS fails (wrong fingerprint) fails at the dialer\'s next step with a named error', async () => {

@@ -8,3 +8,15 @@
  * such connections until ICE gives up, 10–30 s later.
  */
 export const DEFAULT_PEER_CONNECTION_TIMEOUT = 2000
+
+/**
+ * How long after the answer is applied the dialer holds its ICE candidates
+ * while its own ICE is not yet connected, in ms. Until the dialer's ICE is
+ * connected its DTLS transport does not exist, and a ClientHello from an
+ * answerer whose own checks won meets libdatachannel's replay bug (a 1 s
+ * stall). The answerer still connects on the dialer's checks (as a
+ * peer-reflexive candidate); the candidates are needed only where the
+ * answerer must open its own NAT first. 100 ms is two of libjuice's 50 ms
+ * check pacing slots.
+ */
+export const DEFAULT_CANDIDATE_HOLD_TIMEOUT = 100
