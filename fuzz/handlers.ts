@@ -12,6 +12,7 @@ import * as C from '../src/channels/constants.js'
 import { InterestRouter, signedBytes } from '../src/channels/interest-router.js'
 import { InterestTable } from '../src/channels/interests.js'
 import { RoutedMessage } from '../src/channels/pb/channels.js'
+import { lengthPrefixed } from '../src/utils/length-prefix.js'
 import { mutate, randomMessage, Random } from './mutator.js'
 import { pairOptions } from './services.js'
 import type { Stream } from '@libp2p/interface'
@@ -31,17 +32,6 @@ export interface HandlerOutcome {
 }
 
 const UNTYPED = new Set(['Error', 'RangeError', 'TypeError'])
-
-function frame (body: Uint8Array): Uint8Array {
-  const prefix: number[] = []
-  let n = body.byteLength
-  while (n >= 0x80) { prefix.push((n & 0x7f) | 0x80); n >>>= 7 }
-  prefix.push(n)
-  const out = new Uint8Array(prefix.length + body.byteLength)
-  out.set(prefix)
-  out.set(body, prefix.length)
-  return out
-}
 
 /** Fuzz the route protocol handler with `inputs` streams, `concurrency` at a time */
 export async function fuzzRouteHandler (inputs: number, seed: number, concurrency = 16): Promise<HandlerOutcome> {
@@ -94,7 +84,7 @@ export async function fuzzRouteHandler (inputs: number, seed: number, concurrenc
   const one = async (body: Uint8Array): Promise<void> => {
     const [outbound, inbound]: [Stream, Stream] = await streamPair(pairOptions({ port: 1024 + random.int(60000) }))
     const handled = router.handle(inbound, sender)
-    outbound.send(random.int(20) === 0 ? body : frame(body))
+    outbound.send(random.int(20) === 0 ? body : lengthPrefixed(body))
     await outbound.close().catch(() => {})
     await handled
   }

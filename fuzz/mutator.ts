@@ -3,6 +3,7 @@
  * protobuf-shaped random messages, and byte-level mutations of valid frames.
  * Deterministic for a given seed, so a failing input can be replayed.
  */
+import { varint } from '../src/utils/length-prefix.js'
 
 /** mulberry32: a tiny seeded PRNG, good enough to spread inputs */
 export class Random {
@@ -42,23 +43,12 @@ export class Random {
 /** Values at the edges of what decoders check */
 const INTERESTING_LENGTHS = [0, 1, 2, 31, 32, 33, 34, 38, 39, 44, 45, 64, 127, 128, 255, 256, 1023, 1024, 4096, 65535, 65536]
 
-function varint (value: number): number[] {
-  const out: number[] = []
-  let v = Math.max(0, Math.floor(value))
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80)
-    v = Math.floor(v / 0x80)
-  }
-  out.push(v)
-  return out
-}
-
 /** A varint near the edges: 0, small, 2^7/2^14/2^21/2^28/2^32 boundaries, up to 2^63 */
 function edgyVarint (random: Random): number[] {
   switch (random.int(5)) {
     case 0: return [0]
-    case 1: return varint(random.int(300))
-    case 2: return varint(2 ** random.pick([7, 14, 21, 28, 31, 32]) + random.int(3) - 1)
+    case 1: return [...varint(random.int(300))]
+    case 2: return [...varint(2 ** random.pick([7, 14, 21, 28, 31, 32]) + random.int(3) - 1)]
     case 3: return [0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01] // 2^64 - 1
     default: return [...random.bytes(random.int(10)).map(b => b | 0x80), random.int(0x80)]
   }

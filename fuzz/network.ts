@@ -11,6 +11,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createLibp2p } from 'libp2p'
+import { lengthPrefixed } from '../src/utils/length-prefix.js'
 import { mutate, randomMessage, Random } from './mutator.js'
 import { startTargets } from './targets.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
@@ -56,17 +57,6 @@ const mb = (bytes: number): number => Math.round(bytes / 1e6)
 
 /** Fresh identities one protocol's attack may use */
 const MAX_IDENTITIES = 50
-
-function frame (body: Uint8Array): Uint8Array {
-  const prefix: number[] = []
-  let n = body.byteLength
-  while (n >= 0x80) { prefix.push((n & 0x7f) | 0x80); n >>>= 7 }
-  prefix.push(n)
-  const out = new Uint8Array(prefix.length + body.byteLength)
-  out.set(prefix)
-  out.set(body, prefix.length)
-  return out
-}
 
 export async function stockNode (): Promise<Libp2p<{ ping: Ping }>> {
   return createLibp2p({
@@ -131,7 +121,7 @@ export async function attackProtocol (target: AttackTarget, protocol: string, pi
       }
       try {
         try {
-          stream.send(random.int(10) === 0 ? body : frame(body))
+          stream.send(random.int(10) === 0 ? body : lengthPrefixed(body))
         } catch {
           // the target closed the stream before the input went out
           outcome.closed++

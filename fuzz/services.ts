@@ -36,6 +36,7 @@ import { PeerExchangeResponse } from '../src/peer-exchange/pb/px.js'
 import { Request } from '../src/requests/pb/requests.js'
 import { Chunk, Control, Offer } from '../src/transfers/pb/transfers.js'
 import { IceRequest } from '../src/turn/pb/ice.js'
+import { lengthPrefixed } from '../src/utils/length-prefix.js'
 import { mutate, randomMessage, Random } from './mutator.js'
 import { startTargets } from './targets.js'
 import type { Connection, Libp2p, PeerId, PrivateKey, Stream, StreamHandler } from '@libp2p/interface'
@@ -78,21 +79,6 @@ const SENDERS = 64
 
 const gc = (): void => { (globalThis as { gc?: () => void }).gc?.() }
 const mb = (bytes: number): number => Math.round(bytes / 1e5) / 10
-
-function varint (n: number): number[] {
-  const out: number[] = []
-  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n >>>= 7 }
-  out.push(n)
-  return out
-}
-
-function frame (body: Uint8Array): Uint8Array {
-  const prefix = varint(body.byteLength)
-  const out = new Uint8Array(prefix.length + body.byteLength)
-  out.set(prefix)
-  out.set(body, prefix.length)
-  return out
-}
 
 interface Sender { key: PrivateKey, id: PeerId, port: number }
 
@@ -250,7 +236,7 @@ function nextInput (random: Random, seeds: Conversation[]): Uint8Array {
     }
   }
   const unprefixed = random.int(20) === 0
-  const parts = frames.map(f => unprefixed ? f : frame(f))
+  const parts = frames.map(f => unprefixed ? f : lengthPrefixed(f))
   const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
   let at = 0
   for (const p of parts) { out.set(p, at); at += p.byteLength }

@@ -2,6 +2,7 @@ import { UnsupportedProtocolError } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { fromString } from 'uint8arrays/from-string'
 import { equals } from 'uint8arrays/equals'
+import { lengthPrefixed } from '../utils/length-prefix.js'
 import { MalformedCircuitMessageError } from './errors.js'
 import { CircuitResponse } from './pb/circuit.js'
 import { StreamConnection } from './stream-to-conn.js'
@@ -13,18 +14,7 @@ const MULTISTREAM = '/multistream/1.0.0\n'
 
 /** One length-prefixed multistream-select message, as multistream-select writes it */
 function lp (text: string): Uint8Array {
-  const body = fromString(text)
-  return new Uint8ArrayList(varint(body.byteLength), body).subarray()
-}
-
-function varint (n: number): Uint8Array {
-  const out: number[] = []
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80)
-    n >>>= 7
-  }
-  out.push(n)
-  return Uint8Array.from(out)
+  return lengthPrefixed(fromString(text))
 }
 
 /** A varint at the start of `buf`: [value, bytes used], undefined while incomplete; at most `maxBytes` long */

@@ -4,6 +4,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { LINK_KIND_RANK, bestConnection, linkKind } from '../utils/connections.js'
+import { lengthPrefixed, varint } from '../utils/length-prefix.js'
 import { linkTo } from '../utils/link.js'
 import { ACK_FRACTION, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESUMES, DEFAULT_MAX_TRANSFERS, DEFAULT_MAX_TRANSFERS_PER_PEER, DEFAULT_OFFER_TIMEOUT, DEFAULT_RESUME_TIMEOUT, DEFAULT_WINDOW_SIZE, FRAME_OVERHEAD, ID_LENGTH, MAX_CHUNK_SIZE, MAX_INBOUND_STREAMS, MAX_META_SIZE, MAX_NAME_LENGTH, MAX_OUTBOUND_STREAMS, MAX_REASON_LENGTH, MAX_RESUME_BACKOFF, PROTOCOL, RESUME_BACKOFF } from './constants.js'
 import { MalformedTransferError, TransferCancelledError, TransferIntegrityError, TransferInterruptedError, TransferRefusedError, TransferTimeoutError, TransferTooLargeError } from './errors.js'
@@ -477,7 +478,7 @@ export class DefaultTransfers implements Transfers, Startable {
         // tell the receiver why, briefly, before the reset
         const reason = signal.aborted ? `the sender cancelled: ${reasonOf(signal.reason)}` : reasonOf(error)
         try {
-          stream.send(lpFrame(Chunk.encode({ kind: Chunk.Kind.CANCEL, data: new Uint8Array(0), digest: new Uint8Array(0), size: 0n, reason })))
+          stream.send(lengthPrefixed(Chunk.encode({ kind: Chunk.Kind.CANCEL, data: new Uint8Array(0), digest: new Uint8Array(0), size: 0n, reason })))
         } catch {}
         await stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => {})
       }
@@ -609,25 +610,6 @@ export class DefaultTransfers implements Transfers, Startable {
   forget (key: string): void {
     this.incoming.delete(key)
   }
-}
-
-function varint (n: number): number[] {
-  const bytes: number[] = []
-  while (n >= 0x80) {
-    bytes.push((n % 0x80) | 0x80)
-    n = Math.floor(n / 0x80)
-  }
-  bytes.push(n)
-  return bytes
-}
-
-/** One length-prefixed frame, for a last write after which nothing is read */
-function lpFrame (data: Uint8Array): Uint8Array {
-  const prefix = varint(data.byteLength)
-  const frame = new Uint8Array(prefix.length + data.byteLength)
-  frame.set(prefix)
-  frame.set(data, prefix.length)
-  return frame
 }
 
 /**
