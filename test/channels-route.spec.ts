@@ -15,6 +15,7 @@ import { InterestRouter, signedBytes } from '../src/channels/interest-router.js'
 import { InterestTable } from '../src/channels/interests.js'
 import { Interest, RoutedMessage } from '../src/channels/pb/channels.js'
 import { waitFor } from './fixtures/wait.js'
+import { lengthPrefixed } from '../src/utils/length-prefix.js'
 import type { ChannelOwner } from '../src/channels/channel.js'
 import type { ChannelMessage } from '../src/channels/index.js'
 import type { Message } from '@libp2p/gossipsub'
@@ -88,19 +89,7 @@ async function sendFrame (r: InterestRouter, sender: PeerId, frame: Uint8Array):
 }
 
 function frameOf (message: RoutedMessage): Uint8Array {
-  return concatFrame(RoutedMessage.encode(message))
-}
-
-/** varint length prefix + body, as pbStream frames it */
-function concatFrame (body: Uint8Array): Uint8Array {
-  const prefix: number[] = []
-  let n = body.byteLength
-  while (n >= 0x80) { prefix.push((n & 0x7f) | 0x80); n >>>= 7 }
-  prefix.push(n)
-  const out = new Uint8Array(prefix.length + body.byteLength)
-  out.set(prefix, 0)
-  out.set(body, prefix.length)
-  return out
+  return lengthPrefixed(RoutedMessage.encode(message))
 }
 
 describe('route protocol handler (stream pair, real bytes)', () => {
@@ -141,7 +130,7 @@ describe('route protocol handler (stream pair, real bytes)', () => {
   it('rejects garbage and an oversized length prefix without reading the body', async () => {
     const [self, neighbour] = await Promise.all([identity(), identity()])
     const { router: r, invalid } = router(self)
-    await sendFrame(r, neighbour.peer, concatFrame(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0x01])))
+    await sendFrame(r, neighbour.peer, lengthPrefixed(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0x01])))
     await sendFrame(r, neighbour.peer, Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0x0f]))
     assert.equal(r.stats().rejected, 2)
     assert.deepEqual(invalid.map(({ err }) => err.name), ['InvalidMessageError', 'InvalidDataLengthLengthError'])

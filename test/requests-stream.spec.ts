@@ -7,21 +7,11 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { Request, Response } from '../src/requests/pb/requests.js'
 import { DefaultRequests } from '../src/requests/requests.js'
+import { varint } from '../src/utils/length-prefix.js'
 import type { RequestsComponents, RequestsInit } from '../src/requests/index.js'
 import type { PeerId, Stream } from '@libp2p/interface'
 
 const text = (s: string): Uint8Array => new TextEncoder().encode(s)
-
-/** An unsigned varint, as a length prefix */
-function varintEncode (n: number): Uint8Array {
-  const bytes: number[] = []
-  while (n >= 0x80) {
-    bytes.push((n % 0x80) | 0x80)
-    n = Math.floor(n / 0x80)
-  }
-  bytes.push(n)
-  return Uint8Array.from(bytes)
-}
 
 // serve() and exchange() use only the logger; registrar and connection manager matter once started
 function service (init: RequestsInit = {}): DefaultRequests {
@@ -65,7 +55,7 @@ describe('request protocol over a stream pair', () => {
     const served = responder.serve(inbound, await peer())
     // a prefix claiming 512 MiB, then a few body bytes: the responder must not wait for (or buffer) the rest
     const lp = lpStream(outbound)
-    outbound.send(varintEncode(512 * 1024 * 1024))
+    outbound.send(varint(512 * 1024 * 1024))
     outbound.send(new Uint8Array(16))
     const response = Response.decode(await lp.read({ signal: AbortSignal.timeout(5000) }))
     assert.equal(response.status, Response.Status.REQUEST_TOO_LARGE)
@@ -98,7 +88,7 @@ describe('request protocol over a stream pair', () => {
     const answered = (async () => {
       const lp = lpStream(inbound)
       await lp.read({ signal: AbortSignal.timeout(5000) })
-      inbound.send(varintEncode(1024 * 1024 * 1024))
+      inbound.send(varint(1024 * 1024 * 1024))
       inbound.send(new Uint8Array(32))
     })()
     await assert.rejects(service().exchange(outbound, 'x', text('q'), 1024, AbortSignal.timeout(5000)), { name: 'ResponseTooLargeError' })
@@ -141,7 +131,7 @@ describe('request protocol over a stream pair', () => {
     const [outbound, inbound] = await streamPair()
     const served = responder.serve(inbound, await peer())
     // a prefix announcing 100 bytes, then 3 of them, then nothing
-    outbound.send(varintEncode(100))
+    outbound.send(varint(100))
     outbound.send(Request.encode({ name: 'echo', data: new Uint8Array(0), maxResponseSize: 0 }).subarray(0, 3))
     await served
     assert.equal(inbound.status, 'aborted')
