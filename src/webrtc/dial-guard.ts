@@ -20,10 +20,11 @@
  *
  * The guard makes the dialer hold its candidates until the answer has been
  * applied and its own ICE is connected (or {@link DEFAULT_CANDIDATE_HOLD_TIMEOUT}
- * has passed): with them released at the answer, the answerer's own checks
- * still won in about 1 dial in 10 and its ClientHello met the replay stall. The answerer can then only complete ICE on the dialer's checks,
+ * has passed). The answerer can then only complete ICE on the dialer's checks,
  * which start after the answer is in place, so its DTLS packets find the
- * dialer ready. (Forcing `a=setup:active` on the dialer also removes the
+ * dialer ready. (Released as soon as the answer was applied, the answerer's
+ * own checks still won in about 1 dial in 10, and its ClientHello met the
+ * replay stall.) (Forcing `a=setup:active` on the dialer also removes the
  * stall, but fails more dials: not done.)
  *
  * When the peer connection becomes `failed` or `closed` before the dial is
@@ -280,7 +281,7 @@ export function installDialGuard (PeerConnection: PeerConnectionClass | undefine
     const onIce = (): void => {
       if (connected() || this.iceConnectionState === 'failed' || this.iceConnectionState === 'closed') {
         cleanup()
-        stats.releasedOnIce++
+        if (connected()) { stats.releasedOnIce++ }
         release(this, state)
       }
     }
