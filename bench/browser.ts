@@ -66,7 +66,7 @@ export async function browserBench ({ quick }: BenchOptions): Promise<Metric[]> 
     // a fixed line x–m–y, as in test/browser/connect-trials: the topology manager would link x and y directly
     const topology = { enabled: false }
     await call(x, 'startMember', { bootstrap, topology })
-    const mId = await call(m, 'startMember', { bootstrap, topology, circuit: { forwardRate: 10_000 } })
+    const mId = await call(m, 'startMember', { bootstrap, topology, meshCircuits: { forwardRate: 10_000 } })
     const yId = await call(y, 'startMember', { bootstrap, topology })
     await linkDirect(m, x)
     await linkDirect(m, y)
@@ -74,7 +74,7 @@ export async function browserBench ({ quick }: BenchOptions): Promise<Metric[]> 
     const membrane = await call(x, 'connectTrials', yId, [mId], trials)
     // the same through the same middle page from an opener that waits for each answer (earlyHandshake: false)
     const x2 = await openHarnessPage(browser, site.url)
-    await call(x2, 'startMember', { bootstrap, circuit: { earlyHandshake: false } })
+    await call(x2, 'startMember', { bootstrap, meshCircuits: { earlyHandshake: false } })
     await linkDirect(m, x2)
     await waitFor(async () => (await call(x2, 'mapNodes')).includes(yId), 'map', 20_000)
     const sequential = await call(x2, 'connectTrials', yId, [mId], trials)

@@ -282,8 +282,8 @@ async function stockRelayRun (bytes: number, out: Results['stock'], overall: Abo
 async function membraneRun (trials: number, bytes: number, out: Results['membrane'], overall: AbortSignal): Promise<void> {
   const circuit = { relayLimit: { bytes: 1024 * 1024 * 1024 }, forwardRate: 10_000 }
   const graph = startGraph([
-    ...Array.from({ length: 6 }, () => ({ options: { circuit } })),
-    { noWebRTC: true, options: { circuit } }
+    ...Array.from({ length: 6 }, () => ({ options: { meshCircuits: circuit } })),
+    { noWebRTC: true, options: { meshCircuits: circuit } }
   ], [[0, 1], [1, 2], [2, 3], [3, 4], [4, 5], [1, 6]])
   // a start that outlives its deadline still gets its nodes stopped
   graph.then(async nodes => { if (overall.aborted) { await stopAll(nodes) } }, () => {})
@@ -308,7 +308,7 @@ async function membraneRun (trials: number, bytes: number, out: Results['membran
         const trial: Array<Record<string, number>> = []
         try {
           // usable when the circuit's Noise handshake completes; direct when the upgrade behind it ends
-          const result = await race(a.services.circuit.connect(target.peerId, { route, signal, onProgress: recordPhases(begun, trial) }), signal, 'connect')
+          const result = await race(a.services.meshCircuits.connect(target.peerId, { route, signal, onProgress: recordPhases(begun, trial) }), signal, 'connect')
           usable.push(performance.now() - begun)
           const { kind, webrtcError } = await race(result.upgrade, signal, 'upgrade')
           if (kind === 'webrtc') {
@@ -337,7 +337,7 @@ async function membraneRun (trials: number, bytes: number, out: Results['membran
     }
     const connect = async (peer: Libp2p, webrtc: boolean): Promise<Connection> => {
       const signal = deadline(overall, CONNECT_TIMEOUT)
-      const result = await race(a.services.circuit.connect(peer.peerId, { route: [nodes[1].peerId], webrtc, waitForDirect: true, signal }), signal, 'connect')
+      const result = await race(a.services.meshCircuits.connect(peer.peerId, { route: [nodes[1].peerId], webrtc, waitForDirect: true, signal }), signal, 'connect')
       if (result.kind !== (webrtc ? 'webrtc' : 'circuit')) { throw new Error(`got a ${result.kind} link`) }
       return result.connection
     }

@@ -42,25 +42,25 @@ async function stockHop (nodes: Libp2p[]): Promise<{ link: Connection, sink: Lib
 /** A → H → B over a mesh relay circuit, budget 1 GiB */
 async function meshHop (nodes: Libp2p[]): Promise<{ link: Connection, sink: Libp2p }> {
   const circuit = { relayLimit: { bytes: 1024 * 1024 * 1024 }, forwardRate: 10_000 }
-  const make = async (): Promise<Libp2p<{ circuit: ReturnType<ReturnType<typeof meshCircuits>> }>> => createLibp2p({
+  const make = async (): Promise<Libp2p<{ meshCircuits: ReturnType<ReturnType<typeof meshCircuits>> }>> => createLibp2p({
     ...base(['/ip4/127.0.0.1/tcp/0']),
     transports: [tcp(), meshCircuitTransport(circuit)],
-    services: { identify: identify(), circuit: meshCircuits(circuit) }
+    services: { identify: identify(), meshCircuits: meshCircuits(circuit) }
   })
   const [a, h, b] = [await make(), await make(), await make()]
   nodes.push(a, h, b)
   await a.dial(h.getMultiaddrs()[0], { signal: AbortSignal.timeout(STEP_TIMEOUT) })
   await b.dial(h.getMultiaddrs()[0], { signal: AbortSignal.timeout(STEP_TIMEOUT) })
-  const link = await a.services.circuit.openCircuit(b.peerId, { route: [h.peerId], mode: 'relay', signal: AbortSignal.timeout(STEP_TIMEOUT) })
+  const link = await a.services.meshCircuits.openCircuit(b.peerId, { route: [h.peerId], mode: 'relay', signal: AbortSignal.timeout(STEP_TIMEOUT) })
   return { link, sink: b }
 }
 
 /** The same mesh relay circuit between three full Membrane nodes (map, gossipsub, requests…), the target without WebRTC */
 async function membraneHop (nodes: Libp2p[]): Promise<{ link: Connection, sink: Libp2p }> {
   const circuit = { relayLimit: { bytes: 1024 * 1024 * 1024 }, forwardRate: 10_000 }
-  const members = await startGraph([{ options: { circuit } }, { options: { circuit } }, { noWebRTC: true, options: { circuit } }], [[0, 1], [1, 2]])
+  const members = await startGraph([{ options: { meshCircuits: circuit } }, { options: { meshCircuits: circuit } }, { noWebRTC: true, options: { meshCircuits: circuit } }], [[0, 1], [1, 2]])
   nodes.push(...members)
-  const result = await members[0].services.circuit.connect(members[2].peerId, { route: [members[1].peerId], webrtc: false, signal: AbortSignal.timeout(STEP_TIMEOUT) })
+  const result = await members[0].services.meshCircuits.connect(members[2].peerId, { route: [members[1].peerId], webrtc: false, signal: AbortSignal.timeout(STEP_TIMEOUT) })
   if (result.kind !== 'circuit') { throw new Error(`got a ${result.kind} link`) }
   return { link: result.connection, sink: members[2] }
 }

@@ -28,7 +28,7 @@ const node = await createMembrane({
   webrtc: { rtcConfiguration: { iceServers: [] } },
   // C of the fixed line A–B–C (see transfer.ts): the topology manager would link A and C itself
   topology: { enabled: false },
-  circuit,
+  meshCircuits: circuit,
   libp2p: {
     connectionGater: adjacencyGater(() => allowed),
     // as in the bench's own nodes: pings delayed by the bulk transfer do not close the link

@@ -151,7 +151,7 @@ async function measureLink (webrtc: boolean, bytes: number, trials: number, over
     webrtc: { rtcConfiguration: { iceServers: [] } },
     // the fixed line A–B–C under measure: the topology manager would link A and C itself
     topology: { enabled: false },
-    circuit,
+    meshCircuits: circuit,
     libp2p: {
       connectionGater: adjacencyGater(() => neighbours),
       // a bulk transfer on two loaded cores delays pings past the monitor's timeout; this bench measures throughput
@@ -175,7 +175,7 @@ async function measureLink (webrtc: boolean, bytes: number, trials: number, over
       await new Promise(resolve => setTimeout(resolve, 50))
     }
     // the WebRTC case measures the upgraded link, not the circuit connect() hands back first
-    const { connection } = await a.services.circuit.connect(idC, { webrtc, waitForDirect: true, signal: setup })
+    const { connection } = await a.services.meshCircuits.connect(idC, { webrtc, waitForDirect: true, signal: setup })
     out.kind = linkKind(connection)
     if (out.kind !== (webrtc ? 'webrtc' : 'circuit')) {
       throw new Error(`expected a ${webrtc ? 'webrtc' : 'circuit'} link, got ${out.kind}`)

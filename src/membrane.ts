@@ -65,7 +65,7 @@ export interface MembraneServices extends ServiceMap {
   transfers: Transfers
   channels: Channels
   networkMap: NetworkMap
-  circuit: MeshCircuitsService
+  meshCircuits: MeshCircuitsService
   /** Owns (re-)contact: dials bootstrap peers with back-off whenever this node is detached; `bootstrap:error` events say why it fails */
   firstContact: FirstContact
   topology: Topology
@@ -243,7 +243,7 @@ export interface MembraneOptions<T extends ServiceMap = ServiceMap> {
    *
    * @default {}
    */
-  circuit?: MeshCircuitTransportInit & MeshCircuitsInit
+  meshCircuits?: MeshCircuitTransportInit & MeshCircuitsInit
 
   /**
    * Options merged over Membrane's gossipsub defaults (StrictSign, strict validation)
@@ -303,7 +303,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
   const iceService = serviceSlot<IceServers>('iceServers')
   const identifyService = serviceSlot<Identify>('identify')
   const mapService = serviceSlot<NetworkMap>('networkMap')
-  const circuitService = serviceSlot<MeshCircuitsService>('circuit')
+  const circuitService = serviceSlot<MeshCircuitsService>('meshCircuits')
   const exchangeService = serviceSlot<PeerExchange>('peerExchange')
   // a peer with no link is reached through the circuit service's link(): WebRTC over the
   // mesh, else an end-to-end encrypted circuit, else stock relay→WebRTC
@@ -313,7 +313,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
     addresses: {
       listen: options.listen ?? preset.listen
     },
-    transports: [...preset.transports({ webrtc: webrtcOptions }), meshCircuitTransport(options.circuit)],
+    transports: [...preset.transports({ webrtc: webrtcOptions }), meshCircuitTransport(options.meshCircuits)],
     connectionEncrypters: [noise()],
     streamMuxers: [guardedYamux()],
     ...(options.allowLocalDial === true ? { connectionGater: { denyDialMultiaddr: () => false } } : {}),
@@ -343,7 +343,7 @@ export async function createMembraneWithPreset <T extends ServiceMap = ServiceMa
       channels: channels(options.channels),
       networkMap: mapService.bind(networkMap(options.networkMap)),
       // the network map routes circuits and knows the relay addresses members announce
-      circuit: circuitService.bind(meshCircuits({ router: mapRouter(mapService.get), ...options.circuit })),
+      meshCircuits: circuitService.bind(meshCircuits({ router: mapRouter(mapService.get), ...options.meshCircuits })),
       // the one owner of (re-)contact: dials bootstrap peers whenever this node holds neither a bootstrap nor a member link;
       // malformed addresses are reported as bootstrap:error events, not thrown here
       firstContact: firstContact({ ...options.firstContact, bootstrap: bootstrapList }),

@@ -41,7 +41,7 @@ describe('mesh circuits under attack by a hop', () => {
 
   before(async () => {
     nodes = await startGraph([
-      { options: { circuit: { openTimeout: 3000 } } }, {}, {}, {}
+      { options: { meshCircuits: { openTimeout: 3000 } } }, {}, {}, {}
     ], [[0, 1], [1, 2], [1, 3]])
     const [, m, d, e] = nodes
     const upgrader = (m as unknown as { components: { upgrader: Upgrader } }).components.upgrader
@@ -95,15 +95,15 @@ describe('mesh circuits under attack by a hop', () => {
   it('a hop that corrupts bytes: the Noise handshake fails, no connection, the target releases the circuit', async () => {
     const [a, m, d, e] = nodes
     attack = 'corrupt'
-    await assert.rejects(a.services.circuit.openCircuit(d.peerId, { route: [m.peerId] }), { name: 'CircuitUpgradeError' })
+    await assert.rejects(a.services.meshCircuits.openCircuit(d.peerId, { route: [m.peerId] }), { name: 'CircuitUpgradeError' })
     noLinkTo(a, d, e)
-    await waitFor(() => d.services.circuit.stats().circuits === 0, 'target released the circuit', 10_000)
+    await waitFor(() => d.services.meshCircuits.stats().circuits === 0, 'target released the circuit', 10_000)
   })
 
   it('a hop that answers as the target itself: Noise rejects its key', async () => {
     const [a, m, d, e] = nodes
     attack = 'self'
-    await assert.rejects(a.services.circuit.connect(d.peerId, { route: [m.peerId] }), (err: Error) => {
+    await assert.rejects(a.services.meshCircuits.connect(d.peerId, { route: [m.peerId] }), (err: Error) => {
       assert.equal(err.name, 'CircuitUpgradeError')
       assert.match(err.message, /does not match expected remote identity/)
       assert.ok(err.message.includes(m.peerId.toString()), 'the key presented was the hop\'s own')
@@ -117,34 +117,34 @@ describe('mesh circuits under attack by a hop', () => {
   it('a hop that redirects to another peer posing as the target: Noise authenticates the real key and fails', async () => {
     const [a, m, d, e] = nodes
     attack = 'impostor'
-    await assert.rejects(a.services.circuit.connect(d.peerId, { route: [m.peerId] }), (err: Error) => {
+    await assert.rejects(a.services.meshCircuits.connect(d.peerId, { route: [m.peerId] }), (err: Error) => {
       assert.equal(err.name, 'CircuitUpgradeError')
       assert.ok(err.message.includes(e.peerId.toString()), 'the impostor\'s key was presented and refused')
       return true
     })
     noLinkTo(a, d, e)
-    await waitFor(() => e.services.circuit.stats().circuits === 0, 'the impostor\'s end was released', 10_000)
+    await waitFor(() => e.services.meshCircuits.stats().circuits === 0, 'the impostor\'s end was released', 10_000)
   })
 
   it('a hop that never answers: a timeout error, not a hang', async () => {
     const [a, m, d] = nodes
     attack = 'stall-request'
     // the opener's deadline (openTimeout 3 s) ends it: a hang would fail the test by its own timeout
-    await assert.rejects(a.services.circuit.connect(d.peerId, { route: [m.peerId] }), { name: 'CircuitTimeoutError' })
+    await assert.rejects(a.services.meshCircuits.connect(d.peerId, { route: [m.peerId] }), { name: 'CircuitTimeoutError' })
     noLinkTo(a, d)
   })
 
   it('a hop that says OK and then swallows the handshake: a timeout error', async () => {
     const [a, m, d] = nodes
     attack = 'stall-after-ok'
-    await assert.rejects(a.services.circuit.openCircuit(d.peerId, { route: [m.peerId] }), { name: 'CircuitTimeoutError' })
+    await assert.rejects(a.services.meshCircuits.openCircuit(d.peerId, { route: [m.peerId] }), { name: 'CircuitTimeoutError' })
     noLinkTo(a, d)
   })
 
   it('a first hop that does not speak the circuit protocol: a typed refusal (the selection travels with the request)', async () => {
     const [a, m, d] = nodes
     await m.unhandle(CIRCUIT_PROTOCOL)
-    await assert.rejects(a.services.circuit.openCircuit(d.peerId, { route: [m.peerId] }), (err: Error) => {
+    await assert.rejects(a.services.meshCircuits.openCircuit(d.peerId, { route: [m.peerId] }), (err: Error) => {
       assert.equal(err.name, 'CircuitRefusedError')
       assert.match(err.message, /does not relay mesh circuits/)
       return true

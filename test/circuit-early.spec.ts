@@ -21,7 +21,7 @@ import { observationWindow } from './fixtures/wait.js'
 import type { MeshCircuitsService } from '../src/circuit/index.js'
 import type { Libp2p, Stream } from '@libp2p/interface'
 
-type Node = Libp2p<{ circuit: MeshCircuitsService }>
+type Node = Libp2p<{ meshCircuits: MeshCircuitsService }>
 
 let counter = 0
 async function startNode (earlyHandshake = true): Promise<Node> {
@@ -30,7 +30,7 @@ async function startNode (earlyHandshake = true): Promise<Node> {
     transports: [memory(), meshCircuitTransport({ earlyHandshake })],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
-    services: { circuit: meshCircuits() }
+    services: { meshCircuits: meshCircuits() }
   })
 }
 
@@ -89,7 +89,7 @@ describe('circuit early handshake', () => {
       raw.send(refusal(CircuitResponse.Status.TARGET_REFUSED))
       await raw.close()
     })
-    await assert.rejects(a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] }), CircuitRefusedError)
+    await assert.rejects(a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] }), CircuitRefusedError)
     assert.ok(before != null, 'the target read the early bytes')
     assert.deepEqual(before.subarray(0, SELECTION.byteLength), SELECTION)
     // an XX first message: the initiator's 32-byte ephemeral key
@@ -108,7 +108,7 @@ describe('circuit early handshake', () => {
       stream.send(refusal(CircuitResponse.Status.TARGET_REFUSED))
       await stream.close()
     })
-    await assert.rejects(a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] }), CircuitRefusedError)
+    await assert.rejects(a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] }), CircuitRefusedError)
     assert.equal(afterRequest, 0)
   })
 
@@ -118,13 +118,13 @@ describe('circuit early handshake', () => {
       const ok = CircuitResponse.encode({ status: CircuitResponse.Status.OK, reason: '', from: c.peerId.toMultihash().bytes })
       stream.send(new Uint8ArrayList(Uint8Array.of(ok.byteLength), ok, lp('/multistream/1.0.0\n'), lp('na\n')))
     })
-    await assert.rejects(a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] }), CircuitUpgradeError)
+    await assert.rejects(a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] }), CircuitUpgradeError)
   })
 
   it('opens an authenticated Noise connection through a real hop and target, the early way and the sequential way alike', async () => {
     for (const early of [true, false]) {
       const [a, b, c] = await line(early)
-      const connection = await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId], mode: 'relay' })
+      const connection = await a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId], mode: 'relay' })
       assert.equal(connection.remotePeer.toString(), c.peerId.toString())
       assert.equal(connection.encryption, '/noise')
       assert.equal(connection.multiplexer, '/yamux/1.0.0')

@@ -24,7 +24,7 @@ describe('mesh circuit limits and bad input', () => {
       {},
       {
         options: {
-          circuit: {
+          meshCircuits: {
             maxCircuitsPerPeer: 2,
             maxCircuits: 3,
             maxRelayCircuits: 1,
@@ -33,7 +33,7 @@ describe('mesh circuit limits and bad input', () => {
           }
         }
       },
-      { options: { circuit: { maxHops: 1 } } },
+      { options: { meshCircuits: { maxHops: 1 } } },
       {}
     ], [[0, 2], [1, 2], [2, 3], [3, 4]])
     await nodes[3].handle(SINK, async (stream) => {
@@ -48,7 +48,7 @@ describe('mesh circuit limits and bad input', () => {
 
   const closeAll = async (): Promise<void> => {
     await Promise.all(open.splice(0).map(async c => c.close().catch(() => {})))
-    await waitFor(() => nodes[2].services.circuit.stats().circuits === 0, 'B released its circuits', 10_000)
+    await waitFor(() => nodes[2].services.meshCircuits.stats().circuits === 0, 'B released its circuits', 10_000)
   }
   afterEach(closeAll)
 
@@ -76,10 +76,10 @@ describe('mesh circuit limits and bad input', () => {
 
   it('circuits per peer: the third concurrent circuit from one neighbour is refused', async () => {
     const [a, , b, c] = nodes
-    open.push(await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] }))
-    open.push(await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] }))
+    open.push(await a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] }))
+    open.push(await a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] }))
     assert.ok(open.every(conn => conn.limits != null), 'signaling circuits are limited connections')
-    await assert.rejects(a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] }), (err: Error) => {
+    await assert.rejects(a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] }), (err: Error) => {
       assert.equal(err.name, 'CircuitLimitError')
       assert.match(err.message, /already has 2 circuits/)
       return true
@@ -90,10 +90,10 @@ describe('mesh circuit limits and bad input', () => {
   it('total circuits: a hop carrying its limit refuses any neighbour', async () => {
     const [a, a2, b, c] = nodes
     // spread over sources and next hops so no per-peer limit (2) is reached first
-    open.push(await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] }))
-    open.push(await a.services.circuit.openCircuit(a2.peerId, { route: [b.peerId] }))
-    open.push(await a2.services.circuit.openCircuit(c.peerId, { route: [b.peerId] }))
-    await assert.rejects(a2.services.circuit.openCircuit(a.peerId, { route: [b.peerId] }), (err: Error) => {
+    open.push(await a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] }))
+    open.push(await a.services.meshCircuits.openCircuit(a2.peerId, { route: [b.peerId] }))
+    open.push(await a2.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] }))
+    await assert.rejects(a2.services.meshCircuits.openCircuit(a.peerId, { route: [b.peerId] }), (err: Error) => {
       assert.equal(err.name, 'CircuitLimitError')
       assert.match(err.message, /limit of 3 circuits/)
       return true
@@ -103,10 +103,10 @@ describe('mesh circuit limits and bad input', () => {
 
   it('relay circuits: beyond the hop\'s relay limit, refused', async () => {
     const [a, , b, c] = nodes
-    const relay = await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId], mode: 'relay' })
+    const relay = await a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId], mode: 'relay' })
     open.push(relay)
     assert.equal(relay.limits, undefined)
-    await assert.rejects(a.services.circuit.openCircuit(c.peerId, { route: [b.peerId], mode: 'relay' }), (err: Error) => {
+    await assert.rejects(a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId], mode: 'relay' }), (err: Error) => {
       assert.equal(err.name, 'CircuitLimitError')
       assert.match(err.message, /relay circuits/)
       return true
@@ -116,13 +116,13 @@ describe('mesh circuit limits and bad input', () => {
 
   it('max hops: a hop whose limit the path would exceed refuses', async () => {
     const [a, , b, c, d] = nodes
-    await assert.rejects(a.services.circuit.openCircuit(d.peerId, { route: [b.peerId, c.peerId] }), (err: Error) => {
+    await assert.rejects(a.services.meshCircuits.openCircuit(d.peerId, { route: [b.peerId, c.peerId] }), (err: Error) => {
       assert.equal(err.name, 'HopLimitError')
       assert.ok(err.message.includes(c.peerId.toString()), 'refused by C')
       return true
     })
     // the opener refuses a route longer than its own limit before sending anything
-    await assert.rejects(a.services.circuit.openCircuit(d.peerId, { route: Array.from({ length: 7 }, () => b.peerId) }), { name: 'CircuitLoopError' })
+    await assert.rejects(a.services.meshCircuits.openCircuit(d.peerId, { route: Array.from({ length: 7 }, () => b.peerId) }), { name: 'CircuitLoopError' })
     await closeAll()
   })
 
@@ -130,7 +130,7 @@ describe('mesh circuit limits and bad input', () => {
     const [a, , b, , d] = nodes
     // a peer nobody is linked to and no map knows: B refuses rather than dial
     const stranger = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
-    await assert.rejects(a.services.circuit.openCircuit(stranger, { route: [b.peerId] }), (err: Error) => {
+    await assert.rejects(a.services.meshCircuits.openCircuit(stranger, { route: [b.peerId] }), (err: Error) => {
       assert.equal(err.name, 'NoRouteError')
       assert.ok(err.message.includes(b.peerId.toString()))
       return true
@@ -138,13 +138,13 @@ describe('mesh circuit limits and bad input', () => {
     assert.equal(b.getConnections(stranger).length, 0)
     // D is not B's neighbour: B routes through its map (via C, whose maxHops of 1
     // refuses) and never dials D itself
-    await assert.rejects(a.services.circuit.openCircuit(d.peerId, { route: [b.peerId] }), (err: Error) => {
+    await assert.rejects(a.services.meshCircuits.openCircuit(d.peerId, { route: [b.peerId] }), (err: Error) => {
       assert.ok(['NoRouteError', 'HopLimitError'].includes(err.name), `typed refusal, got ${err.name}`)
       return true
     })
     assert.equal(b.getConnections(d.peerId).length, 0)
     // without a route, connect() asks the network map, whose path crosses C: refused, never a connection
-    await assert.rejects(a.services.circuit.connect(d.peerId), (err: Error) => {
+    await assert.rejects(a.services.meshCircuits.connect(d.peerId), (err: Error) => {
       assert.ok(['NoRouteError', 'HopLimitError'].includes(err.name), `typed refusal, got ${err.name}`)
       return true
     })
@@ -153,7 +153,7 @@ describe('mesh circuit limits and bad input', () => {
 
   it('signaling byte budget: the hop cuts a circuit that carries more than its limit', async () => {
     const [a, , b, c] = nodes
-    const conn = await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] })
+    const conn = await a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] })
     const stream = await conn.newStream(SINK, { runOnLimitedConnection: true })
     const chunk = new Uint8Array(16 * 1024)
     for (let i = 0; i < 8 && stream.writeStatus === 'writable'; i++) {
@@ -162,12 +162,12 @@ describe('mesh circuit limits and bad input', () => {
       }
     }
     await waitFor(() => conn.status !== 'open', 'circuit cut after 64 KiB', 10_000)
-    await waitFor(() => b.services.circuit.stats().circuits === 0, 'B released it', 10_000)
+    await waitFor(() => b.services.meshCircuits.stats().circuits === 0, 'B released it', 10_000)
   })
 
   it('signaling lifetime: the hop cuts a circuit after its duration', async () => {
     const [a, , b, c] = nodes
-    const conn = await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] })
+    const conn = await a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] })
     const opened = Date.now()
     await waitFor(() => conn.status !== 'open', 'circuit cut after 4 s', 10_000)
     assert.ok(Date.now() - opened >= 3500, 'not before its lifetime')
@@ -207,12 +207,12 @@ describe('mesh circuit limits and bad input', () => {
     for (const request of later) {
       assert.equal((await rawRequest(request, from)).status, CircuitResponse.Status.RATE_LIMITED)
     }
-    await assert.rejects(from.services.circuit.openCircuit(c.peerId, { route: [b.peerId] }), { name: 'CircuitRateLimitError' })
+    await assert.rejects(from.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] }), { name: 'CircuitRateLimitError' })
     // silence: the hop drops the stream at its request deadline (5 s)
     const silent = await a.dialProtocol(b.peerId, CIRCUIT_PROTOCOL)
     await waitFor(() => silent.status !== 'open', 'silent stream dropped', 10_000)
     // still relays an honest circuit from another neighbour
-    const conn = await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] })
+    const conn = await a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] })
     assert.ok(conn.remotePeer.equals(c.peerId))
     open.push(conn)
     await closeAll()
@@ -224,10 +224,10 @@ describe('mesh circuit limits and bad input', () => {
     let opened = 0
     for (let i = 0; i < 25 && refused == null; i++) {
       try {
-        const conn = await a.services.circuit.openCircuit(c.peerId, { route: [b.peerId] })
+        const conn = await a.services.meshCircuits.openCircuit(c.peerId, { route: [b.peerId] })
         opened++
         await conn.close()
-        await waitFor(() => b.services.circuit.stats().circuits === 0, 'released', 10_000)
+        await waitFor(() => b.services.meshCircuits.stats().circuits === 0, 'released', 10_000)
       } catch (err) {
         refused = err as Error
       }

@@ -39,7 +39,7 @@ describe('worst-case circuit requests do not stall the peer', () => {
 
   before(async () => {
     // the victim's forwarding budget is lifted so every request is parsed: the worst case, no penalty cut-off
-    nodes = await startGraph([{}, { options: { circuit: { forwardRate: 1_000_000 } } }, {}], [[0, 1], [2, 1]])
+    nodes = await startGraph([{}, { options: { meshCircuits: { forwardRate: 1_000_000 } } }, {}], [[0, 1], [2, 1]])
     // the dialing side is open once dial() returns; wait for the victim's side too
     await waitFor(() => nodes[1].getConnections(nodes[0].peerId).length > 0 && nodes[1].getConnections(nodes[2].peerId).length > 0, 'victim sees both links')
   })
@@ -102,6 +102,6 @@ describe('worst-case circuit requests do not stall the peer', () => {
     assert.ok(rtts.length > 0, 'the honest neighbour pinged during the attack')
     const bound = Math.max(PING_BOUND, 2 * median(baseline.rtts))
     assert.ok(median(rtts) < bound, `honest ping median ${median(rtts)} ms under attack (${rtts.join(', ')}), bound ${bound} ms (trivial traffic: ${baseline.rtts.join(', ')})`)
-    assert.equal(victim.services.circuit.stats().circuits, 0, 'nothing was reserved')
+    assert.equal(victim.services.meshCircuits.stats().circuits, 0, 'nothing was reserved')
   })
 })

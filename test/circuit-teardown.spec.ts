@@ -55,8 +55,8 @@ describe('circuit connection whose link closes under it', () => {
   /** Open a circuit 0 → 2 through 1, with a ping stream on it, and wait until the target holds it */
   const openCircuit = async (): Promise<Connection> => {
     const [a, hop, b] = line
-    const conn = await a.services.circuit.openCircuit(b.peerId, { route: [hop.peerId], mode: 'relay' })
-    await waitFor(() => circuits(b, a).length === 1 && hop.services.circuit.stats().circuits === 1, 'the target and the hop hold the circuit')
+    const conn = await a.services.meshCircuits.openCircuit(b.peerId, { route: [hop.peerId], mode: 'relay' })
+    await waitFor(() => circuits(b, a).length === 1 && hop.services.meshCircuits.stats().circuits === 1, 'the target and the hop hold the circuit')
     return conn
   }
 
@@ -65,7 +65,7 @@ describe('circuit connection whose link closes under it', () => {
     const [a, hop, b] = line
     await waitFor(() => circuits(a, b).length === 0, 'the opener dropped the circuit')
     await waitFor(() => circuits(b, a).length === 0, 'the target dropped the circuit')
-    await waitFor(() => hop.services.circuit.stats().circuits === 0, 'the hop released the circuit')
+    await waitFor(() => hop.services.meshCircuits.stats().circuits === 0, 'the hop released the circuit')
     assert.deepEqual(uncaught.map(e => e.stack), [])
   }
 

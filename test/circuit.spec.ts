@@ -56,7 +56,7 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
   /** Nothing connect() opened is left: no circuit at the opener, no slot at any hop, no signaling stream */
   const assertNothingLeft = async (a: Membrane, d: Membrane): Promise<void> => {
     await waitFor(() => a.getConnections(d.peerId).every(c => !isCircuitAddress(c.remoteAddr)), 'the circuit closed', 15_000)
-    await waitFor(() => line.every(n => n.services.circuit.stats().circuits === 0), 'every hop released the circuit', 15_000)
+    await waitFor(() => line.every(n => n.services.meshCircuits.stats().circuits === 0), 'every hop released the circuit', 15_000)
     const leftover = (): string[] => line.flatMap(n => n.getConnections().flatMap(c => c.streams))
       .filter(s => s.protocol === '/webrtc-signaling/0.0.1' || s.protocol === CIRCUIT_PROTOCOL)
       .map(s => `${s.protocol} ${s.status}`)
@@ -70,11 +70,11 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
       const a = line[0]
       const d = line[hops + 1]
       const intermediaries = line.slice(1, hops + 1)
-      const forwardedBefore = intermediaries.map(n => n.services.circuit.stats().forwarded)
+      const forwardedBefore = intermediaries.map(n => n.services.meshCircuits.stats().forwarded)
       const events: string[] = []
       const attempts: number[] = []
       const times: number[] = []
-      const result = await a.services.circuit.connect(d.peerId, {
+      const result = await a.services.meshCircuits.connect(d.peerId, {
         route: intermediaries.map(n => n.peerId),
         onProgress: (evt) => {
           const detail = evt.detail as { attempt?: number, time?: number } | undefined
@@ -104,7 +104,7 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
       // every event carries its time, in order
       assert.ok(times.every((t, i) => Number.isFinite(t) && (i === 0 || t >= times[i - 1])), `timestamps ${times.join(',')}`)
       // every intermediary forwarded exactly one circuit: the signaling went through them
-      assert.deepEqual(intermediaries.map(n => n.services.circuit.stats().forwarded), forwardedBefore.map(f => f + 1))
+      assert.deepEqual(intermediaries.map(n => n.services.meshCircuits.stats().forwarded), forwardedBefore.map(f => f + 1))
       // new streams take the direct link; the circuit closes once drained
       await assertNothingLeft(a, d)
       await labelled('ping over the WebRTC link', a.services.ping.ping(d.peerId))
@@ -115,7 +115,7 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
 
   it('waitForDirect resolves with the WebRTC link, as before', async () => {
     const [a, b, c] = line
-    const result = await a.services.circuit.connect(c.peerId, { route: [b.peerId], waitForDirect: true })
+    const result = await a.services.meshCircuits.connect(c.peerId, { route: [b.peerId], waitForDirect: true })
     assert.equal(result.kind, 'webrtc')
     assert.ok(WebRTC.exactMatch(result.connection.remoteAddr))
     assert.equal(await result.upgrade.then(r => r.connection), result.connection)
@@ -125,7 +125,7 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
 
   it('relay: false makes a direct link only, over a signaling circuit it closes', async () => {
     const [a, b, c] = line
-    const result = await a.services.circuit.connect(c.peerId, { route: [b.peerId], relay: false })
+    const result = await a.services.meshCircuits.connect(c.peerId, { route: [b.peerId], relay: false })
     assert.equal(result.kind, 'webrtc')
     await assertNothingLeft(a, c)
     await closeLink(result.connection)
@@ -154,7 +154,7 @@ describe('connect(): relay fallback when the target has no WebRTC', () => {
 
   it('keeps an end-to-end encrypted relay circuit, says so, carries data both ways, and the hop sees only ciphertext', async () => {
     const [a, b, z] = line
-    const { connection, kind, upgrade } = await a.services.circuit.connect(z.peerId, { route: [b.peerId] })
+    const { connection, kind, upgrade } = await a.services.meshCircuits.connect(z.peerId, { route: [b.peerId] })
     assert.equal(kind, 'circuit')
     const upgraded = await upgrade
     assert.equal(upgraded.kind, 'circuit', 'the circuit stays')
@@ -185,11 +185,11 @@ describe('connect(): relay fallback when the target has no WebRTC', () => {
     assert.ok(seen.byteLength > 2 * secret.length, `the hop forwarded the data both ways (${seen.byteLength} bytes)`)
     assert.equal(seen.indexOf('membrane-plaintext-secret'), -1, 'plaintext never crosses the hop')
     // exactly one circuit: the one connect() returned
-    assert.equal(b.services.circuit.stats().circuits, 1)
-    assert.equal(b.services.circuit.stats().relayCircuits, 1)
+    assert.equal(b.services.meshCircuits.stats().circuits, 1)
+    assert.equal(b.services.meshCircuits.stats().relayCircuits, 1)
     assert.equal(a.getConnections(z.peerId).filter(c => isCircuitAddress(c.remoteAddr)).length, 1)
     await connection.close()
-    await waitFor(() => b.services.circuit.stats().circuits === 0, 'hop released the relay circuit', 10_000)
+    await waitFor(() => b.services.meshCircuits.stats().circuits === 0, 'hop released the relay circuit', 10_000)
     assert.equal(a.getConnections(z.peerId).length, 0)
   })
 
@@ -198,7 +198,7 @@ describe('connect(): relay fallback when the target has no WebRTC', () => {
     // through B: once the circuit of the test before has left both records
     await waitFor(() => a.services.networkMap.path(z.peerId)?.length === 3, 'the map routes A to Z through B', 20_000)
     const routes: string[] = []
-    const result = await a.services.circuit.connect(z.peerId, {
+    const result = await a.services.meshCircuits.connect(z.peerId, {
       onProgress: (evt) => { if (evt.type === 'route') { routes.push(String((evt.detail as { route?: unknown[] }).route?.length)) } }
     })
     assert.equal(result.kind, 'circuit')
@@ -208,13 +208,13 @@ describe('connect(): relay fallback when the target has no WebRTC', () => {
     const stream = await upgraded.connection.newStream(ECHO)
     await stream.close()
     await upgraded.connection.close()
-    await waitFor(() => line.every(n => n.services.circuit.stats().circuits === 0), 'every hop released the circuit', 10_000)
+    await waitFor(() => line.every(n => n.services.meshCircuits.stats().circuits === 0), 'every hop released the circuit', 10_000)
   })
 
   it('reports a typed error when WebRTC fails and the relay fallback is disabled', async () => {
     const [a, b, z] = line
-    await assert.rejects(a.services.circuit.connect(z.peerId, { route: [b.peerId], relay: false }), { name: 'WebRTCUpgradeError' })
-    await waitFor(() => b.services.circuit.stats().circuits === 0, 'hop released the signaling circuit', 10_000)
+    await assert.rejects(a.services.meshCircuits.connect(z.peerId, { route: [b.peerId], relay: false }), { name: 'WebRTCUpgradeError' })
+    await waitFor(() => b.services.meshCircuits.stats().circuits === 0, 'hop released the signaling circuit', 10_000)
     await waitFor(() => a.getConnections(z.peerId).length === 0, 'the opener closed it', 10_000)
   })
 })

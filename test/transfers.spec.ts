@@ -102,7 +102,7 @@ describe('a transfer over a mesh circuit whose middle hop is killed', () => {
     const [a, b, c, d] = nodes
     try {
       await waitFor(() => a.services.networkMap.path(c.peerId) != null && a.services.networkMap.edges().length >= 4, 'map knows both paths', 20_000)
-      const { kind } = await a.services.circuit.connect(c.peerId, { route: [b.peerId], webrtc: false })
+      const { kind } = await a.services.meshCircuits.connect(c.peerId, { route: [b.peerId], webrtc: false })
       assert.equal(kind, 'circuit')
       const size = 24 * MiB
       const sent = new ContentHasher()

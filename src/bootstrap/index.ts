@@ -81,7 +81,7 @@ export interface BootstrapServices extends ServiceMap {
   loadMonitor: LoadMonitorService
   peerExchange: PeerExchange
   networkMap: NetworkMap
-  circuit: MeshCircuitsService
+  meshCircuits: MeshCircuitsService
   /** The STUN binding service, unless `stunPort` is false */
   stunServer?: StunServer
   iceServers: IceServers
@@ -424,7 +424,7 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
         // trusts the configured peers and the bootstrap peers they vouch for, nobody else
         peerExchange: exchangeService.bind(peerExchange({ serve: true, bootstrap: true, trusted: peers })),
         // routes hop by hop with the map when a member names only the target
-        circuit: meshCircuits({ router: mapRouter(mapService.get) }),
+        meshCircuits: meshCircuits({ router: mapRouter(mapService.get) }),
         admission: admissionService.bind(admission({
           load: () => loadService.get().load(),
           exempt: bootstrapIds,
@@ -445,11 +445,11 @@ export async function createBootstrapPeer <T extends ServiceMap = ServiceMap> (i
     })
     peer.metrics?.registerMetric('membrane_circuits_forwarded_total', {
       help: 'Mesh circuits this peer has forwarded as a hop',
-      calculate: () => peer.services.circuit.stats().forwarded
+      calculate: () => peer.services.meshCircuits.stats().forwarded
     })
     peer.metrics?.registerMetric('membrane_circuits_open', {
       help: 'Mesh circuits relayed or terminated here now',
-      calculate: () => peer.services.circuit.stats().circuits
+      calculate: () => peer.services.meshCircuits.stats().circuits
     })
     peer.metrics?.registerMetric('membrane_map_edges', {
       help: 'Two-sided edges in this peer\'s network map',

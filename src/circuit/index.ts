@@ -295,7 +295,7 @@ export interface MeshCircuitsService {
    *
    * @example
    * ```ts
-   * const { connection, kind, upgrade } = await node.services.circuit.connect(peerId, {
+   * const { connection, kind, upgrade } = await node.services.meshCircuits.connect(peerId, {
    *   onProgress: (evt) => { console.log(evt.type) }
    * })
    * const direct = await upgrade // { kind: 'webrtc', connection } or the circuit kept, with webrtcError
@@ -334,7 +334,7 @@ export interface CircuitStats {
  * ```ts
  * const node = await createLibp2p({
  *   transports: [webSockets(), webRTC(), circuitRelayTransport(), meshCircuitTransport()],
- *   services: { identify: identify(), circuit: meshCircuits() }
+ *   services: { identify: identify(), meshCircuits: meshCircuits() }
  * })
  * ```
  */
@@ -349,7 +349,7 @@ export function meshCircuitTransport (init: MeshCircuitTransportInit = {}): (com
  *
  * @example
  * ```ts
- * const { connection, kind } = await node.services.circuit.connect(peerId, { route: [b, c] })
+ * const { connection, kind } = await node.services.meshCircuits.connect(peerId, { route: [b, c] })
  * ```
  */
 export function meshCircuits (init: MeshCircuitsInit = {}): (components: MeshCircuitsComponents) => MeshCircuitsService {
@@ -368,6 +368,6 @@ export function meshCircuits (init: MeshCircuitsInit = {}): (components: MeshCir
  * const stream = await connection.newStream('/my/protocol/1.0.0')
  * ```
  */
-export async function connect (node: { services: { circuit: MeshCircuitsService } }, peer: PeerId, options?: ConnectOptions): Promise<ConnectResult> {
-  return node.services.circuit.connect(peer, options)
+export async function connect (node: { services: { meshCircuits: MeshCircuitsService } }, peer: PeerId, options?: ConnectOptions): Promise<ConnectResult> {
+  return node.services.meshCircuits.connect(peer, options)
 }

@@ -190,7 +190,7 @@ export interface TopologyComponents {
   /** The `networkMap` service (capability `@membrane/network-map`) */
   networkMap: NetworkMap
   /** The `circuit` service (`@membrane/circuit`), for links to members with no dialable address */
-  circuit: MeshCircuitsService
+  meshCircuits: MeshCircuitsService
   /** The `peerExchange` service (`@membrane/peer-exchange`), for the bootstrap peers this node knows */
   peerExchange: PeerExchange
 }

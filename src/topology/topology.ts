@@ -400,14 +400,14 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
       if (this.components.networkMap.path(c.id) == null) {
         throw new LinkAttemptError(`no dialable address and no route to ${c.key}`)
       }
-      await this.components.circuit.connect(c.id, { signal })
+      await this.components.meshCircuits.connect(c.id, { signal })
     })
     if (action === 'bridge') { this.counters.bridged++ } else { this.counters.added++ }
   }
 
   private async upgrade (peer: PeerId): Promise<void> {
     await this.attempt(peer, 'upgrade', async (signal) => {
-      const result = await this.components.circuit.connect(peer, { signal, relay: false })
+      const result = await this.components.meshCircuits.connect(peer, { signal, relay: false })
       // the relayed links are spare now; their relays' budgets are freed
       for (const connection of this.components.connectionManager.getConnections(peer)) {
         if (connection !== result.connection && !isDirectLink(connection)) {

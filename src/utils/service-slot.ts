@@ -8,7 +8,7 @@
  * @example
  * ```ts
  * const map = serviceSlot<NetworkMap>('networkMap')
- * services: { networkMap: map.bind(networkMap()), circuit: meshCircuits({ router: mapRouter(map.get) }) }
+ * services: { networkMap: map.bind(networkMap()), meshCircuits: meshCircuits({ router: mapRouter(map.get) }) }
  * ```
  */
 export interface ServiceSlot<S> {

@@ -42,7 +42,7 @@ describe(`page-to-page WebRTC dials in Chromium, ${TRIALS} trials`, () => {
     const topology = { enabled: false }
     const xId = await call(x, 'startMember', { bootstrap, topology })
     // the middle page forwards every trial's signaling circuit; the default rate limit (30/min) is for strangers
-    const mId = await call(m, 'startMember', { bootstrap, topology, circuit: { forwardRate: 10_000 } })
+    const mId = await call(m, 'startMember', { bootstrap, topology, meshCircuits: { forwardRate: 10_000 } })
     const yId = await call(y, 'startMember', { bootstrap, topology })
     await linkDirect(m, x)
     await linkDirect(m, y)

@@ -62,7 +62,7 @@ function installCommands (): void {
     async connect (id: string, timeout: number) {
       const started = Date.now()
       // connect() hands back the circuit first; the scenario reports the link it ends with
-      const usable = await node.services.circuit.connect(peer(id), { signal: AbortSignal.timeout(timeout) })
+      const usable = await node.services.meshCircuits.connect(peer(id), { signal: AbortSignal.timeout(timeout) })
       const usableMs = Date.now() - started
       const result = await usable.upgrade
       return { kind: result.kind, ms: Date.now() - started, usableKind: usable.kind, usableMs, remoteAddr: result.connection.remoteAddr.toString() }
@@ -87,7 +87,7 @@ function installCommands (): void {
       await until(() => node.getConnections().every((c: any) => c.remotePeer.toString() !== id), `no connection to ${id}`, timeout) // eslint-disable-line @typescript-eslint/no-explicit-any
     },
     circuitStats () {
-      return node.services.circuit.stats()
+      return node.services.meshCircuits.stats()
     },
     async stop () {
       await node?.stop()

@@ -135,7 +135,7 @@ const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> =
   async connect (id: string, timeout: number): Promise<ConnectSummary> {
     const started = Date.now()
     // connect() hands back the circuit first; the scenario reports the link it ends with
-    const usable = await node().services.circuit.connect(peerIdFromString(id), { signal: AbortSignal.timeout(timeout) })
+    const usable = await node().services.meshCircuits.connect(peerIdFromString(id), { signal: AbortSignal.timeout(timeout) })
     const usableMs = Date.now() - started
     const result = await usable.upgrade
     return { kind: result.kind, ms: Date.now() - started, usableKind: usable.kind, usableMs, remoteAddr: result.connection.remoteAddr.toString() }
@@ -222,7 +222,7 @@ const commands: Record<string, (...args: any[]) => Promise<unknown> | unknown> =
   },
 
   circuitStats () {
-    return node().services.circuit.stats()
+    return node().services.meshCircuits.stats()
   },
 
   /**

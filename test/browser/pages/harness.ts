@@ -24,7 +24,7 @@ export interface MemberOptions {
    */
   gated?: boolean
   /** Passed to createMembrane */
-  circuit?: MembraneOptions['circuit']
+  meshCircuits?: MembraneOptions['meshCircuits']
   networkMap?: MembraneOptions['networkMap']
   /**
    * Passed to createMembrane; absent, pages run the library default (the
@@ -106,7 +106,7 @@ export async function startMember (options: MemberOptions): Promise<string> {
     allowLocalDial: true,
     webrtc: rtc,
     topics: [TOPIC],
-    circuit: options.circuit,
+    meshCircuits: options.meshCircuits,
     networkMap: options.networkMap,
     topology: options.topology,
     leaveOnPagehide: options.leaveOnPagehide,
@@ -171,7 +171,7 @@ export function webrtcAddress (): string | undefined {
 
 /** Circuits this page has forwarded as a middle hop */
 export function forwarded (): number {
-  return member().services.circuit.stats().forwarded
+  return member().services.meshCircuits.stats().forwarded
 }
 
 /** Close every connection to `id` */
@@ -235,7 +235,7 @@ export interface ConnectSummary { kind: ConnectResult['kind'], remoteAddr: strin
 export async function connect (to: string, route?: string[]): Promise<ConnectSummary> {
   const started = performance.now()
   let used: string[] | undefined
-  const result = await member().services.circuit.connect(peer(to), {
+  const result = await member().services.meshCircuits.connect(peer(to), {
     route: route?.map(peer),
     // the page tests ask for the direct link; connect() alone returns the circuit first
     waitForDirect: true,
@@ -266,7 +266,7 @@ export async function connectTrials (to: string, route: string[], n: number): Pr
     const started = performance.now()
     const { phases, onProgress } = phaseRecorder(started)
     try {
-      const result = await member().services.circuit.connect(target, {
+      const result = await member().services.meshCircuits.connect(target, {
         route: hops,
         relay: false,
         signal: AbortSignal.timeout(20_000),
