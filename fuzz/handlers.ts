@@ -14,7 +14,7 @@ import { InterestTable } from '../src/channels/interests.js'
 import { RoutedMessage } from '../src/channels/pb/channels.js'
 import { lengthPrefixed } from '../src/utils/length-prefix.js'
 import { mutate, randomMessage, Random } from './mutator.js'
-import { pairOptions } from './services.js'
+import { pairOptions, yieldToEventLoop } from './services.js'
 import type { Stream } from '@libp2p/interface'
 
 export interface HandlerOutcome {
@@ -101,6 +101,7 @@ export async function fuzzRouteHandler (inputs: number, seed: number, concurrenc
         outcome.crashes++
         outcome.firstCrash ??= `handler threw: ${String(err)}`
       }
+      await yieldToEventLoop()
     }
   }))
   const stats = router.stats()
