@@ -50,6 +50,16 @@ export const DEFAULT_MAX_RECORD_TTL = 60 * 60_000
 /** Neighbour changes within this window are folded into one new record (connection storms cost one signature, one flood) */
 export const DEFAULT_PUBLISH_DELAY = 100
 
+/**
+ * Link- and address-caused re-issues: a burst of this many `DEFAULT_PUBLISH_DELAY`
+ * apart, then one per `DEFAULT_PUBLISH_INTERVAL` ms (a token bucket). During a
+ * mass start a node's links change for as long as the wiring takes; each
+ * re-issue floods to every node, so without the limit the map's start costs
+ * N × (link changes per node) floods.
+ */
+export const DEFAULT_PUBLISH_INTERVAL = 2_000
+export const DEFAULT_PUBLISH_BURST = 3
+
 /** Records queued for a neighbour within this window travel in one stream */
 export const DEFAULT_FLOOD_DELAY = 20
 

@@ -101,6 +101,12 @@ export interface NetworkMapStats {
   bytesReceived: number
   recordsAccepted: number
   recordsRejected: number
+  /**
+   * Records of our own we issued: the first, re-issues after link or address
+   * changes (at most `publishBurst` at once, then one per `publishInterval`),
+   * refreshes, and the goodbye
+   */
+  recordsIssued: number
   /** Records held in any state (live, departed, pruned); never above `maxNodes` */
   recordsHeld: number
   /**
@@ -205,6 +211,29 @@ export interface NetworkMapInit {
    * @default 100
    */
   publishDelay?: number
+
+  /**
+   * Re-issues of our record caused by link or address changes are rate
+   * limited: up to `publishBurst` of them at once, then one per this many ms.
+   * Changes in between are folded into the next re-issue, which lists the
+   * links of that moment. A mass start, where every node's links come and go
+   * for seconds, then costs each node a few records instead of one per link
+   * change (each of them flooded to every node). The first record, refreshes,
+   * the goodbye and a re-issue that outdates an older run of ours are never
+   * held back.
+   *
+   * @default 2000
+   */
+  publishInterval?: number
+
+  /**
+   * How many link- or address-caused re-issues may follow one another
+   * `publishDelay` apart before `publishInterval` spaces them (a token bucket
+   * that refills one per `publishInterval`): a quiet node answers a join at once
+   *
+   * @default 3
+   */
+  publishBurst?: number
 
   /**
    * Batching window for records flooded to a neighbour, in ms

@@ -5,7 +5,7 @@ import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { LINK_KIND_RANK, bestConnection, linkKind } from '../utils/connections.js'
 import {
   DEFAULT_FLOOD_DELAY, DEFAULT_GOODBYE_TIMEOUT, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_TTL, DEFAULT_MAX_RECORDS_PER_SECOND, DEFAULT_PENALTY_THRESHOLD,
-  DEFAULT_PUBLISH_DELAY, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_STREAM_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
+  DEFAULT_PUBLISH_BURST, DEFAULT_PUBLISH_DELAY, DEFAULT_PUBLISH_INTERVAL, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_STREAM_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_FRAME_SIZE, MAX_MULTIADDRS, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_RECORD_SIZE,
   LEGACY_PROTOCOL, MAX_QUEUED_BYTES, MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, UNMEASURED_RTT, channelIdleTimeout, refreshDelay
 } from './constants.js'
@@ -58,6 +58,11 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly recordTtl: number
   private readonly maxRecordTtl: number
   private readonly publishDelay: number
+  private readonly publishInterval: number
+  private readonly publishBurst: number
+  /** Link-caused re-issues we may make now (a token bucket of `publishBurst`, one back per `publishInterval`), as of `tokensAt` */
+  private publishTokens = 0
+  private tokensAt = 0
   private readonly maxRecordSize: number
   private readonly maxNeighbours: number
   private readonly maxNodes: number
@@ -71,7 +76,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly store: RecordStore
   private readonly flooder: Flooder
   private readonly penalties: Penalties
-  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, streamsRefused: 0, streamsOpened: 0 }
+  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, recordsIssued: 0, streamsRefused: 0, streamsOpened: 0 }
   /** Nodes refused because the map was full, with the expiry of the record refused: the map is partial while any is left */
   private readonly missing = new Map<string, number>()
   /** Our 2.0.0 stream to each neighbour (and to a peer we answer) */
@@ -101,6 +106,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.recordTtl = init.recordTtl ?? DEFAULT_RECORD_TTL
     this.maxRecordTtl = Math.max(init.maxRecordTtl ?? DEFAULT_MAX_RECORD_TTL, this.recordTtl)
     this.publishDelay = init.publishDelay ?? DEFAULT_PUBLISH_DELAY
+    this.publishInterval = init.publishInterval ?? DEFAULT_PUBLISH_INTERVAL
+    this.publishBurst = Math.max(1, init.publishBurst ?? DEFAULT_PUBLISH_BURST)
     this.maxRecordSize = init.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE
     this.maxNeighbours = init.maxNeighbours ?? DEFAULT_MAX_NEIGHBOURS
     this.maxNodes = init.maxNodes ?? DEFAULT_MAX_NODES
@@ -176,6 +183,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.sweepTimer = setInterval(() => { this.sweep() }, this.sweepInterval)
     this.flooder.start()
     this.started = true
+    this.publishTokens = this.publishBurst
+    this.tokensAt = Date.now()
     await this.republish()
   }
 
@@ -190,6 +199,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     try {
       await this.publishing
       const goodbye = await this.issue(true)
+      this.counters.recordsIssued++
       const signal = AbortSignal.timeout(this.goodbyeTimeout)
       setMaxListeners(Infinity, signal)
       await Promise.allSettled([...this.flooder.peers()].map(async peer => {
@@ -291,14 +301,31 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
   }
 
+  /**
+   * Re-issue our record soon: link and address changes. Folded into one
+   * re-issue per `publishDelay`, and rate limited by a token bucket (a burst of
+   * `publishBurst`, then one per `publishInterval`); the record issued lists the
+   * links of the moment it is issued, so nothing is lost by waiting
+   */
   private schedulePublish (): void {
     if (!this.started || this.publishTimer != null) {
       return
     }
+    const now = Date.now()
+    this.refill(now)
+    // a token comes back every publishInterval: wait for the next one when none is left
+    const wait = this.publishTokens >= 1 ? 0 : (1 - this.publishTokens) * this.publishInterval
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined
+      this.refill(Date.now())
+      this.publishTokens = Math.max(0, this.publishTokens - 1)
       void this.republish()
-    }, this.publishDelay)
+    }, Math.max(this.publishDelay, wait))
+  }
+
+  private refill (now: number): void {
+    this.publishTokens = Math.min(this.publishBurst, this.publishTokens + (now - this.tokensAt) / this.publishInterval)
+    this.tokensAt = now
   }
 
   /** Issue, store and flood a new record of ours; serialised so sequence numbers stay ordered */
@@ -308,6 +335,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         return
       }
       const stored = await this.issue(false)
+      this.counters.recordsIssued++
       this.put(stored, undefined)
       clearTimeout(this.refreshTimer)
       this.refreshTimer = setTimeout(() => { void this.republish() }, refreshDelay(this.recordTtl))

@@ -1,0 +1,96 @@
+/**
+ * Re-issues of our own record caused by link changes are rate limited (issue
+ * 19, mass start): a burst of link changes costs a bounded number of records,
+ * and the last one lists the final link set. Real nodes over the memory
+ * transport (Noise + yamux).
+ */
+import assert from 'node:assert/strict'
+import { after, before, describe, it } from 'node:test'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { memory } from '@libp2p/memory'
+import { createLibp2p } from 'libp2p'
+import { PROTOCOL } from '../src/network-map/constants.js'
+import { networkMap } from '../src/network-map/index.js'
+import { waitFor } from './fixtures/wait.js'
+import type { MapEdge, NetworkMap, NetworkMapInit } from '../src/network-map/index.js'
+import type { Libp2p } from '@libp2p/interface'
+
+type Node = Libp2p<{ networkMap: NetworkMap }>
+
+let counter = 0
+async function startNode (init: NetworkMapInit = {}): Promise<Node> {
+  return createLibp2p({
+    addresses: { listen: [`/memory/netmap-publish-${process.pid}-${counter++}`] },
+    transports: [memory()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), networkMap: networkMap({ publishDelay: 50, ...init }) }
+  })
+}
+
+const edgeKey = (e: MapEdge): string => [e.from.toString(), e.to.toString()].sort().join('|')
+
+describe('link-caused re-issues of our record are coalesced', () => {
+  const LEAVES = 12
+  const DROPPED = 4
+  const INTERVAL = 2_000
+  const BURST = 2
+  let hub: Node
+  let leaves: Node[] = []
+
+  before(async () => {
+    hub = await startNode({ publishDelay: 1, publishInterval: INTERVAL, publishBurst: BURST })
+    leaves = await Promise.all(Array.from({ length: LEAVES }, async () => startNode()))
+  })
+
+  after(async () => {
+    await Promise.allSettled([hub, ...leaves].map(async n => n.stop()))
+  })
+
+  it('a burst of link changes costs at most the burst plus one record per interval, and the last lists the final links', async () => {
+    const map = hub.services.networkMap
+    assert.equal(map.stats().recordsIssued, 1, 'the first record is issued at start')
+    const kept = leaves.slice(DROPPED)
+    const watcher = kept[0].services.networkMap
+    // the hub's edges as the watcher's events tell them, to check against edges() at the end
+    const evented = new Set<string>()
+    const hubKey = hub.peerId.toString()
+    watcher.addEventListener('edge:add', (evt) => { if ([evt.detail.from, evt.detail.to].some(p => p.toString() === hubKey)) { evented.add(edgeKey(evt.detail)) } })
+    watcher.addEventListener('edge:remove', (evt) => { evented.delete(edgeKey(evt.detail)) })
+
+    const before = map.stats().recordsIssued
+    const started = performance.now()
+    // LEAVES links up, then DROPPED of them down again, one after the other: each change is seen by the
+    // hub's map (identify done, or the connection gone) before the next, so without the limit each
+    // would be a re-issue of its own (publishDelay is 1 ms)
+    for (const leaf of leaves) {
+      await hub.dial(leaf.getMultiaddrs()[0])
+      await waitFor(async () => (await hub.peerStore.get(leaf.peerId)).protocols.includes(PROTOCOL), 'identify told the hub of the map protocol')
+    }
+    for (const leaf of leaves.slice(0, DROPPED)) {
+      await hub.hangUp(leaf.peerId)
+      await waitFor(() => hub.getConnections(leaf.peerId).length === 0, 'the link is gone')
+    }
+
+    const finalKeys = new Set(kept.map(l => l.peerId.toString()))
+    const sameSet = (a: Iterable<string>, b: Set<string>): boolean => { const s = new Set(a); return s.size === b.size && [...b].every(k => s.has(k)) }
+    const hubEdgesSeenBy = (m: NetworkMap): Set<string> =>
+      new Set(m.edges().filter(e => e.from.toString() === hubKey || e.to.toString() === hubKey).map(e => e.from.toString() === hubKey ? e.to.toString() : e.from.toString()))
+    await waitFor(() => {
+      const own = map.get(hub.peerId)
+      return own != null && sameSet(own.neighbours.map(n => n.id.toString()), finalKeys) && sameSet(hubEdgesSeenBy(watcher), finalKeys)
+    }, 'the hub\'s record lists the final links and a neighbour\'s map holds exactly those edges', 30_000)
+    const elapsed = performance.now() - started
+    const issued = map.stats().recordsIssued - before
+
+    // a token bucket of BURST, one more per INTERVAL, and one for rounding at the edge of the window
+    const bound = BURST + Math.floor(elapsed / INTERVAL) + 1
+    assert.ok(issued >= 1, 'the link changes were published')
+    assert.ok(issued <= bound, `${issued} re-issues for ${LEAVES + DROPPED} link changes in ${Math.round(elapsed)} ms; at most ${bound} allowed`)
+    // the record the map holds is the hub's latest, and every map event agrees with edges()
+    assert.equal(watcher.get(hub.peerId)?.seq, map.get(hub.peerId)?.seq)
+    assert.deepEqual([...evented].sort(), [...finalKeys].map(k => [hubKey, k].sort().join('|')).sort())
+  })
+})
