@@ -10,7 +10,7 @@ import { DEFAULT_MAX_RECORD_SIZE, REFRESH_MAX, REFRESH_MIN, refreshDelay } from 
 import { defaultLinkKind } from '../src/network-map/network-map.js'
 import { NetmapMessage, NetmapRecord } from '../src/network-map/pb/netmap.js'
 import { Penalties } from '../src/network-map/penalties.js'
-import { RecordStore, storedRecord } from '../src/network-map/record-store.js'
+import { RecordStore, ownPeerId, storedRecord } from '../src/network-map/record-store.js'
 import { answerSync, push, readFrame, receivePush, runSync } from '../src/network-map/sync.js'
 import { decodeRecord, isPeerIdBytes, sealRecord, signerOf, verifySignature } from '../src/network-map/validate.js'
 import { identities, identity, recordOf, signedRecord } from './fixtures/netmap-records.js'
@@ -43,6 +43,36 @@ function pair (a: PeerId, b: PeerId): string {
 }
 
 describe('network map: record store', () => {
+  it('records share one PeerId per node the map holds, and keep no view into the bytes they were decoded from', async () => {
+    const [self, a, b, c] = await identities(4)
+    const { store } = storeFor(self.id)
+    // a frame as the wire hands it over: the record is a view into a larger buffer (an 8 KiB Buffer pool slab, say)
+    const decoded = (bytes: Uint8Array): NetmapRecord => {
+      const frame = new Uint8Array(8192)
+      frame.set(bytes, 100)
+      return NetmapRecord.decode(frame.subarray(100, 100 + bytes.byteLength))
+    }
+    const wire = (id: PeerId, neighbours: PeerId[]): NetmapRecord =>
+      decoded(NetmapRecord.encode({ ...recordOf(id, { neighbours }), multiaddrs: [multiaddr('/ip4/127.0.0.1/tcp/4001').bytes] }))
+    const lookup = (key: string): PeerId | undefined => store.peerId(key)
+    store.put(storedRecord(ownPeerId(wire(b.id, [a.id]).peerId), wire(b.id, [a.id]), new Uint8Array(0), Date.now() + 60_000, Date.now(), lookup))
+    const recordA = wire(a.id, [self.id, b.id, c.id])
+    const stored = storedRecord(ownPeerId(recordA.peerId), recordA, new Uint8Array(0), Date.now() + 60_000, Date.now(), lookup)
+    store.put(stored)
+    assert.equal(stored.claims.get(self.id.toString())?.id, self.id, 'our own PeerId, not a copy')
+    assert.equal(stored.claims.get(b.id.toString())?.id, store.node(b.id.toString())?.id, 'the PeerId of the record held for b')
+    assert.ok(stored.claims.get(c.id.toString())?.id.equals(c.id), 'a node not held yet gets a PeerId of its own')
+    const frame = recordA.peerId.buffer
+    for (const id of [stored.node.id, stored.claims.get(c.id.toString())!.id]) {
+      assert.notEqual(id.toMultihash().bytes.buffer, frame, `${id} keeps no view into the frame`)
+    }
+    assert.notEqual(stored.node.multiaddrs[0].bytes.buffer, frame, 'nor does an address')
+    assert.equal(stored.node.multiaddrs[0].toString(), '/ip4/127.0.0.1/tcp/4001')
+    // the store answers the lookup with the node's PeerId once it holds a record of it
+    assert.equal(store.peerId(a.id.toString()), stored.node.id)
+    assert.equal(store.peerId(c.id.toString()), undefined)
+  })
+
   it('an edge exists only while both ends list each other', async () => {
     const [self, a, b] = await identities(3)
     const { store, events } = storeFor(self.id)

@@ -18,6 +18,7 @@ import { peerKey, readFrame, recordFrames } from './sync.js'
 import type { DigestEntry } from './pb/netmap.js'
 import type { SummaryValue } from './summary.js'
 import type { FrameStream, WireOptions } from './sync.js'
+import { TimeoutError } from '@libp2p/interface'
 import type { Logger, Stream } from '@libp2p/interface'
 
 export interface ChannelInit {
@@ -137,7 +138,15 @@ export class Channel {
     if (this.closed) {
       throw new ChannelFullError('the channel is closed')
     }
-    const deadline = AbortSignal.any([signal ?? AbortSignal.timeout(this.init.writeTimeout), this.init.signal])
+    // a timer cleared when the write is done: an AbortSignal.timeout() per write would keep the signal,
+    // its timer and its listeners alive for writeTimeout after every write (a flood is a write per batch)
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let own: AbortController | undefined
+    if (signal == null) {
+      const controller = own = new AbortController()
+      timer = setTimeout(() => { controller.abort(new TimeoutError(`a channel write took over ${this.init.writeTimeout} ms`)) }, this.init.writeTimeout)
+    }
+    const deadline = AbortSignal.any([signal ?? own!.signal, this.init.signal])
     try {
       const lp = await this.writable(deadline)
       for (const frame of frames) {
@@ -154,6 +163,8 @@ export class Channel {
         this.retrySoon()
       }
       throw err
+    } finally {
+      clearTimeout(timer)
     }
   }
 

@@ -14,7 +14,7 @@ import { Channel, openingFrame, readChannel } from './channel.js'
 import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
 import { Penalties } from './penalties.js'
-import { RecordStore, kindToPb, storedRecord } from './record-store.js'
+import { RecordStore, kindToPb, ownPeerId, storedRecord } from './record-store.js'
 import { hashOf, inScope, summarise } from './summary.js'
 import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
@@ -380,7 +380,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       departing
     }
     const envelope = await sealRecord(record, this.components.privateKey, this.maxRecordSize)
-    return storedRecord(this.components.peerId, record, envelope, now + this.recordTtl)
+    return storedRecord(this.components.peerId, record, envelope, now + this.recordTtl, now, k => this.store.peerId(k))
   }
 
   /** Put a verified record in the map, note that its sender holds it, flood it on */
@@ -765,8 +765,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
     let stored: StoredRecord
     try {
-      // a copy of its own: a view would keep the whole received frame alive
-      stored = storedRecord(subject, record, bytes.slice(), Math.min(Number(record.expires), now + this.maxRecordTtl), now)
+      // copies of its own: a view would keep the whole received frame alive (and Buffer's slice() is a view);
+      // the subject's and its neighbours' PeerIds are the ones the map holds already, when it does
+      const id = this.store.peerId(key) ?? ownPeerId(record.peerId)
+      stored = storedRecord(id, record, new Uint8Array(bytes), Math.min(Number(record.expires), now + this.maxRecordTtl), now, k => this.store.peerId(k))
     } catch (err) {
       throw new MalformedRecordError(`invalid neighbour or address - ${(err as Error).message}`)
     }

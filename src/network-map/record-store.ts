@@ -6,6 +6,7 @@
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as Digest from 'multiformats/hashes/digest'
+import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { LINK_KIND_RANK } from '../utils/connections.js'
 import { UNMEASURED_RTT } from './constants.js'
 import { NetmapRecord } from './pb/netmap.js'
@@ -78,17 +79,31 @@ export function kindFromPb (neighbour: NetmapRecord.Neighbour): LinkKind {
 }
 
 /**
- * A decoded, verified record in the form the store holds. Throws on a
- * neighbour id or address that does not parse.
+ * A PeerId of its own from multihash bytes: the bytes are copied, so a
+ * PeerId parsed from a view into a received frame does not keep the frame
+ * (often a whole 8 KiB pool slab) alive for as long as the record is held
  */
-export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8Array, expires: number, now = Date.now()): StoredRecord {
+export function ownPeerId (multihash: Uint8Array): PeerId {
+  return peerIdFromMultihash(Digest.decode(new Uint8Array(multihash)))
+}
+
+/**
+ * A decoded, verified record in the form the store holds. Throws on a
+ * neighbour id or address that does not parse. `peerId(key)` returns a
+ * PeerId the map already holds for `key`, if any: every record of a map
+ * names about `d` neighbours, and one PeerId (its digest, public key, bytes and
+ * string) per claim instead of per node was most of the map's heap (issue 19).
+ * Whatever the record keeps is its own copy, never a view into `record`'s bytes.
+ */
+export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8Array, expires: number, now = Date.now(), peerId?: (key: string) => PeerId | undefined): StoredRecord {
   const key = id.toString()
   const claims = new Map<string, MapNeighbour>()
   for (const n of record.neighbours) {
-    const nid = peerIdFromMultihash(Digest.decode(n.peerId))
-    const nkey = nid.toString()
+    // the PeerId string is the base58btc of its multihash: look it up before parsing a new one
+    const nkey = uint8ArrayToString(n.peerId, 'base58btc')
     if (nkey !== key) {
-      claims.set(nkey, { id: nid, kind: kindFromPb(n), ...(n.rtt != null ? { rtt: n.rtt } : {}) })
+      const nid = peerId?.(nkey) ?? ownPeerId(n.peerId)
+      claims.set(nid.toString(), { id: nid, kind: kindFromPb(n), ...(n.rtt != null ? { rtt: n.rtt } : {}) })
     }
   }
   const node: MapNode = {
@@ -97,7 +112,7 @@ export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8A
     expires,
     ...(record.alias != null ? { alias: record.alias } : {}),
     roles: record.roles,
-    multiaddrs: record.multiaddrs.map(bytes => multiaddr(bytes)),
+    multiaddrs: record.multiaddrs.map(bytes => multiaddr(new Uint8Array(bytes))),
     neighbours: [...claims.values()]
   }
   return { key, seq: record.seq, expires, envelope, node, claims, state: record.departing ? 'departed' : 'live', acceptedAt: now }
@@ -146,6 +161,11 @@ export class RecordStore {
 
   all (): IterableIterator<StoredRecord> {
     return this.records.values()
+  }
+
+  /** The PeerId the map holds for `key` (ours, or that of a record held), so records share one per node */
+  peerId (key: string): PeerId | undefined {
+    return key === this.selfKey ? this.self : this.records.get(key)?.node.id
   }
 
   isLive (key: string): boolean {
