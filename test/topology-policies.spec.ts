@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { addPolicy, distances, isBridge, leaveBootstrapPolicy, memberGraph, rankCandidates, trimPolicy, upgradePolicy } from '../src/topology/policies/index.js'
+import { addPolicy, distances, isBridge, leaveBootstrapPolicy, memberGraph, pickCandidates, rankCandidates, trimPolicy, upgradePolicy } from '../src/topology/policies/index.js'
 import type { Candidate, LinkView, RoundView } from '../src/topology/policies/index.js'
 import type { PeerId } from '@libp2p/interface'
 
@@ -11,6 +11,18 @@ const ids: PeerId[] = await Promise.all(Array.from({ length: 12 }, async () => p
 ids.sort((a, b) => a.toString() < b.toString() ? -1 : 1)
 const key = (i: number): string => ids[i].toString()
 const NOW = 1_000_000
+
+/** A seeded source of numbers in [0, 1) (mulberry32), so a draw is the same on every run */
+function seeded (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
 
 function link (i: number, direct = true, linkedAt = 0): LinkView {
   return { key: key(i), id: ids[i], direct, linkedAt }
@@ -94,6 +106,60 @@ describe('topology policies', () => {
       assert.equal(addPolicy(view(0, [], { candidates, minPeers: 3 }), options).length, 2)
       assert.equal(addPolicy(view(0, [], { candidates, minPeers: 3, pending: 1 }), options).length, 1)
       assert.equal(addPolicy(view(0, [link(4)], { candidates, minPeers: 2 }), options).length, 1)
+    })
+
+    it('members short of links at the same moment, with the same view, spread their adds instead of all taking the best candidate', () => {
+      // after a kill: 6 members (0 and 5 others like it) each hold one member link and see the same map:
+      // member 1 is the least linked (degree 1, the deterministic best), 2–7 hold 2–4, 8 is full, 10 is cooling
+      const candidates = [
+        candidate(1, { degree: 1, distance: 3 }),
+        candidate(2, { degree: 2, distance: 2 }),
+        candidate(3, { degree: 3, distance: 3 }),
+        candidate(4, { degree: 2, distance: 2 }),
+        candidate(5, { degree: 3, distance: 3 }),
+        candidate(6, { degree: 4, distance: 2 }),
+        candidate(7, { degree: 3, distance: 4 }),
+        candidate(8, { degree: 6, distance: 4 }),
+        candidate(10, { degree: 1, distance: 4, cooling: true })
+      ]
+      const shared = view(0, [link(11)], { candidates, minPeers: 3, maxPeers: 6 })
+      const callers = 6
+      const links = new Map<string, number>()
+      for (let caller = 0; caller < callers; caller++) {
+        const decisions = addPolicy(shared, { maxAddsPerRound: 2, bridgesPerRound: 2, random: seeded(caller + 1) })
+        assert.equal(decisions.length, 2)
+        assert.equal(new Set(decisions.map(d => d.candidate.key)).size, 2, 'two distinct candidates per caller')
+        for (const { candidate: c } of decisions) {
+          links.set(c.key, (links.get(c.key) ?? 0) + 1)
+        }
+      }
+      // 12 adds into 24 free slots: the single best would take 6 of them (degree 1 + 6 = 7, past maxPeers 6); drawn by room, none is
+      // pushed past it in this seeded draw (over 2,000 differently seeded draws of the same view, 21 % push one candidate past maxPeers,
+      // and the trim policy still has that to do; with the best first, every draw does)
+      const degreeOf = new Map(candidates.map(c => [c.key, c.degree]))
+      for (const [k, adds] of links) {
+        assert.ok((degreeOf.get(k) ?? 0) + adds <= 6, `${k} (degree ${degreeOf.get(k)}) got ${adds} of ${callers * 2} adds: ${JSON.stringify([...links.values()])}`)
+      }
+      assert.ok(Math.max(...links.values()) < callers, 'no candidate was picked by every caller')
+      assert.ok(links.size >= 4, `only ${links.size} candidates were linked to`)
+      // full and cooling ones are not drawn while others are left
+      assert.equal(links.get(key(8)), undefined)
+      assert.equal(links.get(key(10)), undefined)
+    })
+
+    it('draws near-equal candidates by room below maxPeers: the least linked most often, a full one only when no other is left', () => {
+      const candidates = [candidate(1, { degree: 1 }), candidate(2, { degree: 5 }), candidate(3, { degree: 6 })]
+      const random = seeded(42)
+      const first = new Map<string, number>()
+      for (let i = 0; i < 300; i++) {
+        const [c] = pickCandidates(candidates, 1, 6, random)
+        first.set(c.key, (first.get(c.key) ?? 0) + 1)
+      }
+      // weights: room 5 against room 1
+      assert.ok((first.get(key(1)) ?? 0) > 2 * (first.get(key(2)) ?? 0), JSON.stringify([...first.values()]))
+      assert.ok((first.get(key(2)) ?? 0) > 0, 'the better-linked one is still drawn sometimes')
+      assert.equal(first.get(key(3)), undefined)
+      assert.equal(pickCandidates(candidates, 3, 6, random).at(-1)?.key, key(3))
     })
 
     it('calls a link to an unreachable part a bridge once this node has any member link', () => {

@@ -15,7 +15,8 @@ export interface AddDecision {
 }
 
 /**
- * Candidates best first: ones our part of the mesh cannot reach but that still
+ * Candidates best first (a deterministic order; {@link addPolicy} draws from
+ * the same tiers by weight instead, see {@link pickCandidates}): ones our part of the mesh cannot reach but that still
  * have links (a live part to bridge), then members short of links, then the
  * farthest (shortest-path gain), then the least linked; full members (at
  * `maxPeers`) and recently lost or trimmed ones last.
@@ -43,27 +44,86 @@ export function rankCandidates (candidates: Candidate[], minPeers: number, maxPe
 }
 
 /**
- * (b) Below `minPeers`: link to the best candidates, at most
- * `maxAddsPerRound` attempts in flight (the peers dialed gain a link too, and
- * the next round sees that in the map: no overshoot past `maxPeers`).
+ * The hard order of {@link rankCandidates} without its soft keys: cooling
+ * last, full last, then live unreachable parts, unreachable nodes without
+ * links, reachable members. Candidates of one tier are near-equal.
+ */
+function tier (c: Candidate, maxPeers: number): number {
+  const reach = c.distance === Infinity ? (c.degree > 0 ? 0 : 1) : 2
+  return (c.cooling ? 6 : 0) + (c.degree >= maxPeers ? 3 : 0) + reach
+}
+
+/**
+ * How strongly a candidate is preferred within its tier: its room below
+ * `maxPeers` (at least 1). Members that draw at the same moment from the same
+ * view then send each candidate links in proportion to the links it can
+ * still take, so all fill at about the same rate: none overshoots while the
+ * others have room (a boost for the least linked or the farthest would make
+ * one of them the draw of most members again)
+ */
+export function candidateWeight (c: Candidate, maxPeers: number): number {
+  return Math.max(1, maxPeers - c.degree)
+}
+
+/**
+ * Up to `count` distinct candidates, drawn tier by tier ({@link tier}); within
+ * a tier each draw picks a candidate with probability proportional to
+ * {@link candidateWeight}, without replacement. Not simply the best ones:
+ * members that lost links at the same moment see the same map, and if each
+ * took the single best candidate they would all link to the same member at
+ * once (it went to degree 12 with `maxPeers` 6 after a kill of 15 of 50).
+ * Drawn by weight, each such member adds about its share of links instead
+ * of all of them, and the trim policy is left the rest.
+ */
+export function pickCandidates (candidates: Candidate[], count: number, maxPeers: number, random: () => number): Candidate[] {
+  const tiers = new Map<number, Candidate[]>()
+  for (const c of candidates) {
+    const t = tier(c, maxPeers)
+    let list = tiers.get(t)
+    if (list == null) {
+      list = []
+      tiers.set(t, list)
+    }
+    list.push(c)
+  }
+  const out: Candidate[] = []
+  for (const t of [...tiers.keys()].sort((a, b) => a - b)) {
+    const pool = [...(tiers.get(t) ?? [])]
+    while (out.length < count && pool.length > 0) {
+      const weights = pool.map(c => candidateWeight(c, maxPeers))
+      let r = random() * weights.reduce((sum, w) => sum + w, 0)
+      let i = 0
+      while (i < pool.length - 1 && r >= weights[i]) {
+        r -= weights[i]
+        i++
+      }
+      out.push(pool.splice(i, 1)[0])
+    }
+  }
+  return out
+}
+
+/**
+ * (b) Below `minPeers`: link to candidates drawn by {@link pickCandidates},
+ * at most `maxAddsPerRound` attempts in flight (the peers dialed gain a link
+ * too, and the next round sees that in the map).
  * (b') Between the bounds: with probability `bridgesPerRound / part size`,
  * bridge to a live part of the mesh our part cannot reach, so a split heals
  * without every member dialing across at once.
  */
 export function addPolicy (view: RoundView, options: AddOptions): AddDecision[] {
-  const ranked = rankCandidates(view.candidates, view.minPeers, view.maxPeers)
   const degree = view.members.length
   if (degree < view.minPeers) {
     const room = Math.min(view.minPeers - degree, options.maxAddsPerRound) - view.pending
-    return ranked.slice(0, Math.max(0, room)).map(candidate => ({
+    return pickCandidates(view.candidates, Math.max(0, room), view.maxPeers, options.random).map(candidate => ({
       candidate,
       action: candidate.distance === Infinity && degree > 0 ? 'bridge' : 'add'
     }))
   }
   if (degree < view.maxPeers && view.pending === 0) {
-    const across = ranked.find(c => c.distance === Infinity && !c.cooling && c.degree > 0)
-    if (across != null && options.random() < options.bridgesPerRound / Math.max(1, view.distances.size)) {
-      return [{ candidate: across, action: 'bridge' }]
+    const live = view.candidates.filter(c => c.distance === Infinity && !c.cooling && c.degree > 0)
+    if (live.length > 0 && options.random() < options.bridgesPerRound / Math.max(1, view.distances.size)) {
+      return pickCandidates(live, 1, view.maxPeers, options.random).map(candidate => ({ candidate, action: 'bridge' }))
     }
   }
   return []
