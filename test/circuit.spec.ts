@@ -130,6 +130,33 @@ describe('connect(): peer-signaled WebRTC over mesh circuits', () => {
     await assertNothingLeft(a, c)
     await closeLink(result.connection)
   })
+
+  it('a link hung up while connect() upgrades it leaves no WebRTC link behind: the upgrade is called off', async () => {
+    const [a, b, c] = line
+    let hungUp: Promise<void> | undefined
+    const result = await a.services.meshCircuits.connect(c.peerId, {
+      route: [b.peerId],
+      onProgress: (evt) => {
+        // the SDP answer is applied: ICE runs on, and without the call-off it could still connect after
+        // the circuit under it is gone (the DM bench saw that link appear after hangUp, kept by both ends)
+        if (evt.type === 'webrtc:read-ice-candidates' && hungUp == null) {
+          hungUp = a.hangUp(c.peerId)
+        }
+      }
+    })
+    assert.equal(result.kind, 'circuit')
+    const upgraded = await result.upgrade
+    assert.ok(hungUp != null, 'the upgrade reached ICE before it settled')
+    await hungUp
+    assert.notEqual(upgraded.kind, 'webrtc', 'the upgrade connected after the hang-up')
+    assert.equal(upgraded.webrtcError?.name, 'CircuitRefusedError', upgraded.webrtcError?.message)
+    await waitFor(() => a.getConnections(c.peerId).length === 0 && c.getConnections(a.peerId).length === 0, 'neither end holds a link to the other', 15_000)
+      .catch((err: Error) => {
+        const held = [...a.getConnections(c.peerId), ...c.getConnections(a.peerId)].map(x => `${x.remoteAddr.toString()} ${x.status}`)
+        throw new Error(`${err.message}: ${held.join(', ')}`)
+      })
+    await assertNothingLeft(a, c)
+  })
 })
 
 describe('connect(): relay fallback when the target has no WebRTC', () => {

@@ -282,11 +282,20 @@ export class DefaultMeshCircuits implements MeshCircuitsService, Startable {
       const timeout = this.attemptTimeout(rtt())
       options.onProgress?.(new CustomEvent('signaling', { detail: { target: peer, attempt, timeout, time: Date.now() } }))
       const attemptSignal = AbortSignal.any([AbortSignal.timeout(timeout), signal])
+      const dial = this.components.transportManager.dial(multiaddr(`/webrtc/p2p/${peer}`), {
+        signal: attemptSignal,
+        onProgress: options.onProgress
+      })
+      // some dial stages do not watch the signal: a link that still lands after the caller gave up
+      // (or after the link under the upgrade closed) is closed, not left open unasked
+      dial.then(connection => {
+        if (signal.aborted) {
+          this.log('closing the WebRTC link to %p that connected after its upgrade was called off', peer)
+          connection.close().catch(err => { connection.abort(err) })
+        }
+      }, () => {})
       try {
-        const connection = await raceSignal(this.components.transportManager.dial(multiaddr(`/webrtc/p2p/${peer}`), {
-          signal: attemptSignal,
-          onProgress: options.onProgress
-        }), attemptSignal)
+        const connection = await raceSignal(dial, attemptSignal)
         options.onProgress?.(new CustomEvent('webrtc', { detail: { target: peer, attempt, time: Date.now() } }))
         return { connection }
       } catch (err) {
@@ -301,24 +310,40 @@ export class DefaultMeshCircuits implements MeshCircuitsService, Startable {
     return { webrtcError }
   }
 
-  /** The upgrade behind a usable link; the circuit is closed once drained if WebRTC connects */
+  /**
+   * The upgrade behind a usable link; the circuit is closed once drained if
+   * WebRTC connects. The upgrade is called off when the link closes first
+   * (hung up, trimmed, cut by a hop): a WebRTC attempt past its signaling
+   * could still connect after the circuit closed, and leave both ends with a
+   * link nobody holds any more (seen after `hangUp` in the DM bench: the
+   * map then kept the edge, rightly, since the link was there)
+   */
   private async upgradeBehind (peer: PeerId, link: Connection, kind: UpgradeResult['kind'], ownCircuit: boolean, rtt: number | undefined, options: ConnectOptions): Promise<UpgradeResult> {
+    const linkClosed = new AbortController()
+    const onClose = (): void => { linkClosed.abort(new CircuitRefusedError(`the link to ${peer} closed during the WebRTC upgrade`)) }
+    link.addEventListener('close', onClose, { once: true })
+    if (link.status !== 'open') {
+      onClose()
+    }
+    const signal = options.signal == null ? linkClosed.signal : AbortSignal.any([options.signal, linkClosed.signal])
     try {
       const result = await this.attempts(peer, async () => {
         if (link.status !== 'open') {
           throw new CircuitRefusedError(`the link to ${peer} closed during the WebRTC upgrade`)
         }
         return link
-      }, () => rtt, options)
+      }, () => rtt, { ...options, signal })
       if (result.connection != null) {
         if (ownCircuit) {
           void this.retire(link)
         }
         return { connection: result.connection, kind: 'webrtc' }
       }
-      return { connection: link, kind, webrtcError: result.webrtcError }
+      return { connection: link, kind, webrtcError: linkClosed.signal.aborted ? linkClosed.signal.reason as Error : result.webrtcError }
     } catch (err) {
       return { connection: link, kind, webrtcError: namedError(err, `WebRTC upgrade to ${peer} failed`) }
+    } finally {
+      link.removeEventListener('close', onClose)
     }
   }
 
