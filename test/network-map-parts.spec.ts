@@ -68,6 +68,11 @@ describe('network map: record store', () => {
     }
     assert.notEqual(stored.node.multiaddrs[0].bytes.buffer, frame, 'nor does an address')
     assert.equal(stored.node.multiaddrs[0].toString(), '/ip4/127.0.0.1/tcp/4001')
+    // held as bytes, made Multiaddrs on each read; an address that does not parse still refuses the record
+    assert.notEqual(stored.node.multiaddrs, stored.node.multiaddrs)
+    assert.deepEqual(stored.node.multiaddrs.map(String), ['/ip4/127.0.0.1/tcp/4001'])
+    const bad = { ...recordOf(c.id), multiaddrs: [Uint8Array.of(0xff, 0xff, 0xff, 0x0f)] }
+    assert.throws(() => storedRecord(c.id, bad, new Uint8Array(0), Date.now() + 60_000))
     // the store answers the lookup with the node's PeerId once it holds a record of it
     assert.equal(store.peerId(a.id.toString()), stored.node.id)
     assert.equal(store.peerId(c.id.toString()), undefined)

@@ -34,8 +34,12 @@ export interface MapNode {
   alias?: string
   /** e.g. `bootstrap`, `relay` */
   roles: string[]
-  /** Addresses the node says it can be dialed on (without `/p2p`) */
-  multiaddrs: Multiaddr[]
+  /**
+   * Addresses the node says it can be dialed on (without `/p2p`). The map
+   * holds them as bytes: each read returns new Multiaddr objects, so read it
+   * once where it is used
+   */
+  readonly multiaddrs: Multiaddr[]
   /** The neighbours the node claims; only two-sided claims become edges */
   neighbours: MapNeighbour[]
 }

@@ -106,13 +106,17 @@ export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8A
       claims.set(nid.toString(), { id: nid, kind: kindFromPb(n), ...(n.rtt != null ? { rtt: n.rtt } : {}) })
     }
   }
+  // every address is parsed here (one that does not parse refuses the record) but held as bytes, and
+  // made a Multiaddr each time it is asked for: a Multiaddr costs 350-670 B more than its bytes, per
+  // address of every node held, and a member dials few of the nodes its map holds
+  const addresses = record.multiaddrs.map(bytes => { multiaddr(bytes); return new Uint8Array(bytes) })
   const node: MapNode = {
     id,
     seq: record.seq,
     expires,
     ...(record.alias != null ? { alias: record.alias } : {}),
     roles: record.roles,
-    multiaddrs: record.multiaddrs.map(bytes => multiaddr(new Uint8Array(bytes))),
+    get multiaddrs () { return addresses.map(bytes => multiaddr(bytes)) },
     neighbours: [...claims.values()]
   }
   return { key, seq: record.seq, expires, envelope, node, claims, state: record.departing ? 'departed' : 'live', acceptedAt: now }

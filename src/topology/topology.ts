@@ -328,7 +328,8 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
       list.push({
         key,
         id: node.id,
-        multiaddrs: node.multiaddrs,
+        // read only for the candidates chosen: the map parses a node's addresses on every read
+        get multiaddrs () { return node.multiaddrs },
         distance: dist.get(key) ?? Infinity,
         degree,
         cooling: (this.peers.get(key)?.coolUntil ?? 0) > now,
