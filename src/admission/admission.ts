@@ -5,6 +5,7 @@ import { AdmissionFailedError, DifficultyTooHighError, UnexpectedChallengeError 
 import { SeenCache } from '../utils/seen-cache.js'
 import { Challenge, Solution, Verdict } from './pb/admission.js'
 import { difficultyForLoad, solveWork, verifyWork } from './pow.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { Admission, AdmissionComponents, AdmissionInit, AdmissionStats, LoadFunction } from './index.js'
 import type { Connection, Counter, Logger, PeerId, Stream } from '@libp2p/interface'
 
@@ -128,7 +129,7 @@ export class DefaultAdmission implements Admission {
   /** Server side: ask `connection`'s peer for work of `difficulty` bits */
   private async challenge (connection: Connection, difficulty: number): Promise<void> {
     this.count('challenged')
-    const signal = AbortSignal.any([AbortSignal.timeout(this.timeout), this.shutdownController.signal])
+    const signal = AbortSignal.any([timeoutSignal(this.timeout), this.shutdownController.signal])
     const stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
     try {
       const pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE })
@@ -183,7 +184,7 @@ export class DefaultAdmission implements Admission {
     }
     this.answered.add(connection)
     this.solving++
-    const signal = AbortSignal.any([AbortSignal.timeout(this.timeout), this.shutdownController.signal])
+    const signal = AbortSignal.any([timeoutSignal(this.timeout), this.shutdownController.signal])
     try {
       const pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE })
       const challenge = await pb.read(Challenge, { signal })

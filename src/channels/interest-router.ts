@@ -8,6 +8,7 @@ import * as C from './constants.js'
 import { InvalidMessageError } from './errors.js'
 import { RoutedMessage } from './pb/channels.js'
 import { assertChannelName, assertPeerIdBytes, parseAuthor, peerKey } from './validation.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { DefaultChannel } from './channel.js'
 import type { ChannelPublishResult, ChannelStats } from './index.js'
 import type { InterestTable } from './interests.js'
@@ -93,7 +94,7 @@ export class InterestRouter {
 
   /** The inbound side of the route protocol: read one message, then verify, deliver and forward it */
   async handle (stream: Stream, remotePeer: PeerId): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.init.routeTimeout), this.shutdownController.signal])
+    const signal = AbortSignal.any([timeoutSignal(this.init.routeTimeout), this.shutdownController.signal])
     let message: RoutedMessage
     try {
       message = await pbStream(stream, { maxDataLength: C.MAX_ROUTED_MESSAGE_SIZE }).pb(RoutedMessage).read({ signal, limits: { targets: C.MAX_TARGETS } })
@@ -238,7 +239,7 @@ export class InterestRouter {
   }
 
   private async send (peer: PeerId, message: RoutedMessage): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.init.routeTimeout), this.shutdownController.signal])
+    const signal = AbortSignal.any([timeoutSignal(this.init.routeTimeout), this.shutdownController.signal])
     const stream = await this.init.newStream(peer, signal)
     try {
       await pbStream(stream, { maxDataLength: C.MAX_ROUTED_MESSAGE_SIZE }).pb(RoutedMessage).write(message, { signal })

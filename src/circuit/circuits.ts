@@ -15,6 +15,7 @@ import { CircuitLimitError, CircuitRefusedError, CircuitUpgradeError, WebRTCUpgr
 import { handleCircuitStream } from './inbound.js'
 import { routeHops } from './opener.js'
 import { CircuitSlots } from './slots.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { CircuitNode } from './context.js'
 import type {
   CircuitMode, CircuitRouter, CircuitStats, ConnectOptions, ConnectResult, LinkOptions, MeshCircuitsComponents,
@@ -45,7 +46,7 @@ async function streamsClosed (streams: Stream[], timeout: number): Promise<void>
   const closed = streams.filter(s => s.status === 'open').map(async s => new Promise(resolve => {
     s.addEventListener('close', resolve, { once: true })
   }))
-  await raceSignal(Promise.all(closed), AbortSignal.timeout(timeout)).catch(() => {})
+  await raceSignal(Promise.all(closed), timeoutSignal(timeout)).catch(() => {})
 }
 
 /**
@@ -281,7 +282,7 @@ export class DefaultMeshCircuits implements MeshCircuitsService, Startable {
       await carrier()
       const timeout = this.attemptTimeout(rtt())
       options.onProgress?.(new CustomEvent('signaling', { detail: { target: peer, attempt, timeout, time: Date.now() } }))
-      const attemptSignal = AbortSignal.any([AbortSignal.timeout(timeout), signal])
+      const attemptSignal = AbortSignal.any([timeoutSignal(timeout), signal])
       const dial = this.components.transportManager.dial(multiaddr(`/webrtc/p2p/${peer}`), {
         signal: attemptSignal,
         onProgress: options.onProgress
@@ -403,7 +404,7 @@ export class DefaultMeshCircuits implements MeshCircuitsService, Startable {
       streamsClosed(others, this.init.circuitDrainTimeout ?? DEFAULT_CIRCUIT_DRAIN_TIMEOUT)
     ])
     try {
-      await circuit.close({ signal: AbortSignal.timeout(DEFAULT_SIGNALING_DRAIN_TIMEOUT) })
+      await circuit.close({ signal: timeoutSignal(DEFAULT_SIGNALING_DRAIN_TIMEOUT) })
     } catch (err) {
       circuit.abort(err as Error)
     }

@@ -6,6 +6,7 @@ import { acceptCircuit } from './target.js'
 import { relayHop } from './hop.js'
 import { CircuitRequest, CircuitResponse } from './pb/circuit.js'
 import { isAbort, parsePeerId, Refusal } from './wire.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { CircuitMode } from './index.js'
 import type { CircuitNode, HopContext } from './context.js'
 import type { Connection, Stream } from '@libp2p/interface'
@@ -70,7 +71,7 @@ export interface CircuitStreamOptions {
  * `MALFORMED_REQUEST_PENALTY` points of its forwarding budget.
  */
 export async function handleCircuitStream (node: CircuitNode, stream: Stream, connection: Connection, options: CircuitStreamOptions): Promise<void> {
-  const signal = AbortSignal.any([AbortSignal.timeout(node.requestTimeout), node.shutdown])
+  const signal = AbortSignal.any([timeoutSignal(node.requestTimeout), node.shutdown])
   const messages = pbStream(stream, { maxDataLength: MAX_REQUEST_SIZE })
 
   let request: CircuitRequest

@@ -9,6 +9,7 @@ import { CircuitRequest, CircuitResponse } from './pb/circuit.js'
 import { EarlyOpenerConnection } from './early-data.js'
 import { streamToConnection } from './stream-to-conn.js'
 import { errorFor, isAbort, isCircuitError, isUnsupportedProtocol } from './wire.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { CircuitMode } from './index.js'
 import type { SpliceLimit } from './relay.js'
 import type { Connection, Logger, PeerId, Stream, Upgrader } from '@libp2p/interface'
@@ -90,7 +91,7 @@ function openError (err: unknown, signal: AbortSignal, first: PeerId, target: Pe
  */
 export async function openCircuit (node: OpenerNode, target: PeerId, options: OpenOptions): Promise<Connection> {
   const { route, mode } = options
-  const timeout = AbortSignal.timeout(node.openTimeout)
+  const timeout = timeoutSignal(node.openTimeout)
   const signal = options.signal == null ? timeout : AbortSignal.any([options.signal, timeout])
   const first = route[0]
   const connection = bestConnection(node.connectionManager.getConnections(first), { allowLimited: mode === 'signaling' })

@@ -8,6 +8,7 @@ import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_O
 import { DirectMessageAbuseError, DirectMessageRefusedError, DirectMessageTimeoutError, MalformedDirectMessageError, PeerUnreachableError } from './errors.js'
 import { typedDecodeError } from '../utils/decode-error.js'
 import { Ack, DirectMessage } from './pb/dm.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { DirectMessageHandler, DirectMessages, DirectMessagesComponents, DirectMessagesStats, DirectMessagesEvents, DirectMessagesInit, LinkMaker, ReceivedDirectMessage, SendOptions, SendResult } from './index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 
@@ -83,7 +84,7 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
     if (data.byteLength > this.maxMessageSize) {
       throw new MessageTooLargeError(`direct message of ${data.byteLength} bytes exceeds the ${this.maxMessageSize} byte limit`)
     }
-    const deadline = AbortSignal.timeout(this.timeout)
+    const deadline = timeoutSignal(this.timeout)
     const signal = AbortSignal.any([deadline, this.shutdownController.signal, ...(options.signal == null ? [] : [options.signal])])
     const id = crypto.getRandomValues(new Uint8Array(ID_LENGTH))
     const started = Date.now()
@@ -132,7 +133,7 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
 
   private async handleStream (stream: Stream, connection: Connection): Promise<void> {
     const from = connection.remotePeer
-    const signal = AbortSignal.any([AbortSignal.timeout(DEFAULT_RECEIVE_TIMEOUT), this.shutdownController.signal])
+    const signal = AbortSignal.any([timeoutSignal(DEFAULT_RECEIVE_TIMEOUT), this.shutdownController.signal])
     const pb = pbStream(stream, { maxDataLength: this.maxMessageSize + FRAME_OVERHEAD })
     this.counters.received++
     try {

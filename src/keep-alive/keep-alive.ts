@@ -1,6 +1,7 @@
 import { serviceCapabilities, setMaxListeners } from '@libp2p/interface'
 import { CHECK_INTERVAL, CONFIRM_DELAY, DEFAULT_BEAT_INTERVAL, DEFAULT_SILENCE_TIMEOUT, MAX_BEAT_BYTES, MAX_STREAMS, PROTOCOL } from './constants.js'
 import { KeepAliveProtocolError, LinkSilentError } from './errors.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { KeepAlive, KeepAliveComponents, KeepAliveInit, KeepAliveStats } from './index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 
@@ -141,7 +142,7 @@ export class DefaultKeepAlive implements KeepAlive, Startable {
       return
     }
     w.opening = true
-    const signal = AbortSignal.any([AbortSignal.timeout(this.silenceTimeout), this.shutdownController.signal])
+    const signal = AbortSignal.any([timeoutSignal(this.silenceTimeout), this.shutdownController.signal])
     w.connection.newStream(PROTOCOL, { signal })
       .then(stream => {
         if (this.watches.get(w.connection.id) !== w) {
@@ -179,7 +180,7 @@ export class DefaultKeepAlive implements KeepAlive, Startable {
     // the other end stopped beating on purpose (it closed its writable end): the stream is over, so close
     // ours too rather than hold a half-open stream that only the silence deadline would end
     stream.addEventListener('remoteCloseWrite', () => {
-      stream.close({ signal: AbortSignal.timeout(this.silenceTimeout) }).catch((err: Error) => { abortQuietly(stream, err) })
+      stream.close({ signal: timeoutSignal(this.silenceTimeout) }).catch((err: Error) => { abortQuietly(stream, err) })
     }, { once: true })
     stream.addEventListener('close', () => {
       if (w.stream === stream) {

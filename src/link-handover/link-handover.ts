@@ -1,5 +1,6 @@
 import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { bestConnection } from '../utils/connections.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { LinkHandoverComponents, LinkHandoverInit, LinkHandoverService, LinkHandoverStats } from './index.js'
 import type { Connection, Logger, Startable } from '@libp2p/interface'
 
@@ -50,7 +51,7 @@ export class DefaultLinkHandover implements LinkHandoverService, Startable {
     }
     this.counters.handovers++
     this.log('link %a to %p closed, %a remains: telling topologies again', closed.remoteAddr, closed.remotePeer, remaining.remoteAddr)
-    const signal = AbortSignal.any([this.shutdownController.signal, AbortSignal.timeout(this.init.timeout ?? DEFAULT_HANDOVER_TIMEOUT)])
+    const signal = AbortSignal.any([this.shutdownController.signal, timeoutSignal(this.init.timeout ?? DEFAULT_HANDOVER_TIMEOUT)])
     this.init.identify(remaining, { signal }).catch((err: Error) => {
       if (!this.shutdownController.signal.aborted) {
         this.counters.failures++

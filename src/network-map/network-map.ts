@@ -18,6 +18,7 @@ import { RecordStore, kindToPb, ownPeerId, storedRecord } from './record-store.j
 import { hashOf, inScope, summarise } from './summary.js'
 import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { LinkKind, MapEdge, MapNode, NetworkMap, NetworkMapComponents, NetworkMapEvents, NetworkMapInit, NetworkMapStats, PathOptions, PathResult } from './index.js'
 import type { Emit, StoredRecord } from './record-store.js'
 import type { ChannelContext } from './channel.js'
@@ -200,7 +201,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       await this.publishing
       const goodbye = await this.issue(true)
       this.counters.recordsIssued++
-      const signal = AbortSignal.timeout(this.goodbyeTimeout)
+      const signal = timeoutSignal(this.goodbyeTimeout)
       setMaxListeners(Infinity, signal)
       await Promise.allSettled([...this.flooder.peers()].map(async peer => {
         await this.send(peer, [goodbye.envelope], signal)
@@ -467,7 +468,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   // --- streams ---
 
   private streamSignal (signal?: AbortSignal): AbortSignal {
-    const combined = AbortSignal.any([signal ?? AbortSignal.timeout(this.streamTimeout), this.shutdownController.signal])
+    const combined = AbortSignal.any([signal ?? timeoutSignal(this.streamTimeout), this.shutdownController.signal])
     setMaxListeners(Infinity, combined)
     return combined
   }

@@ -7,6 +7,7 @@ import { BOOTSTRAP_TAG, DEFAULT_SAMPLE_SIZE, MAX_ADDRS_PER_PEER, MAX_KNOWN_BOOTS
 import { SeenCache } from '../utils/seen-cache.js'
 import { InvalidPeerExchangeError, UntrustedPeerError } from './errors.js'
 import { PeerExchangeResponse } from './pb/px.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { ExchangedPeer, PeerExchange, PeerExchangeComponents, PeerExchangeInit, PeerExchangeStats } from './index.js'
 import type { PeerInfo } from './pb/px.js'
 import type { Connection, IdentifyResult, Logger, PeerId, Stream } from '@libp2p/interface'
@@ -173,7 +174,7 @@ export class DefaultPeerExchange implements PeerExchange {
       }
       await this.components.peerStore.merge(peer.id, { tags: { [KEEP_ALIVE]: { value: 1 }, [BOOTSTRAP_TAG]: { value: 100 } } })
       if (this.components.connectionManager.getConnections(peer.id).length === 0) {
-        this.components.connectionManager.openConnection(peer.id, { signal: AbortSignal.timeout(DEFAULT_EXCHANGE_TIMEOUT) }).catch((err: Error) => {
+        this.components.connectionManager.openConnection(peer.id, { signal: timeoutSignal(DEFAULT_EXCHANGE_TIMEOUT) }).catch((err: Error) => {
           this.log('could not dial bootstrap peer %p - %e', peer.id, err)
         })
       }
@@ -184,7 +185,7 @@ export class DefaultPeerExchange implements PeerExchange {
     if (!this.isTrusted(peer)) {
       throw new UntrustedPeerError(`${peer} is not a trusted bootstrap peer`)
     }
-    const signal = AbortSignal.any([options.signal ?? AbortSignal.timeout(DEFAULT_EXCHANGE_TIMEOUT), this.shutdownController.signal])
+    const signal = AbortSignal.any([options.signal ?? timeoutSignal(DEFAULT_EXCHANGE_TIMEOUT), this.shutdownController.signal])
     const stream = await this.components.connectionManager.openStream(peer, PROTOCOL, { signal, runOnLimitedConnection: true })
     let response: PeerExchangeResponse
     try {
@@ -230,7 +231,7 @@ export class DefaultPeerExchange implements PeerExchange {
 
   /** Server side: answer with every known bootstrap peer and a random sample of members */
   private async handle (stream: Stream, connection: Connection): Promise<void> {
-    const signal = AbortSignal.any([AbortSignal.timeout(DEFAULT_EXCHANGE_TIMEOUT), this.shutdownController.signal])
+    const signal = AbortSignal.any([timeoutSignal(DEFAULT_EXCHANGE_TIMEOUT), this.shutdownController.signal])
     const requester = connection.remotePeer
     const key = requester.toString()
     if (this.recentRequesters.has(key)) {

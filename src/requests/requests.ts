@@ -5,6 +5,7 @@ import { linkTo } from '../utils/link.js'
 import { DEFAULT_HANDLER_TIMEOUT, DEFAULT_MAX_CONCURRENT_PER_PEER, DEFAULT_MAX_REQUEST_SIZE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RECEIVE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, FRAME_OVERHEAD, MAX_INBOUND_STREAMS, READ_AHEAD, MAX_NAME_LENGTH, MAX_OUTBOUND_STREAMS, MAX_REASON_LENGTH, PROTOCOL } from './constants.js'
 import { MalformedRequestError, RequestRefusedError, RequestTimeoutError, RequestTooLargeError, ResponseTooLargeError } from './errors.js'
 import { Request, Response } from './pb/requests.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { HandleOptions, RequestHandler, RequestOptions, Requests, RequestsComponents, RequestsInit, RequestsStats } from './index.js'
 import type { LinkMaker } from '../direct-messages/index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -127,7 +128,7 @@ export class DefaultRequests implements Requests, Startable {
       throw new RequestTooLargeError(`a request of ${data.byteLength} bytes exceeds the ${this.maxRequestSize} byte limit`)
     }
     const timeout = options.timeout ?? this.requestTimeout
-    const deadline = AbortSignal.timeout(timeout)
+    const deadline = timeoutSignal(timeout)
     const signal = AbortSignal.any([deadline, this.shutdownController.signal, ...(options.signal == null ? [] : [options.signal])])
     const key = peer.toString()
     try {
@@ -211,12 +212,12 @@ export class DefaultRequests implements Requests, Startable {
   async serve (stream: Stream, from: PeerId, connection?: Connection): Promise<void> {
     const key = from.toString()
     const shutdown = this.shutdownController.signal
-    const receiveSignal = AbortSignal.any([AbortSignal.timeout(this.receiveTimeout), shutdown])
+    const receiveSignal = AbortSignal.any([timeoutSignal(this.receiveTimeout), shutdown])
     const maxDataLength = this.maxRequestSize + FRAME_OVERHEAD
     const lp = lpStream(stream, { maxDataLength, maxBufferSize: maxDataLength + READ_AHEAD })
     let writer = lp
     const reply = async (response: Partial<Response> & { status: Response.Status }): Promise<void> => {
-      const signal = AbortSignal.any([AbortSignal.timeout(this.receiveTimeout), shutdown])
+      const signal = AbortSignal.any([timeoutSignal(this.receiveTimeout), shutdown])
       if (response.status !== Response.Status.OK) {
         this.counters.requestsRefused++
       }
@@ -272,7 +273,7 @@ export class DefaultRequests implements Requests, Startable {
         await reply({ status: Response.Status.REQUEST_TOO_LARGE, reason: `limit is ${registered.maxRequestSize} bytes` })
         return
       }
-      const handlerDeadline = AbortSignal.timeout(this.handlerTimeout)
+      const handlerDeadline = timeoutSignal(this.handlerTimeout)
       const handlerSignal = AbortSignal.any([handlerDeadline, shutdown])
       let data: Uint8Array
       try {

@@ -6,6 +6,7 @@ import {
 } from './constants.js'
 import { LinkAttemptError } from './errors.js'
 import { addPolicy, distances, leaveBootstrapPolicy, memberGraph, trimPolicy, upgradePolicy } from './policies/index.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { Candidate, LinkView, RoundView } from './policies/index.js'
 import type { Topology, TopologyAction, TopologyComponents, TopologyEvents, TopologyInit, TopologyStats } from './index.js'
 import type { MapEdge } from '../network-map/index.js'
@@ -424,7 +425,7 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
     const key = peer.toString()
     const state = this.state(key)
     this.pending.add(key)
-    const signal = AbortSignal.any([AbortSignal.timeout(this.dialTimeout), this.shutdownController.signal])
+    const signal = AbortSignal.any([timeoutSignal(this.dialTimeout), this.shutdownController.signal])
     try {
       // some dial stages do not watch the signal: the deadline holds regardless, so the peer never stays pending
       await Promise.race([fn(signal), new Promise<never>((resolve, reject) => {
@@ -451,7 +452,7 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
     const key = peer.toString()
     this.state(key).coolUntil = Date.now() + this.cooldown
     try {
-      await this.components.connectionManager.closeConnections(peer, { signal: AbortSignal.timeout(this.dialTimeout) })
+      await this.components.connectionManager.closeConnections(peer, { signal: timeoutSignal(this.dialTimeout) })
     } catch (err) {
       this.log('closing %p failed - %e', peer, err)
     }

@@ -10,6 +10,7 @@ import { ACK_FRACTION, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESUMES, DEFAULT_MAX_TR
 import { MalformedTransferError, TransferCancelledError, TransferIntegrityError, TransferInterruptedError, TransferRefusedError, TransferTimeoutError, TransferTooLargeError } from './errors.js'
 import { ContentHasher } from './hash.js'
 import { Accept, Chunk, Control, Offer } from './pb/transfers.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { HandleTransferOptions, IncomingTransfer, IncomingTransferEvents, SendTransferOptions, TransferHandler, TransferResult, Transfers, TransfersComponents, TransfersInit, TransfersStats, TransferSource } from './index.js'
 import type { LinkMaker } from '../direct-messages/index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -216,7 +217,7 @@ export class DefaultTransfers implements Transfers, Startable {
       while (true) {
         let connection: Connection | undefined
         try {
-          const linkSignal = AbortSignal.any([signal, AbortSignal.timeout(this.offerTimeout)])
+          const linkSignal = AbortSignal.any([signal, timeoutSignal(this.offerTimeout)])
           connection = await linkTo(this.components.connectionManager, peer, { signal: linkSignal, makeLink: this.makeLink, allowLimited: false })
           const current = connection
           // a circuit from connect() comes first and WebRTC behind it: move once a better link is up
@@ -319,12 +320,12 @@ export class DefaultTransfers implements Transfers, Startable {
 
   /** Carry `out` over one stream on `connection`, from where the receiver stands, until it is verified */
   private async carry (connection: Connection, out: Outgoing, signal: AbortSignal, progress: () => void, better?: () => boolean): Promise<void> {
-    const stream = await connection.newStream(PROTOCOL, { signal: AbortSignal.any([signal, AbortSignal.timeout(this.offerTimeout)]) })
+    const stream = await connection.newStream(PROTOCOL, { signal: AbortSignal.any([signal, timeoutSignal(this.offerTimeout)]) })
     await this.carryOver(stream, out, signal, progress, better)
   }
 
   private async carryOver (stream: Stream, out: Outgoing, signal: AbortSignal, progress: () => void, better?: () => boolean): Promise<void> {
-    const offerSignal = AbortSignal.any([signal, AbortSignal.timeout(this.offerTimeout)])
+    const offerSignal = AbortSignal.any([signal, timeoutSignal(this.offerTimeout)])
     const lp = lpStream(stream, { maxDataLength: FRAME_OVERHEAD, maxBufferSize: CONTROL_READ_BUFFER })
     let failure: Error | undefined
     let done = false
@@ -480,14 +481,14 @@ export class DefaultTransfers implements Transfers, Startable {
         try {
           stream.send(lengthPrefixed(Chunk.encode({ kind: Chunk.Kind.CANCEL, data: new Uint8Array(0), digest: new Uint8Array(0), size: 0n, reason })))
         } catch {}
-        await stream.close({ signal: AbortSignal.timeout(1000) }).catch(() => {})
+        await stream.close({ signal: timeoutSignal(1000) }).catch(() => {})
       }
       if (error.name === 'MalformedTransferError') {
         this.counters.malformedFrames++
       }
       if (error.name === 'LinkUpgradeError') {
         // everything written arrives; the receiver holds it until the offer on the new link
-        await stream.close({ signal: AbortSignal.timeout(this.offerTimeout) }).catch((e: Error) => { stream.abort(e) })
+        await stream.close({ signal: timeoutSignal(this.offerTimeout) }).catch((e: Error) => { stream.abort(e) })
         throw err
       }
       stream.abort(error)
@@ -525,7 +526,7 @@ export class DefaultTransfers implements Transfers, Startable {
     // credit bounds what may arrive unread to one window (plus the frames' framing)
     const lp = lpStream(stream, { maxDataLength: MAX_FRAME, maxBufferSize: this.windowSize + 4 * MAX_FRAME })
     const shutdown = this.shutdownController.signal
-    const offerSignal = AbortSignal.any([AbortSignal.timeout(this.offerTimeout), shutdown])
+    const offerSignal = AbortSignal.any([timeoutSignal(this.offerTimeout), shutdown])
     const answer = async (accept: Partial<Accept> & { status: Accept.Status }): Promise<void> => {
       await lp.write(Accept.encode({ offset: 0n, window: this.windowSize, reason: '', consumed: 0n, ...accept }), { signal: offerSignal })
     }
@@ -709,7 +710,7 @@ class IncomingState extends TypedEventEmitter<IncomingTransferEvents> implements
     if (reset) {
       stream?.abort(err)
     } else {
-      void stream?.close({ signal: AbortSignal.timeout(1000) }).catch(e => { stream.abort(e) })
+      void stream?.close({ signal: timeoutSignal(1000) }).catch(e => { stream.abort(e) })
     }
   }
 
@@ -739,7 +740,7 @@ class IncomingState extends TypedEventEmitter<IncomingTransferEvents> implements
     if (this.finished) {
       // verified and drained before the sender heard: tell it again
       this.control({ kind: Control.Kind.DONE, consumed: BigInt(this.consumed), reason: '' })
-      await stream.close({ signal: AbortSignal.timeout(this.owner.idleTimeout) }).catch(err => { stream.abort(err) })
+      await stream.close({ signal: timeoutSignal(this.owner.idleTimeout) }).catch(err => { stream.abort(err) })
       return false
     }
     if (previous != null || this.received > 0) {
@@ -832,7 +833,7 @@ class IncomingState extends TypedEventEmitter<IncomingTransferEvents> implements
     } catch (err) {
       if (this.stream !== stream || this.finished) {
         // replaced by a resumed stream, or over: this one is done with
-        void stream.close({ signal: AbortSignal.timeout(1000) }).catch((e: Error) => { stream.abort(e) })
+        void stream.close({ signal: timeoutSignal(1000) }).catch((e: Error) => { stream.abort(e) })
         return
       }
       const error = err as Error
@@ -856,7 +857,7 @@ class IncomingState extends TypedEventEmitter<IncomingTransferEvents> implements
       this.stream = undefined
       this.lp = undefined
       // a sender that moved to a better link closed this one cleanly: close this end too
-      void stream.close({ signal: AbortSignal.timeout(1000) }).catch((e: Error) => { stream.abort(e) })
+      void stream.close({ signal: timeoutSignal(1000) }).catch((e: Error) => { stream.abort(e) })
       this.resumeTimer = setTimeout(() => {
         this.fail(new TransferInterruptedError(`the sender did not resume within ${owner.resumeTimeout} ms after its link dropped at ${this.received} bytes`))
       }, owner.resumeTimeout)
@@ -873,7 +874,7 @@ class IncomingState extends TypedEventEmitter<IncomingTransferEvents> implements
     if (lp == null) {
       return
     }
-    lp.write(Control.encode(control), { signal: AbortSignal.timeout(this.owner.idleTimeout) }).catch(err => {
+    lp.write(Control.encode(control), { signal: timeoutSignal(this.owner.idleTimeout) }).catch(err => {
       this.owner.log('control frame to %p failed - %e', this.from, err)
     })
   }
@@ -926,7 +927,7 @@ class IncomingState extends TypedEventEmitter<IncomingTransferEvents> implements
     clearTimeout(this.resumeTimer)
     this.resumeTimer = setTimeout(() => { this.forget() }, this.owner.resumeTimeout)
     const stream = this.stream
-    void stream?.close({ signal: AbortSignal.timeout(this.owner.idleTimeout) }).catch(err => { stream.abort(err) })
+    void stream?.close({ signal: timeoutSignal(this.owner.idleTimeout) }).catch(err => { stream.abort(err) })
   }
 }
 

@@ -6,6 +6,7 @@ import { DEFAULT_CREDENTIAL_TTL, DEFAULT_MAX_REQUESTS_PER_PEER, DEFAULT_RATE_WIN
 import { turnCredentials } from './credentials.js'
 import { IceRateLimitError, IceWorkError, InvalidIceMessageError, InvalidTurnOptionError } from './errors.js'
 import { IceRequest, IceResponse } from './pb/ice.js'
+import { timeoutSignal } from '../utils/timeout-signal.js'
 import type { IceServers, IceServersComponents, IceServersInit, IceServersServe, IceServersStats } from './index.js'
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -133,7 +134,7 @@ export class DefaultIceServers implements IceServers {
   private async handle (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer
     const serve = this.serve!
-    const signal = AbortSignal.any([AbortSignal.timeout(this.timeout), this.shutdownController.signal])
+    const signal = AbortSignal.any([timeoutSignal(this.timeout), this.shutdownController.signal])
     try {
       try {
         this.limiter?.consume(peer.toString())
@@ -183,7 +184,7 @@ export class DefaultIceServers implements IceServers {
       return
     }
     this.pending.add(key)
-    const signal = AbortSignal.any([AbortSignal.timeout(this.timeout), this.shutdownController.signal])
+    const signal = AbortSignal.any([timeoutSignal(this.timeout), this.shutdownController.signal])
     let stream: Stream | undefined
     try {
       stream = await connection.newStream(PROTOCOL, { signal })
