@@ -37,6 +37,9 @@ describe('broadcast through a bootstrap peer', () => {
       const mesh = (boot.services.pubsub as unknown as { getMeshPeers(topic: string): string[] }).getMeshPeers(TOPIC)
       return members.every(m => mesh.includes(m.peerId.toString()))
     }, 'every member is in the bootstrap peer\'s topic mesh', 15_000)
+    // and each member has learnt the bootstrap peer's subscription (the bootstrap peer's mesh is its own
+    // state: its SUBSCRIBE and GRAFT may still be on the way, or unread by a loaded member)
+    await Promise.all(members.map(async m => m.services.broadcast.waitForSubscribers(TOPIC, { signal: AbortSignal.timeout(15_000) })))
   })
 
   after(async () => {

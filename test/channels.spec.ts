@@ -57,6 +57,8 @@ for (const routing of ['broadcast', 'interest'] as ChannelRouting[]) {
       channels = nodes.map(node => node.services.channels.channel('pets', codec))
       if (routing === 'broadcast') {
         await waitFor(() => [P, S, O, N].every(n => gossip(H).getMeshPeers(CHANNEL_TOPIC_PREFIX + 'pets').includes(n.peerId.toString())), 'hub meshes with everyone', 15_000)
+        // the hub's mesh is its own state: each spoke meshes with the hub once it has read the hub's GRAFT
+        await waitFor(() => [P, S, O, N].every(n => gossip(n).getMeshPeers(CHANNEL_TOPIC_PREFIX + 'pets').includes(H.peerId.toString())), 'everyone meshes with the hub', 15_000)
       }
     })
 
