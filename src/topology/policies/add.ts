@@ -15,8 +15,8 @@ export interface AddDecision {
 }
 
 /**
- * Candidates best first (a deterministic order; {@link addPolicy} draws from
- * the same tiers by weight instead, see {@link pickCandidates}): ones our part of the mesh cannot reach but that still
+ * Candidates best first (a deterministic order; {@link addPolicy} draws
+ * among the best few of it, see {@link pickCandidates}): ones our part of the mesh cannot reach but that still
  * have links (a live part to bridge), then members short of links, then the
  * farthest (shortest-path gain), then the least linked; full members (at
  * `maxPeers`) and recently lost or trimmed ones last.
@@ -46,59 +46,54 @@ export function rankCandidates (candidates: Candidate[], minPeers: number, maxPe
 /**
  * The hard order of {@link rankCandidates} without its soft keys: cooling
  * last, full last, then live unreachable parts, unreachable nodes without
- * links, reachable members. Candidates of one tier are near-equal.
+ * links, reachable members
  */
 function tier (c: Candidate, maxPeers: number): number {
   const reach = c.distance === Infinity ? (c.degree > 0 ? 0 : 1) : 2
   return (c.cooling ? 6 : 0) + (c.degree >= maxPeers ? 3 : 0) + reach
 }
 
+/** How many of the best-ranked candidates of a tier count as near-equal: each draw is made among them */
+export const NEAR_EQUAL = 4
+
 /**
- * How strongly a candidate is preferred within its tier: its room below
- * `maxPeers` (at least 1). Members that draw at the same moment from the same
- * view then send each candidate links in proportion to the links it can
- * still take, so all fill at about the same rate: none overshoots while the
- * others have room (a boost for the least linked or the farthest would make
- * one of them the draw of most members again)
+ * How strongly a near-equal candidate is preferred: its room below
+ * `maxPeers` (at least 1), so members drawing at the same moment from the
+ * same view send each about the share of links it can still take
  */
 export function candidateWeight (c: Candidate, maxPeers: number): number {
   return Math.max(1, maxPeers - c.degree)
 }
 
 /**
- * Up to `count` distinct candidates, drawn tier by tier ({@link tier}); within
- * a tier each draw picks a candidate with probability proportional to
- * {@link candidateWeight}, without replacement. Not simply the best ones:
- * members that lost links at the same moment see the same map, and if each
- * took the single best candidate they would all link to the same member at
- * once (it went to degree 12 with `maxPeers` 6 after a kill of 15 of 50).
- * Drawn by weight, each such member adds about its share of links instead
- * of all of them, and the trim policy is left the rest.
+ * Up to `count` distinct candidates. Each is drawn among the
+ * {@link NEAR_EQUAL} best left in {@link rankCandidates}' order that share
+ * the best one's tier (a full or cooling candidate never stands beside one
+ * that is neither), with probability proportional to
+ * {@link candidateWeight}. Not simply the best: members that lost links at
+ * the same moment see the same map, and each taking the single best made
+ * them all link to the same member at once (it went to degree 12 with
+ * `maxPeers` 6 after a kill of 15 of 50). The ranking still decides which
+ * few are near-equal (short of links, farthest first): a draw by room among
+ * all candidates spread the links further but healed slower in the bench.
  */
-export function pickCandidates (candidates: Candidate[], count: number, maxPeers: number, random: () => number): Candidate[] {
-  const tiers = new Map<number, Candidate[]>()
-  for (const c of candidates) {
-    const t = tier(c, maxPeers)
-    let list = tiers.get(t)
-    if (list == null) {
-      list = []
-      tiers.set(t, list)
-    }
-    list.push(c)
-  }
+export function pickCandidates (candidates: Candidate[], count: number, minPeers: number, maxPeers: number, random: () => number): Candidate[] {
+  const left = rankCandidates(candidates, minPeers, maxPeers)
   const out: Candidate[] = []
-  for (const t of [...tiers.keys()].sort((a, b) => a - b)) {
-    const pool = [...(tiers.get(t) ?? [])]
-    while (out.length < count && pool.length > 0) {
-      const weights = pool.map(c => candidateWeight(c, maxPeers))
-      let r = random() * weights.reduce((sum, w) => sum + w, 0)
-      let i = 0
-      while (i < pool.length - 1 && r >= weights[i]) {
-        r -= weights[i]
-        i++
-      }
-      out.push(pool.splice(i, 1)[0])
+  while (out.length < count && left.length > 0) {
+    const best = tier(left[0], maxPeers)
+    let near = 1
+    while (near < Math.min(NEAR_EQUAL, left.length) && tier(left[near], maxPeers) === best) {
+      near++
     }
+    const weights = left.slice(0, near).map(c => candidateWeight(c, maxPeers))
+    let r = random() * weights.reduce((sum, w) => sum + w, 0)
+    let i = 0
+    while (i < near - 1 && r >= weights[i]) {
+      r -= weights[i]
+      i++
+    }
+    out.push(left.splice(i, 1)[0])
   }
   return out
 }
@@ -115,7 +110,7 @@ export function addPolicy (view: RoundView, options: AddOptions): AddDecision[] 
   const degree = view.members.length
   if (degree < view.minPeers) {
     const room = Math.min(view.minPeers - degree, options.maxAddsPerRound) - view.pending
-    return pickCandidates(view.candidates, Math.max(0, room), view.maxPeers, options.random).map(candidate => ({
+    return pickCandidates(view.candidates, Math.max(0, room), view.minPeers, view.maxPeers, options.random).map(candidate => ({
       candidate,
       action: candidate.distance === Infinity && degree > 0 ? 'bridge' : 'add'
     }))
@@ -123,7 +118,7 @@ export function addPolicy (view: RoundView, options: AddOptions): AddDecision[] 
   if (degree < view.maxPeers && view.pending === 0) {
     const live = view.candidates.filter(c => c.distance === Infinity && !c.cooling && c.degree > 0)
     if (live.length > 0 && options.random() < options.bridgesPerRound / Math.max(1, view.distances.size)) {
-      return pickCandidates(live, 1, view.maxPeers, options.random).map(candidate => ({ candidate, action: 'bridge' }))
+      return pickCandidates(live, 1, view.minPeers, view.maxPeers, options.random).map(candidate => ({ candidate, action: 'bridge' }))
     }
   }
   return []
