@@ -47,11 +47,20 @@ async function recovery (size: number): Promise<Metric[]> {
     await Promise.all([...victims].map(async v => v.kill()))
     const survivors = mesh.members.filter(m => !victims.has(m)).map(m => m.node)
     const deadline = started + RECOVERY_BOUND
+    // the highest member degree among the survivors, and the last moment one was above maxPeers (many adding the same member)
+    let maxDegree = 0
+    let lastAbove: number | undefined
+    const sampler = setInterval(() => {
+      const top = Math.max(...survivors.map(n => n.services.topology.neighbours().length))
+      maxDegree = Math.max(maxDegree, top)
+      if (top > MAX_PEERS) { lastAbove = Date.now() }
+    }, 100)
     const [delivery, maps, healed] = await Promise.all([
       untilBroadcastReachesAll(survivors, TOPIC, deadline, 500).then(() => (Date.now() - started) / 1000, () => null),
       secondsUntil(started, deadline, () => mapProblems(survivors).length === 0),
       secondsUntil(started, deadline, () => meshProblems(survivors, mesh.bootstrap, MIN_PEERS, MAX_PEERS).length === 0 && mapProblems(survivors).length === 0)
-    ])
+    ]).finally(() => { clearInterval(sampler) })
+    out.push(metric('recovery.degree.max', 'links', maxDegree, null, size, { ...extra, sampled_ms: 100, until: 'healed or bound', above_max_until_s: lastAbove == null ? 0 : (lastAbove - started) / 1000 }))
     out.push(metric('recovery.delivery.s', 's', delivery, null, size, { ...extra, goal: '<= 3 s', probe_interval_ms: 500 }))
     out.push(metric('recovery.maps.s', 's', maps, null, size, { ...extra, goal: '<= 5 s' }))
     out.push(metric('recovery.kill30.s', 's', healed == null || delivery == null ? null : Math.max(healed, delivery), null, size, { ...extra, degrees_and_maps_s: healed }))
