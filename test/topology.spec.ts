@@ -44,7 +44,8 @@ describe(`topology: ${SIZE} members through one bootstrap peer`, () => {
     }, `the mesh settles (last problems: ${last.join('; ')})`, SETTLE_BOUND, 500).catch((err: Error) => {
       throw new Error(`${err.message}; problems: ${last.join('; ')}`)
     })
-    assert.equal(mesh.bootstrap.getConnections().length, 0, 'the bootstrap peer holds no links')
+    // every member has closed its end; the bootstrap peer sees each close when its TCP end does
+    await waitFor(() => mesh.bootstrap.getConnections().length === 0, 'the bootstrap peer holds no links', 20_000, 250)
     // the bootstrap peer had every member's link at first contact, so the policy did drop it
     const dropped = nodes.reduce((sum, n) => sum + n.services.topology.stats().bootstrapsDropped, 0)
     assert.ok(dropped >= SIZE / 2, `members dropped the bootstrap peer (${dropped} drops)`)
