@@ -285,6 +285,10 @@ export function gossipsubDefaults (maxPeers: number, overrides: Partial<Gossipsu
  * Node and browser entry points; call `createMembrane()` instead.
  */
 export async function createMembraneWithPreset <T extends ServiceMap = ServiceMap> (preset: Preset, options: MembraneOptions<T> = {}): Promise<Membrane<T>> {
+  // renamed to the service's factory name (docs/STYLE.md); silently ignored, it would leave every circuit limit at its default
+  if ('circuit' in options) {
+    throw new TypeError('the `circuit` option is now `meshCircuits` (the service is `node.services.meshCircuits`)')
+  }
   const maxPeers = options.maxPeers ?? DEFAULT_MAX_PEERS
   const bootstrapList = (options.bootstrap ?? []).map(String)
   // admission answers challenges from these (and from bootstrap peers learnt from them) only

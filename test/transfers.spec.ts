@@ -94,7 +94,7 @@ describe('transfers between members linked through the mesh (Node, WebRTC)', () 
 describe('a transfer over a mesh circuit whose middle hop is killed', () => {
   // every hop relays up to 256 MiB per circuit, so only the kill interrupts the transfer
   const circuit = { relayLimit: { bytes: 256 * MiB } }
-  const member = { noWebRTC: true, options: { circuit, transfers: { resumeTimeout: 20_000 } } }
+  const member = { noWebRTC: true, options: { meshCircuits: circuit, transfers: { resumeTimeout: 20_000 } } }
 
   it('resumes over another path (connect() re-links) and verifies the whole content', async () => {
     // A–B–C and A–D–C; no WebRTC, so A↔C can only be a circuit
@@ -130,7 +130,7 @@ describe('a transfer over a mesh circuit whose middle hop is killed', () => {
   })
 
   it('fails clearly on both ends when no other path exists', async () => {
-    const short = { noWebRTC: true, options: { circuit, transfers: { resumeTimeout: 3000 } } }
+    const short = { noWebRTC: true, options: { meshCircuits: circuit, transfers: { resumeTimeout: 3000 } } }
     const nodes = await startLine(3, [short, short, short])
     const [a, b, c] = nodes
     try {
