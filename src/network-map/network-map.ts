@@ -15,7 +15,6 @@ import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
 import { Penalties } from './penalties.js'
 import { RecordStore, kindToPb, ownPeerId, storedRecord } from './record-store.js'
-import { SignerKeyCache } from './key-cache.js'
 import { hashOf, inScope, summarise } from './summary.js'
 import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
@@ -68,8 +67,6 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly maxRecordSize: number
   private readonly maxNeighbours: number
   private readonly maxNodes: number
-  /** Imported signer keys, one per node the map can hold (`key-cache.ts`) */
-  private readonly signerKeys: SignerKeyCache
   private readonly maxFrameSize: number
   private readonly streamTimeout: number
   private readonly goodbyeTimeout: number
@@ -115,7 +112,6 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.maxRecordSize = init.maxRecordSize ?? DEFAULT_MAX_RECORD_SIZE
     this.maxNeighbours = init.maxNeighbours ?? DEFAULT_MAX_NEIGHBOURS
     this.maxNodes = init.maxNodes ?? DEFAULT_MAX_NODES
-    this.signerKeys = new SignerKeyCache(this.maxNodes)
     this.maxFrameSize = init.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
     this.streamTimeout = init.streamTimeout ?? init.timeout ?? DEFAULT_STREAM_TIMEOUT
     this.goodbyeTimeout = init.goodbyeTimeout ?? DEFAULT_GOODBYE_TIMEOUT
@@ -752,7 +748,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     if (key === this.self) {
       // copies of our own records are expected; a newer one means an earlier run of ours: outdate it
       if (record.seq >= this.seq) {
-        await verifySignature({ subject, signed }, this.signerKeys)
+        await verifySignature({ subject, signed })
         this.seq = record.seq
         void this.republish()
       }
@@ -760,7 +756,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
     const now = Date.now()
     checkFields(record, now)
-    await verifySignature({ subject, signed }, this.signerKeys)
+    await verifySignature({ subject, signed })
     if (existing == null && this.store.record(key) == null && this.store.held >= this.maxNodes && !this.store.evict()) {
       // bounded: one entry per node refused, at most maxNodes of them
       if (this.missing.size < this.maxNodes || this.missing.has(key)) {

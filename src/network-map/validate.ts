@@ -15,7 +15,6 @@ import {
   ExpiredRecordError, InvalidRecordError, MalformedRecordError, RecordSignatureError, RecordSignerMismatchError, RecordTooLargeError
 } from './errors.js'
 import { NetmapRecord, SignedEnvelope } from './pb/netmap.js'
-import type { SignerKeyCache } from './key-cache.js'
 import type { PeerId, PrivateKey, Record as SignedRecord } from '@libp2p/interface'
 
 /** A signed-envelope payload: our record bytes under our domain and payload type */
@@ -136,9 +135,9 @@ export function signerOf ({ envelope, record }: DecodedRecord): SignedBy {
   return { subject, signed }
 }
 
-/** Check the envelope signature under the map's domain; with `keys`, through the signer's imported key (`key-cache.ts`) */
-export async function verifySignature ({ subject, signed }: SignedBy, keys?: SignerKeyCache): Promise<void> {
-  if (!await (keys != null ? keys.validate(signed, RECORD_DOMAIN) : signed.validate(RECORD_DOMAIN))) {
+/** Check the envelope signature under the map's domain */
+export async function verifySignature ({ subject, signed }: SignedBy): Promise<void> {
+  if (!await signed.validate(RECORD_DOMAIN)) {
     throw new RecordSignatureError(`bad signature on record about ${subject}`)
   }
 }
