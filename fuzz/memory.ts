@@ -22,7 +22,9 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '180' },
     settle: { type: 'string', default: '60' },
     seed: { type: 'string', default: '1' },
-    only: { type: 'string', multiple: true }
+    only: { type: 'string', multiple: true },
+    // a path prefix: heap snapshots of the target child at the attack's end and after the settle + GC
+    snapshot: { type: 'string' }
   }
 })
 const seconds = Number(values.seconds)
@@ -41,6 +43,19 @@ const memory = async (gc = false): Promise<NodeJS.MemoryUsage> => {
     }
   }
 }
+const snapshot = async (suffix: string): Promise<void> => {
+  if (values.snapshot == null) {
+    return
+  }
+  child.send({ snapshot: `${values.snapshot}-${suffix}.heapsnapshot` })
+  for (;;) {
+    const [msg] = await once(child, 'message') as [{ snapshot?: string }]
+    if (msg.snapshot != null) {
+      process.stderr.write(`snapshot ${msg.snapshot}\n`)
+      return
+    }
+  }
+}
 const random = new Random(Number(values.seed))
 const pinger = await stockNode()
 // the targets settle (the member joins, the map syncs) before the quiet figure
@@ -54,20 +69,26 @@ for (const name of ['bootstrap', 'member'] as const) {
   for (const protocol of target.protocols.filter(p => values.only == null || values.only.some(o => `${name} ${p}`.includes(o)))) {
     const before = await memory()
     let peak = before.rss
+    let peakHeapTotal = before.heapTotal
     let sampling = true
     const sampler = (async () => {
       while (sampling) {
-        peak = Math.max(peak, (await memory()).rss)
+        const sample = await memory()
+        peak = Math.max(peak, sample.rss)
+        peakHeapTotal = Math.max(peakHeapTotal, sample.heapTotal)
         await sleep(1000)
       }
     })()
     const outcome = await attackProtocol({ name, peerId: peerIdFromString(target.peerId), addr }, protocol, pinger, { seconds, concurrency: 8, maxInputs: 10_000_000, random })
     sampling = false
     await sampler
+    const tag = `${name}${protocol.replaceAll('/', '_')}`
+    await snapshot(`${tag}-peak`)
     await sleep(settle * 1000)
     const settled = await memory()
     peak = Math.max(peak, settled.rss)
     const collected = await memory(true)
+    await snapshot(`${tag}-after`)
     process.stdout.write(JSON.stringify({
       kind: 'memory',
       target: name,
@@ -79,7 +100,7 @@ for (const name of ['bootstrap', 'member'] as const) {
       pings: `${outcome.pingsAnswered}/${outcome.pingsFailed}`,
       rssMb: { quiet: mb(quiet.rss), before: mb(before.rss), peak: mb(peak), settled: mb(settled.rss), afterGc: mb(collected.rss) },
       heapUsedMb: { before: mb(before.heapUsed), settled: mb(settled.heapUsed), afterGc: mb(collected.heapUsed) },
-      heapTotalMb: { before: mb(before.heapTotal), afterGc: mb(collected.heapTotal) },
+      heapTotalMb: { before: mb(before.heapTotal), peak: mb(peakHeapTotal), afterGc: mb(collected.heapTotal) },
       externalMb: { before: mb(before.external), afterGc: mb(collected.external) },
       peakOverQuiet: Math.round(peak / quiet.rss * 100) / 100
     }) + '\n')

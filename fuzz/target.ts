@@ -3,8 +3,10 @@
  * bootstrap peer and a member on TCP loopback, as in `fuzz/network.ts`. It
  * posts their peer ids, addresses and protocols, and answers `memory`
  * with its `process.memoryUsage()` (after a GC when asked to, under
- * `--expose-gc`), so the attackers' memory is not counted.
+ * `--expose-gc`), so the attackers' memory is not counted. `snapshot`
+ * writes a V8 heap snapshot to the path given and answers with it.
  */
+import { writeHeapSnapshot } from 'node:v8'
 import { startTargets } from './targets.js'
 
 const { boot, bootAddr, member, memberAddr } = await startTargets()
@@ -14,7 +16,10 @@ const describe = (node: typeof boot | typeof member, addr: unknown): unknown => 
   protocols: node.getProtocols().filter(p => p.startsWith('/membrane/')).sort()
 })
 process.send?.({ bootstrap: describe(boot, bootAddr), member: describe(member, memberAddr) })
-process.on('message', (msg: { memory?: { gc: boolean }, stop?: boolean }) => {
+process.on('message', (msg: { memory?: { gc: boolean }, snapshot?: string, stop?: boolean }) => {
+  if (msg.snapshot != null) {
+    process.send?.({ snapshot: writeHeapSnapshot(msg.snapshot) })
+  }
   if (msg.memory != null) {
     if (msg.memory.gc) {
       (globalThis as { gc?: () => void }).gc?.()
