@@ -134,7 +134,8 @@ describe('Chromium pages form a mesh through one bootstrap peer, then keep it wi
     assert.match(connection.remoteAddr.toString(), /\/webrtc\/p2p\//)
     // both ends run the default topology manager, which may upgrade their relayed link to WebRTC at the same
     // moment as this dial: the page holds this link, and possibly that one beside it
-    assert.ok((await call(page, 'connectionsTo', nodeId)).some(a => a.startsWith('/webrtc/')), 'the page holds a WebRTC link to the Node peer')
+    // the dial resolves when the Node end has upgraded; the page's end lists the link once its own upgrade is done
+    await waitFor(async () => (await call(page, 'connectionsTo', nodeId)).some(a => a.startsWith('/webrtc/')), 'the page holds a WebRTC link to the Node peer', 20_000)
 
     const received: string[] = []
     nodePeer.services.directMessages.addEventListener('message', (evt) => { received.push(new TextDecoder().decode(evt.detail.data)) })
