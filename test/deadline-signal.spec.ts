@@ -3,7 +3,7 @@
  * 16.4, memory under attack). Node's `AbortSignal.any()` registers each of its
  * sources in a `FinalizationRegistry` whose cell lives until the source is
  * collected; with a service's shutdown signal as a source, every stream served
- * left a cell behind (src/utils/deadline-signal.ts). Here the direct message
+ * left a cell behind (src/utils/timeout-signal.ts). Here the direct message
  * handler is sent real messages over real stream pairs, and the
  * `FinalizationRegistry` cells in a heap snapshot are counted before and after.
  */
@@ -18,7 +18,7 @@ import { streamPair } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DefaultDirectMessages } from '../src/direct-messages/direct-messages.js'
 import { DirectMessage } from '../src/direct-messages/pb/dm.js'
-import { deadlineSignal } from '../src/utils/deadline-signal.js'
+import { deadlineSignal } from '../src/utils/timeout-signal.js'
 import { lengthPrefixed } from '../src/utils/length-prefix.js'
 import { waitFor } from './fixtures/wait.js'
 import type { Connection, StreamHandler } from '@libp2p/interface'

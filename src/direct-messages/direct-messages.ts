@@ -9,7 +9,7 @@ import { DirectMessageAbuseError, DirectMessageRefusedError, DirectMessageTimeou
 import { typedDecodeError } from '../utils/decode-error.js'
 import { Ack, DirectMessage } from './pb/dm.js'
 import { timeoutSignal } from '../utils/timeout-signal.js'
-import { deadlineSignal } from '../utils/deadline-signal.js'
+import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { DirectMessageHandler, DirectMessages, DirectMessagesComponents, DirectMessagesStats, DirectMessagesEvents, DirectMessagesInit, LinkMaker, ReceivedDirectMessage, SendOptions, SendResult } from './index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 
@@ -134,7 +134,7 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
 
   private async handleStream (stream: Stream, connection: Connection): Promise<void> {
     const from = connection.remotePeer
-    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/deadline-signal.ts)
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
     const deadline = deadlineSignal(DEFAULT_RECEIVE_TIMEOUT, this.shutdownController.signal)
     const signal = deadline.signal
     const pb = pbStream(stream, { maxDataLength: this.maxMessageSize + FRAME_OVERHEAD })
