@@ -8,31 +8,21 @@
  * `FinalizationRegistry` cells in a heap snapshot are counted before and after.
  */
 import assert from 'node:assert/strict'
-import { getHeapSnapshot, setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
+import { getHeapSnapshot } from 'node:v8'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { streamPair } from '@libp2p/utils'
-import { multiaddr } from '@multiformats/multiaddr'
 import { DefaultDirectMessages } from '../src/direct-messages/direct-messages.js'
 import { DirectMessage } from '../src/direct-messages/pb/dm.js'
 import { deadlineSignal } from '../src/utils/timeout-signal.js'
 import { lengthPrefixed } from '../src/utils/length-prefix.js'
+import { capturingRegistrar, collectGarbage, inboundFrom, serveStreams } from './fixtures/handler.js'
 import { waitFor } from './fixtures/wait.js'
-import type { Connection, StreamHandler } from '@libp2p/interface'
-import type { Registrar } from '@libp2p/interface-internal'
-
-setFlagsFromString('--expose-gc')
-const gc = runInNewContext('gc') as () => void
 
 /** The `FinalizationRegistry` cells (`system / WeakCell`) in a heap snapshot taken after full GCs */
 async function weakCells (): Promise<number> {
-  for (let i = 0; i < 3; i++) {
-    await new Promise(resolve => { setImmediate(resolve) })
-    gc()
-  }
+  await collectGarbage()
   const chunks: string[] = []
   for await (const chunk of getHeapSnapshot()) {
     chunks.push(String(chunk))
@@ -64,36 +54,12 @@ describe('per-stream deadlines on a long-lived signal', () => {
   })
 
   it('the direct message handler leaves no FinalizationRegistry cell per stream it served', async (t) => {
-    let handler: StreamHandler | undefined
-    const registrar = {
-      handle: async (_protocol: string, h: StreamHandler) => { handler = h },
-      unhandle: async () => {}
-    } as unknown as Registrar
+    const { registrar, handler } = capturingRegistrar()
     const service = new DefaultDirectMessages({ logger: defaultLogger(), registrar } as unknown as ConstructorParameters<typeof DefaultDirectMessages>[0])
     await service.start()
-    assert.ok(handler != null, 'the handler was registered')
-    const sender = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
-    const connection = {
-      id: 'c1',
-      remotePeer: sender,
-      remoteAddr: multiaddr(`/ip4/127.0.0.1/tcp/4001/p2p/${sender}`),
-      direction: 'inbound',
-      status: 'open',
-      timeline: { open: Date.now() },
-      streams: [],
-      abort: () => {}
-    } as unknown as Connection
-    const serve = async (count: number): Promise<void> => {
-      for (let i = 0; i < count; i++) {
-        const [outbound, inbound] = await streamPair({ delay: 0 })
-        const handled = handler!(inbound, connection)
-        outbound.send(lengthPrefixed(DirectMessage.encode({ id: crypto.getRandomValues(new Uint8Array(16)), data: new Uint8Array([i & 0xff]) })))
-        await outbound.close().catch(() => {})
-        await handled
-        outbound.abort(new Error('done'))
-        inbound.abort(new Error('done'))
-      }
-    }
+    const connection = inboundFrom(peerIdFromPrivateKey(await generateKeyPair('Ed25519')))
+    const serve = async (count: number): Promise<void> => serveStreams(handler(), connection, count, (i) =>
+      lengthPrefixed(DirectMessage.encode({ id: crypto.getRandomValues(new Uint8Array(16)), data: new Uint8Array([i & 0xff]) })))
     await serve(20) // warm up: lazily created registries and caches
     const before = await weakCells()
     const streams = 600

@@ -9,32 +9,16 @@
  * run.
  */
 import assert from 'node:assert/strict'
-import { setFlagsFromString } from 'node:v8'
-import { runInNewContext } from 'node:vm'
 import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { streamPair } from '@libp2p/utils'
-import { multiaddr } from '@multiformats/multiaddr'
 import { IceRequest } from '../src/turn/pb/ice.js'
 import { DefaultIceServers } from '../src/turn/ice-servers.js'
 import { lengthPrefixed } from '../src/utils/length-prefix.js'
 import { timeoutSignal } from '../src/utils/timeout-signal.js'
+import { capturingRegistrar, collectGarbage, inboundFrom, serveStreams } from './fixtures/handler.js'
 import { waitFor } from './fixtures/wait.js'
-import type { Connection, StreamHandler } from '@libp2p/interface'
-import type { Registrar } from '@libp2p/interface-internal'
-
-setFlagsFromString('--expose-gc')
-const gc = runInNewContext('gc') as () => void
-
-/** Full GCs with event-loop turns between them (a WeakRef read in a turn keeps its target alive to its end) */
-async function collect (): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    await new Promise(resolve => { setImmediate(resolve) })
-    gc()
-  }
-}
 
 /** Record a weak reference to every signal `AbortSignal.any()` returns while `run` runs */
 async function recordComposites (run: () => Promise<void>): Promise<Array<WeakRef<AbortSignal>>> {
@@ -63,48 +47,24 @@ describe('per-stream deadlines', () => {
     await waitFor(() => refs.every(r => r.deref()?.aborted !== false), 'every composite aborted (or collected)')
     const reason = refs.map(r => r.deref()?.reason as DOMException | undefined).find(r => r != null)
     assert.ok(reason == null || reason.name === 'TimeoutError', `aborted with a TimeoutError (${reason?.name})`)
-    await collect()
+    await collectGarbage()
     const live = refs.filter(r => r.deref() != null).length
     assert.ok(live <= 5, `${live} of 500 aborted composites still reachable`)
     assert.equal(shutdown.signal.aborted, false)
   })
 
   it('the ICE servers handler keeps no signal per stream once its streams are done', async () => {
-    let handler: StreamHandler | undefined
-    const registrar = {
-      handle: async (_protocol: string, h: StreamHandler) => { handler = h },
-      unhandle: async () => {},
-      register: async () => 'id',
-      unregister: () => {}
-    } as unknown as Registrar
+    const { registrar, handler } = capturingRegistrar()
     const key = await generateKeyPair('Ed25519')
     const service = new DefaultIceServers({ logger: defaultLogger(), registrar, peerId: peerIdFromPrivateKey(key) } as unknown as ConstructorParameters<typeof DefaultIceServers>[0], {
       serve: { stunPort: () => 3478, maxRequestsPerPeer: 5 },
       requestTimeout: 50
     })
     await service.start()
-    assert.ok(handler != null, 'the handler was registered')
-    const sender = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
-    const connection = {
-      id: 'c1',
-      remotePeer: sender,
-      remoteAddr: multiaddr(`/ip4/127.0.0.1/tcp/4001/p2p/${sender}`),
-      direction: 'inbound',
-      status: 'open',
-      timeline: { open: Date.now() },
-      streams: []
-    } as unknown as Connection
+    const connection = inboundFrom(peerIdFromPrivateKey(await generateKeyPair('Ed25519')))
     const streams = 300
     const refs = await recordComposites(async () => {
-      for (let i = 0; i < streams; i++) {
-        const [outbound, inbound] = await streamPair({ delay: 0 })
-        const handled = handler!(inbound, connection)
-        outbound.send(lengthPrefixed(IceRequest.encode({ counter: 0n })))
-        await outbound.close().catch(() => {})
-        await handled
-        outbound.abort(new Error('done'))
-        inbound.abort(new Error('done'))
-      }
+      await serveStreams(handler(), connection, streams, () => lengthPrefixed(IceRequest.encode({ counter: 0n })))
     })
     const stats = service.stats()
     assert.equal(stats.served, 5, `5 answered within the rate (${JSON.stringify(stats)})`)
@@ -112,7 +72,7 @@ describe('per-stream deadlines', () => {
     assert.ok(refs.length >= streams, `one deadline per stream (${refs.length})`)
     // every deadline has passed (50 ms): the handler's composites are aborted, or already collected
     await waitFor(() => refs.every(r => r.deref()?.aborted !== false), 'every stream deadline passed')
-    await collect()
+    await collectGarbage()
     const live = refs.filter(r => r.deref() != null).length
     assert.ok(live <= 10, `${live} of ${refs.length} per-stream signals still reachable after their streams ended`)
     await service.stop()
