@@ -13,7 +13,8 @@
 // `--serial` runs everything in one lane (the order of the old runner).
 import { spawn } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
-import { join, sep } from 'node:path'
+import { join, resolve, sep } from 'node:path'
+import { pathToFileURL } from 'node:url'
 
 const args = process.argv.slice(2)
 const only = args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined
@@ -52,6 +53,9 @@ const lanes = serial
       { name: 'nodes', files: files.filter(f => !startsProcesses(f)) }
     ].filter(lane => lane.files.length > 0)
 
+// each test file's process reports over a blocking pipe: see scripts/blocking-report.js (nodejs/node#64833)
+const nodeOptions = [process.env.NODE_OPTIONS, `--import=${pathToFileURL(resolve('scripts/blocking-report.js')).href}`].filter(o => o != null && o !== '').join(' ')
+
 /** Runs one lane's files with node's test runner; resolves with its exit code and whole report */
 function run (lane) {
   return new Promise((resolve) => {
@@ -59,7 +63,7 @@ function run (lane) {
     const child = spawn(process.execPath, [
       '--test', '--test-force-exit', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec',
       ...lane.files
-    ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '0' } })
+    ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '0', NODE_OPTIONS: nodeOptions } })
     const chunks = []
     child.stdout.on('data', (chunk) => chunks.push(chunk))
     child.stderr.on('data', (chunk) => chunks.push(chunk))
