@@ -12,7 +12,8 @@
 // Each lane's report is printed whole when the lane ends, then one summary.
 // `--serial` runs everything in one lane (the order of the old runner).
 import { spawn } from 'node:child_process'
-import { readdirSync, statSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join, resolve, sep } from 'node:path'
 import { pathToFileURL } from 'node:url'
 
@@ -58,10 +59,13 @@ const nodeOptions = [process.env.NODE_OPTIONS, `--import=${pathToFileURL(resolve
 
 /** Runs one lane's files with node's test runner; resolves with its exit code and whole report */
 function run (lane) {
+  // the runner's report goes to a file, which node flushes at its forced exit (a pipe it can cut short)
+  const destination = join(reportDir, `${lane.name}.txt`)
   return new Promise((resolve) => {
     // --test-force-exit: node-datachannel (WebRTC in Node) can keep a finished test file's event loop alive
     const child = spawn(process.execPath, [
-      '--test', '--test-force-exit', '--test-concurrency=1', '--test-timeout=300000', '--test-reporter=spec',
+      '--test', '--test-force-exit', '--test-concurrency=1', '--test-timeout=300000',
+      '--test-reporter=spec', `--test-reporter-destination=${destination}`,
       ...lane.files
     ], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: process.env.FORCE_COLOR ?? '0', NODE_OPTIONS: nodeOptions } })
     const chunks = []
@@ -69,11 +73,14 @@ function run (lane) {
     child.stderr.on('data', (chunk) => chunks.push(chunk))
     const started = Date.now()
     child.on('close', (code, signal) => {
-      resolve({ lane, code: code ?? 1, signal, report: Buffer.concat(chunks).toString('utf8'), seconds: (Date.now() - started) / 1000 })
+      let report = ''
+      try { report = readFileSync(destination, 'utf8') } catch (err) { report = `(no report: ${err.message})\n` }
+      resolve({ lane, code: code ?? 1, signal, report: report + Buffer.concat(chunks).toString('utf8'), seconds: (Date.now() - started) / 1000 })
     })
   })
 }
 
+const reportDir = mkdtempSync(join(tmpdir(), 'membrane-test-'))
 const started = Date.now()
 const results = await Promise.all(lanes.map(async (lane) => {
   const result = await run(lane)
@@ -89,6 +96,7 @@ for (const { report } of results) {
     totals[key] = (totals[key] ?? 0) + Number(value)
   }
 }
+rmSync(reportDir, { recursive: true, force: true })
 const failed = results.filter(r => r.code !== 0)
 process.stdout.write(`\n===== suite: ${Object.entries(totals).map(([k, v]) => `${k} ${v}`).join(', ')}; ${((Date.now() - started) / 1000).toFixed(0)} s; ` +
   `${failed.length === 0 ? 'every lane passed' : `failed lanes: ${failed.map(r => r.lane.name).join(', ')}`} =====\n`)
