@@ -5,13 +5,12 @@
 // and the forced process.exit() can drop the last results still buffered in it.
 // The runner then reports fewer tests than ran and still exits 0 (seen here: the
 // last four tests of network-map-parts.spec.js missing from a busy-core run).
-// The runner's own report, when its stdout is a pipe (scripts/test.js reads
-// it), is cut the same way at its forced exit. A blocking pipe has nothing
-// buffered to drop. Only the runner (`node --test`) and a test file's own
-// process (marked by the runner with NODE_TEST_CONTEXT) are touched, not the
-// processes the tests start, whose piped output a test may never read.
-const runner = process.execArgv.includes('--test')
+// A blocking pipe has nothing buffered to drop. Only a test file's own process
+// (marked by the runner with NODE_TEST_CONTEXT) is touched, not the processes
+// the tests start, whose piped output a test may never read. The runner's own
+// report is not at risk: scripts/test.js sends it to a file
+// (--test-reporter-destination), and node flushes a file at a forced exit.
 const testFile = process.env.NODE_TEST_CONTEXT != null && /\.spec\.js$/.test(process.argv[1] ?? '')
-if (runner || testFile) {
+if (testFile) {
   process.stdout._handle?.setBlocking?.(true)
 }

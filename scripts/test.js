@@ -5,9 +5,10 @@
 // 2-core machine is used while one lane waits on the network, a child process
 // or Chromium:
 //   - "processes": the suites that drive Chromium, network namespaces, the CLI,
-//     the packed package, the multi-process map bench or stock go/rust/js
-//     peers (each starts processes of its own, and some bind the CLI's default
-//     ports, so they never overlap one another);
+//     the packed package, the multi-process map bench, stock go/rust/js
+//     peers, a keep-alive peer process or a busy-loop process (each starts
+//     processes of its own, and some bind the CLI's default ports, so they
+//     never overlap one another);
 //   - "nodes": every other suite (libp2p nodes inside the test process).
 // Each lane's report is printed whole when the lane ends, then one summary.
 // `--serial` runs everything in one lane (the order of the old runner).
@@ -41,7 +42,8 @@ if (files.length === 0) {
 }
 
 const PROCESS_DIRS = ['browser', 'nat'].map(d => `${sep}${d}${sep}`)
-const PROCESS_FILES = ['package.spec.js', 'cli.spec.js', 'network-map-bench.spec.js']
+// keep-alive and admission start node processes of their own too; they also even out the lanes' lengths
+const PROCESS_FILES = ['package.spec.js', 'cli.spec.js', 'network-map-bench.spec.js', 'keep-alive.spec.js', 'admission.spec.js']
 const startsProcesses = (file) =>
   file.startsWith(join('dist', 'interop')) ||
   PROCESS_DIRS.some(d => file.includes(d)) ||

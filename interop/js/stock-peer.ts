@@ -73,6 +73,10 @@ async function main (): Promise<void> {
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
+    // js-libp2p gives each address 6 s by default. A relayed WebRTC dial
+    // (signaling over the relay, ICE, DTLS, SCTP, Noise) can take longer than
+    // that on a busy core, so a dial here gets the whole command deadline
+    connectionManager: { dialTimeout: COMMAND_TIMEOUT, addressDialTimeout: COMMAND_TIMEOUT },
     nodeInfo: { userAgent: AGENT },
     services: {
       identify: identify(),
