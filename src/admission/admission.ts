@@ -5,7 +5,7 @@ import { AdmissionFailedError, DifficultyTooHighError, UnexpectedChallengeError 
 import { SeenCache } from '../utils/seen-cache.js'
 import { Challenge, Solution, Verdict } from './pb/admission.js'
 import { difficultyForLoad, solveWork, verifyWork } from './pow.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { Admission, AdmissionComponents, AdmissionInit, AdmissionStats, LoadFunction } from './index.js'
 import type { Connection, Counter, Logger, PeerId, Stream } from '@libp2p/interface'
 
@@ -129,7 +129,17 @@ export class DefaultAdmission implements Admission {
   /** Server side: ask `connection`'s peer for work of `difficulty` bits */
   private async challenge (connection: Connection, difficulty: number): Promise<void> {
     this.count('challenged')
-    const signal = AbortSignal.any([timeoutSignal(this.timeout), this.shutdownController.signal])
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const deadline = deadlineSignal(this.timeout, this.shutdownController.signal)
+    const signal = deadline.signal
+    try {
+      await this.challengeOn(connection, difficulty, signal)
+    } finally {
+      deadline.clear()
+    }
+  }
+
+  private async challengeOn (connection: Connection, difficulty: number, signal: AbortSignal): Promise<void> {
     const stream = await connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
     try {
       const pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE })
@@ -184,7 +194,8 @@ export class DefaultAdmission implements Admission {
     }
     this.answered.add(connection)
     this.solving++
-    const signal = AbortSignal.any([timeoutSignal(this.timeout), this.shutdownController.signal])
+    const deadline = deadlineSignal(this.timeout, this.shutdownController.signal)
+    const signal = deadline.signal
     try {
       const pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE })
       const challenge = await pb.read(Challenge, { signal })
@@ -211,6 +222,7 @@ export class DefaultAdmission implements Admission {
       this.log.error('admission by %p failed - %e', connection.remotePeer, err)
       stream.abort(err as Error)
     } finally {
+      deadline.clear()
       this.solving--
     }
   }

@@ -8,7 +8,7 @@ import * as C from './constants.js'
 import { InvalidMessageError } from './errors.js'
 import { RoutedMessage } from './pb/channels.js'
 import { assertChannelName, assertPeerIdBytes, parseAuthor, peerKey } from './validation.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { DefaultChannel } from './channel.js'
 import type { ChannelPublishResult, ChannelStats } from './index.js'
 import type { InterestTable } from './interests.js'
@@ -94,7 +94,9 @@ export class InterestRouter {
 
   /** The inbound side of the route protocol: read one message, then verify, deliver and forward it */
   async handle (stream: Stream, remotePeer: PeerId): Promise<void> {
-    const signal = AbortSignal.any([timeoutSignal(this.init.routeTimeout), this.shutdownController.signal])
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const deadline = deadlineSignal(this.init.routeTimeout, this.shutdownController.signal)
+    const signal = deadline.signal
     let message: RoutedMessage
     try {
       message = await pbStream(stream, { maxDataLength: C.MAX_ROUTED_MESSAGE_SIZE }).pb(RoutedMessage).read({ signal, limits: { targets: C.MAX_TARGETS } })
@@ -107,6 +109,8 @@ export class InterestRouter {
         this.reject(remotePeer, 'unreadable routed message', typed)
       }
       return
+    } finally {
+      deadline.clear()
     }
     try {
       await this.receive(message, remotePeer)
@@ -239,14 +243,19 @@ export class InterestRouter {
   }
 
   private async send (peer: PeerId, message: RoutedMessage): Promise<void> {
-    const signal = AbortSignal.any([timeoutSignal(this.init.routeTimeout), this.shutdownController.signal])
-    const stream = await this.init.newStream(peer, signal)
+    const deadline = deadlineSignal(this.init.routeTimeout, this.shutdownController.signal)
+    const signal = deadline.signal
     try {
-      await pbStream(stream, { maxDataLength: C.MAX_ROUTED_MESSAGE_SIZE }).pb(RoutedMessage).write(message, { signal })
-      await stream.close({ signal })
-    } catch (err) {
-      stream.abort(err as Error)
-      throw err
+      const stream = await this.init.newStream(peer, signal)
+      try {
+        await pbStream(stream, { maxDataLength: C.MAX_ROUTED_MESSAGE_SIZE }).pb(RoutedMessage).write(message, { signal })
+        await stream.close({ signal })
+      } catch (err) {
+        stream.abort(err as Error)
+        throw err
+      }
+    } finally {
+      deadline.clear()
     }
   }
 }

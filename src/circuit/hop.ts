@@ -6,7 +6,7 @@ import { CircuitRefusedError } from './errors.js'
 import { CircuitRequest, CircuitResponse } from './pb/circuit.js'
 import { spliceStreams } from './relay.js'
 import { isAbort, isUnsupportedProtocol, parsePeerId, Refusal } from './wire.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { CircuitNode, HopContext } from './context.js'
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import type { ProtobufStream } from '@libp2p/utils'
@@ -120,8 +120,9 @@ export async function relayHop (node: CircuitNode, ctx: HopContext): Promise<voi
   const release = node.slots.reserve(connection.remotePeer, hop.next, mode)
   let onward: Stream | undefined
   try {
-    const responseSignal = AbortSignal.any([timeoutSignal(node.responseTimeout), node.shutdown])
-    const answer = await askNext(node, ctx, hop, responseSignal)
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const responseDeadline = deadlineSignal(node.responseTimeout, node.shutdown)
+    const answer = await askNext(node, ctx, hop, responseDeadline.signal).finally(() => { responseDeadline.clear() })
     onward = answer.onward
     const { response } = answer
     // pass the far end's answer back unchanged; the opener trusts only Noise anyway

@@ -6,7 +6,7 @@ import { acceptCircuit } from './target.js'
 import { relayHop } from './hop.js'
 import { CircuitRequest, CircuitResponse } from './pb/circuit.js'
 import { isAbort, parsePeerId, Refusal } from './wire.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { CircuitMode } from './index.js'
 import type { CircuitNode, HopContext } from './context.js'
 import type { Connection, Stream } from '@libp2p/interface'
@@ -71,7 +71,17 @@ export interface CircuitStreamOptions {
  * `MALFORMED_REQUEST_PENALTY` points of its forwarding budget.
  */
 export async function handleCircuitStream (node: CircuitNode, stream: Stream, connection: Connection, options: CircuitStreamOptions): Promise<void> {
-  const signal = AbortSignal.any([timeoutSignal(node.requestTimeout), node.shutdown])
+  // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts);
+  // nothing uses this signal once the handler returns (a spliced or accepted circuit runs on node.shutdown)
+  const deadline = deadlineSignal(node.requestTimeout, node.shutdown)
+  try {
+    await serveCircuitStream(node, stream, connection, options, deadline.signal)
+  } finally {
+    deadline.clear()
+  }
+}
+
+async function serveCircuitStream (node: CircuitNode, stream: Stream, connection: Connection, options: CircuitStreamOptions, signal: AbortSignal): Promise<void> {
   const messages = pbStream(stream, { maxDataLength: MAX_REQUEST_SIZE })
 
   let request: CircuitRequest

@@ -18,7 +18,8 @@ import { RecordStore, kindToPb, ownPeerId, storedRecord } from './record-store.j
 import { hashOf, inScope, summarise } from './summary.js'
 import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal, timeoutSignal } from '../utils/timeout-signal.js'
+import type { Deadline } from '../utils/timeout-signal.js'
 import type { LinkKind, MapEdge, MapNode, NetworkMap, NetworkMapComponents, NetworkMapEvents, NetworkMapInit, NetworkMapStats, PathOptions, PathResult } from './index.js'
 import type { Emit, StoredRecord } from './record-store.js'
 import type { ChannelContext } from './channel.js'
@@ -467,10 +468,18 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
 
   // --- streams ---
 
-  private streamSignal (signal?: AbortSignal): AbortSignal {
-    const combined = AbortSignal.any([signal ?? timeoutSignal(this.streamTimeout), this.shutdownController.signal])
-    setMaxListeners(Infinity, combined)
-    return combined
+  /**
+   * One stream's deadline: `signal` or the stream timeout, and shutdown. Not
+   * AbortSignal.any() for the stream timeout: it leaves a cell per call on the
+   * long-lived shutdown signal (src/utils/timeout-signal.ts). `clear()` it when
+   * the stream is done.
+   */
+  private streamSignal (signal?: AbortSignal): Deadline {
+    const deadline: Deadline = signal == null
+      ? deadlineSignal(this.streamTimeout, this.shutdownController.signal)
+      : { signal: AbortSignal.any([signal, this.shutdownController.signal]), timedOut: false, clear: () => {} }
+    setMaxListeners(Infinity, deadline.signal)
+    return deadline
   }
 
   /** Our 2.0.0 stream to `peer`, opened on its first write */
@@ -533,16 +542,21 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     if (connection == null) {
       return
     }
-    const streamSignal = this.streamSignal(signal)
-    this.counters.streamsOpened++
-    const stream = await connection.newStream(LEGACY_PROTOCOL, { signal: streamSignal, runOnLimitedConnection: true })
+    const deadline = this.streamSignal(signal)
+    const streamSignal = deadline.signal
     try {
-      const lp = lpStream(stream, { maxDataLength: this.maxFrameSize })
-      await push(lp, envelopes, this.syncContext(peer), streamSignal)
-      await stream.close({ signal: streamSignal })
-    } catch (err) {
-      stream.abort(err as Error)
-      throw err
+      this.counters.streamsOpened++
+      const stream = await connection.newStream(LEGACY_PROTOCOL, { signal: streamSignal, runOnLimitedConnection: true })
+      try {
+        const lp = lpStream(stream, { maxDataLength: this.maxFrameSize })
+        await push(lp, envelopes, this.syncContext(peer), streamSignal)
+        await stream.close({ signal: streamSignal })
+      } catch (err) {
+        stream.abort(err as Error)
+        throw err
+      }
+    } finally {
+      deadline.clear()
     }
   }
 
@@ -639,7 +653,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       this.log('sync with %p failed - %e', peer, err)
       return
     }
-    const signal = this.streamSignal()
+    const deadline = this.streamSignal()
+    const signal = deadline.signal
     let stream: Stream | undefined
     try {
       this.counters.streamsOpened++
@@ -651,6 +666,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       this.log('sync with %p failed - %e', peer, err)
       stream?.abort(err as Error)
       this.offence(peer, err as Error)
+    } finally {
+      deadline.clear()
     }
   }
 
@@ -675,7 +692,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       const lp = lpStream(stream, { maxDataLength: this.maxFrameSize })
       // twice the writer's idle close: the neighbour closes an idle stream first, cleanly
       await readChannel(lp, this.syncContext(peer), this.shutdownController.signal, 2 * this.idleTimeout)
-      await stream.close({ signal: this.streamSignal() })
+      const closing = this.streamSignal()
+      await stream.close({ signal: closing.signal }).finally(() => { closing.clear() })
     } catch (err) {
       this.log('stream from %p failed - %e', peer, err)
       stream.abort(err as Error)
@@ -689,7 +707,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     if (this.refuse(stream, peer)) {
       return
     }
-    const signal = this.streamSignal()
+    const deadline = this.streamSignal()
+    const signal = deadline.signal
     try {
       const lp = lpStream(stream, { maxDataLength: this.maxFrameSize })
       const ctx = this.syncContext(peer)
@@ -704,6 +723,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       this.log('stream from %p failed - %e', peer, err)
       stream.abort(err as Error)
       this.offence(peer, err as Error)
+    } finally {
+      deadline.clear()
     }
   }
 

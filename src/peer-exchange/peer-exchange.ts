@@ -7,7 +7,7 @@ import { BOOTSTRAP_TAG, DEFAULT_SAMPLE_SIZE, MAX_ADDRS_PER_PEER, MAX_KNOWN_BOOTS
 import { SeenCache } from '../utils/seen-cache.js'
 import { InvalidPeerExchangeError, UntrustedPeerError } from './errors.js'
 import { PeerExchangeResponse } from './pb/px.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal, timeoutSignal } from '../utils/timeout-signal.js'
 import type { ExchangedPeer, PeerExchange, PeerExchangeComponents, PeerExchangeInit, PeerExchangeStats } from './index.js'
 import type { PeerInfo } from './pb/px.js'
 import type { Connection, IdentifyResult, Logger, PeerId, Stream } from '@libp2p/interface'
@@ -185,16 +185,24 @@ export class DefaultPeerExchange implements PeerExchange {
     if (!this.isTrusted(peer)) {
       throw new UntrustedPeerError(`${peer} is not a trusted bootstrap peer`)
     }
-    const signal = AbortSignal.any([options.signal ?? timeoutSignal(DEFAULT_EXCHANGE_TIMEOUT), this.shutdownController.signal])
-    const stream = await this.components.connectionManager.openStream(peer, PROTOCOL, { signal, runOnLimitedConnection: true })
+    // not AbortSignal.any() with a timeout: it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const deadline = options.signal == null
+      ? deadlineSignal(DEFAULT_EXCHANGE_TIMEOUT, this.shutdownController.signal)
+      : { signal: AbortSignal.any([options.signal, this.shutdownController.signal]), clear: () => {} }
+    const signal = deadline.signal
     let response: PeerExchangeResponse
     try {
-      const pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE })
-      response = await pb.read(PeerExchangeResponse, { signal, limits: { peers: MAX_PEERS, peers$: { addrs: MAX_ADDRS_PER_PEER } } })
-      await stream.close({ signal })
-    } catch (err) {
-      stream.abort(err as Error)
-      throw err
+      const stream = await this.components.connectionManager.openStream(peer, PROTOCOL, { signal, runOnLimitedConnection: true })
+      try {
+        const pb = pbStream(stream, { maxDataLength: MAX_MESSAGE_SIZE })
+        response = await pb.read(PeerExchangeResponse, { signal, limits: { peers: MAX_PEERS, peers$: { addrs: MAX_ADDRS_PER_PEER } } })
+        await stream.close({ signal })
+      } catch (err) {
+        stream.abort(err as Error)
+        throw err
+      }
+    } finally {
+      deadline.clear()
     }
     const peers = response.peers.map(info => this.parse(info))
     for (const p of peers) {
@@ -231,7 +239,6 @@ export class DefaultPeerExchange implements PeerExchange {
 
   /** Server side: answer with every known bootstrap peer and a random sample of members */
   private async handle (stream: Stream, connection: Connection): Promise<void> {
-    const signal = AbortSignal.any([timeoutSignal(DEFAULT_EXCHANGE_TIMEOUT), this.shutdownController.signal])
     const requester = connection.remotePeer
     const key = requester.toString()
     if (this.recentRequesters.has(key)) {
@@ -240,6 +247,9 @@ export class DefaultPeerExchange implements PeerExchange {
       return
     }
     this.recentRequesters.add(key)
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const deadline = deadlineSignal(DEFAULT_EXCHANGE_TIMEOUT, this.shutdownController.signal)
+    const signal = deadline.signal
     try {
       const bootstraps = this.knownBootstraps().filter(p => !p.equals(requester))
       const members = shuffle(this.components.connectionManager.getConnections()
@@ -268,6 +278,8 @@ export class DefaultPeerExchange implements PeerExchange {
       await stream.close({ signal })
     } catch (err) {
       stream.abort(err as Error)
+    } finally {
+      deadline.clear()
     }
   }
 }

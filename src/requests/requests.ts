@@ -5,7 +5,7 @@ import { linkTo } from '../utils/link.js'
 import { DEFAULT_HANDLER_TIMEOUT, DEFAULT_MAX_CONCURRENT_PER_PEER, DEFAULT_MAX_REQUEST_SIZE, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_RECEIVE_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, FRAME_OVERHEAD, MAX_INBOUND_STREAMS, READ_AHEAD, MAX_NAME_LENGTH, MAX_OUTBOUND_STREAMS, MAX_REASON_LENGTH, PROTOCOL } from './constants.js'
 import { MalformedRequestError, RequestRefusedError, RequestTimeoutError, RequestTooLargeError, ResponseTooLargeError } from './errors.js'
 import { Request, Response } from './pb/requests.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { HandleOptions, RequestHandler, RequestOptions, Requests, RequestsComponents, RequestsInit, RequestsStats } from './index.js'
 import type { LinkMaker } from '../direct-messages/index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -128,13 +128,16 @@ export class DefaultRequests implements Requests, Startable {
       throw new RequestTooLargeError(`a request of ${data.byteLength} bytes exceeds the ${this.maxRequestSize} byte limit`)
     }
     const timeout = options.timeout ?? this.requestTimeout
-    const deadline = timeoutSignal(timeout)
-    const signal = AbortSignal.any([deadline, this.shutdownController.signal, ...(options.signal == null ? [] : [options.signal])])
+    // the deadline and shutdown without AbortSignal.any(): that leaves a cell per call on the long-lived
+    // shutdown signal (src/utils/timeout-signal.ts); the caller's signal, if any, is combined with it
+    const deadline = deadlineSignal(timeout, this.shutdownController.signal)
+    const signal = options.signal == null ? deadline.signal : AbortSignal.any([deadline.signal, options.signal])
     const key = peer.toString()
     try {
       await this.acquire(key, signal)
     } catch (err) {
-      throw deadline.aborted ? new RequestTimeoutError(`no slot for a request to ${peer} within ${timeout} ms`) : err
+      deadline.clear()
+      throw deadline.timedOut ? new RequestTimeoutError(`no slot for a request to ${peer} within ${timeout} ms`) : err
     }
     try {
       const connection = await linkTo(this.components.connectionManager, peer, { signal, makeLink: this.makeLink })
@@ -143,11 +146,12 @@ export class DefaultRequests implements Requests, Startable {
       this.counters.requestsAnswered++
       return response
     } catch (err) {
-      if (deadline.aborted) {
+      if (deadline.timedOut) {
         throw new RequestTimeoutError(`no response from ${peer} to "${name}" within ${timeout} ms`)
       }
       throw err
     } finally {
+      deadline.clear()
       this.release(key)
     }
   }
@@ -212,23 +216,31 @@ export class DefaultRequests implements Requests, Startable {
   async serve (stream: Stream, from: PeerId, connection?: Connection): Promise<void> {
     const key = from.toString()
     const shutdown = this.shutdownController.signal
-    const receiveSignal = AbortSignal.any([timeoutSignal(this.receiveTimeout), shutdown])
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const receiveDeadline = deadlineSignal(this.receiveTimeout, shutdown)
+    const receiveSignal = receiveDeadline.signal
     const maxDataLength = this.maxRequestSize + FRAME_OVERHEAD
     const lp = lpStream(stream, { maxDataLength, maxBufferSize: maxDataLength + READ_AHEAD })
     let writer = lp
     const reply = async (response: Partial<Response> & { status: Response.Status }): Promise<void> => {
-      const signal = AbortSignal.any([timeoutSignal(this.receiveTimeout), shutdown])
+      const deadline = deadlineSignal(this.receiveTimeout, shutdown)
+      const signal = deadline.signal
       if (response.status !== Response.Status.OK) {
         this.counters.requestsRefused++
       }
-      await writer.write(Response.encode({ data: new Uint8Array(0), reason: '', ...response }), { signal })
-      await stream.close({ signal })
+      try {
+        await writer.write(Response.encode({ data: new Uint8Array(0), reason: '', ...response }), { signal })
+        await stream.close({ signal })
+      } finally {
+        deadline.clear()
+      }
     }
     const active = this.inbound.get(key) ?? 0
     if (active >= this.maxConcurrentPerPeer) {
       this.counters.requestsBusy++
       this.log('%p has %d requests in flight, answering busy', from, active)
       await reply({ status: Response.Status.BUSY, reason: `at most ${this.maxConcurrentPerPeer} requests in flight per peer` }).catch(err => { stream.abort(err) })
+      receiveDeadline.clear()
       return
     }
     this.inbound.set(key, active + 1)
@@ -273,14 +285,14 @@ export class DefaultRequests implements Requests, Startable {
         await reply({ status: Response.Status.REQUEST_TOO_LARGE, reason: `limit is ${registered.maxRequestSize} bytes` })
         return
       }
-      const handlerDeadline = timeoutSignal(this.handlerTimeout)
-      const handlerSignal = AbortSignal.any([handlerDeadline, shutdown])
+      const handlerDeadline = deadlineSignal(this.handlerTimeout, shutdown)
+      const handlerSignal = handlerDeadline.signal
       let data: Uint8Array
       try {
         // a handler that ignores its signal is not waited for
         data = await raceSignal(Promise.resolve(registered.handler(request.data, { from, name: request.name, connection: connection as Connection, signal: handlerSignal })), handlerSignal)
       } catch (err) {
-        if (handlerDeadline.aborted) {
+        if (handlerDeadline.timedOut) {
           await reply({ status: Response.Status.TIMEOUT, reason: `no answer within ${this.handlerTimeout} ms` })
           return
         }
@@ -289,6 +301,9 @@ export class DefaultRequests implements Requests, Startable {
         }
         await reply({ status: Response.Status.REFUSED, reason: String((err as Error)?.message ?? err).slice(0, MAX_REASON_LENGTH) })
         return
+      } finally {
+        // the handler has returned, thrown or timed out: nothing waits on its signal now
+        handlerDeadline.clear()
       }
       const limit = request.maxResponseSize > 0 ? request.maxResponseSize : this.maxResponseSize
       if (!(data instanceof Uint8Array)) {
@@ -305,6 +320,7 @@ export class DefaultRequests implements Requests, Startable {
       this.log('request stream from %p failed - %e', from, err)
       stream.abort(err as Error)
     } finally {
+      receiveDeadline.clear()
       const left = (this.inbound.get(key) ?? 1) - 1
       if (left <= 0) {
         this.inbound.delete(key)

@@ -10,7 +10,7 @@ import { ACK_FRACTION, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_RESUMES, DEFAULT_MAX_TR
 import { MalformedTransferError, TransferCancelledError, TransferIntegrityError, TransferInterruptedError, TransferRefusedError, TransferTimeoutError, TransferTooLargeError } from './errors.js'
 import { ContentHasher } from './hash.js'
 import { Accept, Chunk, Control, Offer } from './pb/transfers.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal, timeoutSignal } from '../utils/timeout-signal.js'
 import type { HandleTransferOptions, IncomingTransfer, IncomingTransferEvents, SendTransferOptions, TransferHandler, TransferResult, Transfers, TransfersComponents, TransfersInit, TransfersStats, TransferSource } from './index.js'
 import type { LinkMaker } from '../direct-messages/index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -204,7 +204,8 @@ export class DefaultTransfers implements Transfers, Startable {
   // --- sending ---------------------------------------------------------------
 
   async send (peer: PeerId, name: string, source: TransferSource, options: SendTransferOptions = {}): Promise<TransferResult> {
-    const signal = AbortSignal.any([this.shutdownController.signal, ...(options.signal == null ? [] : [options.signal])])
+    // shutdown itself when there is no caller's signal: an AbortSignal.any() would leave a cell per call on it (src/utils/timeout-signal.ts)
+    const signal = options.signal == null ? this.shutdownController.signal : AbortSignal.any([this.shutdownController.signal, options.signal])
     const out = this.outgoing(name, source, options)
     const progress = (): void => {
       options.onProgress?.({ bytes: out.sent, size: out.size, resumes: out.resumes })
@@ -217,8 +218,9 @@ export class DefaultTransfers implements Transfers, Startable {
       while (true) {
         let connection: Connection | undefined
         try {
-          const linkSignal = AbortSignal.any([signal, timeoutSignal(this.offerTimeout)])
-          connection = await linkTo(this.components.connectionManager, peer, { signal: linkSignal, makeLink: this.makeLink, allowLimited: false })
+          const linkDeadline = deadlineSignal(this.offerTimeout, signal)
+          connection = await linkTo(this.components.connectionManager, peer, { signal: linkDeadline.signal, makeLink: this.makeLink, allowLimited: false })
+            .finally(() => { linkDeadline.clear() })
           const current = connection
           // a circuit from connect() comes first and WebRTC behind it: move once a better link is up
           const better = (): boolean => {
@@ -309,7 +311,7 @@ export class DefaultTransfers implements Transfers, Startable {
    */
   async sendOver (stream: Stream, name: string, source: TransferSource, options: SendTransferOptions = {}): Promise<string> {
     const out = this.outgoing(name, source, options)
-    const signal = AbortSignal.any([this.shutdownController.signal, ...(options.signal == null ? [] : [options.signal])])
+    const signal = options.signal == null ? this.shutdownController.signal : AbortSignal.any([this.shutdownController.signal, options.signal])
     try {
       await this.carryOver(stream, out, signal, () => { options.onProgress?.({ bytes: out.sent, size: out.size, resumes: 0 }) })
     } catch (err) {
@@ -320,12 +322,15 @@ export class DefaultTransfers implements Transfers, Startable {
 
   /** Carry `out` over one stream on `connection`, from where the receiver stands, until it is verified */
   private async carry (connection: Connection, out: Outgoing, signal: AbortSignal, progress: () => void, better?: () => boolean): Promise<void> {
-    const stream = await connection.newStream(PROTOCOL, { signal: AbortSignal.any([signal, timeoutSignal(this.offerTimeout)]) })
+    const opening = deadlineSignal(this.offerTimeout, signal)
+    const stream = await connection.newStream(PROTOCOL, { signal: opening.signal }).finally(() => { opening.clear() })
     await this.carryOver(stream, out, signal, progress, better)
   }
 
   private async carryOver (stream: Stream, out: Outgoing, signal: AbortSignal, progress: () => void, better?: () => boolean): Promise<void> {
-    const offerSignal = AbortSignal.any([signal, timeoutSignal(this.offerTimeout)])
+    // not AbortSignal.any(): its sources include the long-lived shutdown signal, which keeps a cell per call (src/utils/timeout-signal.ts)
+    const offer = deadlineSignal(this.offerTimeout, signal)
+    const offerSignal = offer.signal
     const lp = lpStream(stream, { maxDataLength: FRAME_OVERHEAD, maxBufferSize: CONTROL_READ_BUFFER })
     let failure: Error | undefined
     let done = false
@@ -493,6 +498,8 @@ export class DefaultTransfers implements Transfers, Startable {
       }
       stream.abort(error)
       throw err
+    } finally {
+      offer.clear()
     }
   }
 
@@ -526,7 +533,9 @@ export class DefaultTransfers implements Transfers, Startable {
     // credit bounds what may arrive unread to one window (plus the frames' framing)
     const lp = lpStream(stream, { maxDataLength: MAX_FRAME, maxBufferSize: this.windowSize + 4 * MAX_FRAME })
     const shutdown = this.shutdownController.signal
-    const offerSignal = AbortSignal.any([timeoutSignal(this.offerTimeout), shutdown])
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const offerDeadline = deadlineSignal(this.offerTimeout, shutdown)
+    const offerSignal = offerDeadline.signal
     const answer = async (accept: Partial<Accept> & { status: Accept.Status }): Promise<void> => {
       await lp.write(Accept.encode({ offset: 0n, window: this.windowSize, reason: '', consumed: 0n, ...accept }), { signal: offerSignal })
     }
@@ -604,6 +613,8 @@ export class DefaultTransfers implements Transfers, Startable {
       }
       this.log('transfer stream from %p failed - %e', from, err)
       stream.abort(err as Error)
+    } finally {
+      offerDeadline.clear()
     }
   }
 

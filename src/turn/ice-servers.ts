@@ -6,7 +6,7 @@ import { DEFAULT_CREDENTIAL_TTL, DEFAULT_MAX_REQUESTS_PER_PEER, DEFAULT_RATE_WIN
 import { turnCredentials } from './credentials.js'
 import { IceRateLimitError, IceWorkError, InvalidIceMessageError, InvalidTurnOptionError } from './errors.js'
 import { IceRequest, IceResponse } from './pb/ice.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { IceServers, IceServersComponents, IceServersInit, IceServersServe, IceServersStats } from './index.js'
 import type { Connection, Logger, PeerId, Stream } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -134,7 +134,9 @@ export class DefaultIceServers implements IceServers {
   private async handle (stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer
     const serve = this.serve!
-    const signal = AbortSignal.any([timeoutSignal(this.timeout), this.shutdownController.signal])
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const deadline = deadlineSignal(this.timeout, this.shutdownController.signal)
+    const signal = deadline.signal
     try {
       try {
         this.limiter?.consume(peer.toString())
@@ -174,6 +176,8 @@ export class DefaultIceServers implements IceServers {
       const typed = typedDecodeError(err, why => new InvalidIceMessageError(`ICE servers request ${why}`))
       this.log('refused an ICE servers request from %p - %e', peer, typed)
       stream.abort(typed)
+    } finally {
+      deadline.clear()
     }
   }
 
@@ -184,7 +188,8 @@ export class DefaultIceServers implements IceServers {
       return
     }
     this.pending.add(key)
-    const signal = AbortSignal.any([timeoutSignal(this.timeout), this.shutdownController.signal])
+    const deadline = deadlineSignal(this.timeout, this.shutdownController.signal)
+    const signal = deadline.signal
     let stream: Stream | undefined
     try {
       stream = await connection.newStream(PROTOCOL, { signal })
@@ -210,6 +215,7 @@ export class DefaultIceServers implements IceServers {
       this.log('no ICE servers from %p - %e', peer, err)
       stream?.abort(err as Error)
     } finally {
+      deadline.clear()
       this.pending.delete(key)
     }
   }

@@ -48,9 +48,12 @@ function abortAfter (controller: AbortController, ms: number, before?: () => voi
  * (`TimeoutError`, as `AbortSignal.timeout()`) or by `parent` (with its
  * reason). `clear()` drops the timer and the listener on `parent`; call it
  * when the stream is done, or `parent` keeps the controller until it aborts.
+ * `timedOut` is true once the timer has fired (as a separate
+ * `AbortSignal.timeout()`'s `aborted` was), not when `parent` aborted.
  */
 export interface Deadline {
   signal: AbortSignal
+  readonly timedOut: boolean
   clear(): void
 }
 
@@ -58,17 +61,25 @@ export function deadlineSignal (ms: number, parent: AbortSignal): Deadline {
   const controller = new AbortController()
   if (parent.aborted) {
     controller.abort(parent.reason)
-    return { signal: controller.signal, clear: () => {} }
+    return { signal: controller.signal, timedOut: false, clear: () => {} }
   }
+  let timedOut = false
   const onAbort = (): void => {
     clear()
     controller.abort(parent.reason)
   }
-  const timer = abortAfter(controller, ms, () => { clear() })
+  const timer = abortAfter(controller, ms, () => {
+    timedOut = true
+    clear()
+  })
   parent.addEventListener('abort', onAbort, { once: true })
   function clear (): void {
     clearTimeout(timer)
     parent.removeEventListener('abort', onAbort)
   }
-  return { signal: controller.signal, clear }
+  return {
+    signal: controller.signal,
+    get timedOut () { return timedOut },
+    clear
+  }
 }
