@@ -15,7 +15,7 @@ import { CircuitLimitError, CircuitRefusedError, CircuitUpgradeError, WebRTCUpgr
 import { handleCircuitStream } from './inbound.js'
 import { routeHops } from './opener.js'
 import { CircuitSlots } from './slots.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal, timeoutSignal } from '../utils/timeout-signal.js'
 import type { CircuitNode } from './context.js'
 import type {
   CircuitMode, CircuitRouter, CircuitStats, ConnectOptions, ConnectResult, LinkOptions, MeshCircuitsComponents,
@@ -282,7 +282,9 @@ export class DefaultMeshCircuits implements MeshCircuitsService, Startable {
       await carrier()
       const timeout = this.attemptTimeout(rtt())
       options.onProgress?.(new CustomEvent('signaling', { detail: { target: peer, attempt, timeout, time: Date.now() } }))
-      const attemptSignal = AbortSignal.any([timeoutSignal(timeout), signal])
+      // not AbortSignal.any(): `signal` is (or is built on) the shutdown signal, which would keep a cell per attempt (src/utils/timeout-signal.ts)
+      const attemptDeadline = deadlineSignal(timeout, signal)
+      const attemptSignal = attemptDeadline.signal
       const dial = this.components.transportManager.dial(multiaddr(`/webrtc/p2p/${peer}`), {
         signal: attemptSignal,
         onProgress: options.onProgress
@@ -306,6 +308,8 @@ export class DefaultMeshCircuits implements MeshCircuitsService, Startable {
         if (isUnsupported(err)) {
           break
         }
+      } finally {
+        attemptDeadline.clear()
       }
     }
     return { webrtcError }

@@ -9,7 +9,7 @@ import { CircuitRequest, CircuitResponse } from './pb/circuit.js'
 import { EarlyOpenerConnection } from './early-data.js'
 import { streamToConnection } from './stream-to-conn.js'
 import { errorFor, isAbort, isCircuitError, isUnsupportedProtocol } from './wire.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal, timeoutSignal } from '../utils/timeout-signal.js'
 import type { CircuitMode } from './index.js'
 import type { SpliceLimit } from './relay.js'
 import type { Connection, Logger, PeerId, Stream, Upgrader } from '@libp2p/interface'
@@ -91,8 +91,12 @@ function openError (err: unknown, signal: AbortSignal, first: PeerId, target: Pe
  */
 export async function openCircuit (node: OpenerNode, target: PeerId, options: OpenOptions): Promise<Connection> {
   const { route, mode } = options
-  const timeout = timeoutSignal(node.openTimeout)
-  const signal = options.signal == null ? timeout : AbortSignal.any([options.signal, timeout])
+  // not AbortSignal.any([options.signal, timeout]): when the caller's signal is (or is built on) a service's
+  // shutdown signal, that leaves a cell per call on it (src/utils/timeout-signal.ts)
+  const deadline = options.signal == null
+    ? { signal: timeoutSignal(node.openTimeout), clear: () => {} }
+    : deadlineSignal(node.openTimeout, options.signal)
+  const signal = deadline.signal
   const first = route[0]
   const connection = bestConnection(node.connectionManager.getConnections(first), { allowLimited: mode === 'signaling' })
   if (connection == null) {
@@ -124,6 +128,8 @@ export async function openCircuit (node: OpenerNode, target: PeerId, options: Op
   } catch (err) {
     stream?.abort(err as Error)
     throw openError(err, signal, first, target)
+  } finally {
+    deadline.clear()
   }
 }
 

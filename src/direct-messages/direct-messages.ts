@@ -8,7 +8,6 @@ import { FRAME_OVERHEAD, ID_LENGTH, MAX_INBOUND_STREAMS, MAX_MESSAGE_SIZE, MAX_O
 import { DirectMessageAbuseError, DirectMessageRefusedError, DirectMessageTimeoutError, MalformedDirectMessageError, PeerUnreachableError } from './errors.js'
 import { typedDecodeError } from '../utils/decode-error.js'
 import { Ack, DirectMessage } from './pb/dm.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
 import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { DirectMessageHandler, DirectMessages, DirectMessagesComponents, DirectMessagesStats, DirectMessagesEvents, DirectMessagesInit, LinkMaker, ReceivedDirectMessage, SendOptions, SendResult } from './index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
@@ -85,32 +84,38 @@ export class DefaultDirectMessages extends TypedEventEmitter<DirectMessagesEvent
     if (data.byteLength > this.maxMessageSize) {
       throw new MessageTooLargeError(`direct message of ${data.byteLength} bytes exceeds the ${this.maxMessageSize} byte limit`)
     }
-    const deadline = timeoutSignal(this.timeout)
-    const signal = AbortSignal.any([deadline, this.shutdownController.signal, ...(options.signal == null ? [] : [options.signal])])
+    // the deadline and shutdown without AbortSignal.any(): that leaves a cell per call on the long-lived
+    // shutdown signal (src/utils/timeout-signal.ts); the caller's signal, if any, is combined with it
+    const deadline = deadlineSignal(this.timeout, this.shutdownController.signal)
+    const signal = options.signal == null ? deadline.signal : AbortSignal.any([deadline.signal, options.signal])
     const id = crypto.getRandomValues(new Uint8Array(ID_LENGTH))
     const started = Date.now()
     let lastError: Error | undefined
-    // a second attempt, with the same id, when a link breaks mid-way: the receiver will not deliver twice
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const connection = await this.linkTo(peer, signal)
-        const status = await this.exchange(connection, id, data, signal)
-        if (status.status !== Ack.Status.OK) {
-          throw new DirectMessageRefusedError(`${peer} refused the message: ${status.reason === '' ? status.status : status.reason}`, String(status.status))
+    try {
+      // a second attempt, with the same id, when a link breaks mid-way: the receiver will not deliver twice
+      for (let attempt = 0; attempt < 2; attempt++) {
+        try {
+          const connection = await this.linkTo(peer, signal)
+          const status = await this.exchange(connection, id, data, signal)
+          if (status.status !== Ack.Status.OK) {
+            throw new DirectMessageRefusedError(`${peer} refused the message: ${status.reason === '' ? status.status : status.reason}`, String(status.status))
+          }
+          return { id: uint8ArrayToString(id, 'base16'), rtt: Date.now() - started, connection }
+        } catch (err) {
+          lastError = err as Error
+          if (deadline.timedOut) {
+            throw new DirectMessageTimeoutError(`no acknowledgement from ${peer} within ${this.timeout} ms`)
+          }
+          if (lastError.name === 'DirectMessageRefusedError' || lastError.name === 'PeerUnreachableError' || signal.aborted) {
+            throw lastError
+          }
+          this.log('attempt %d to %p failed - %e', attempt, peer, lastError)
         }
-        return { id: uint8ArrayToString(id, 'base16'), rtt: Date.now() - started, connection }
-      } catch (err) {
-        lastError = err as Error
-        if (deadline.aborted) {
-          throw new DirectMessageTimeoutError(`no acknowledgement from ${peer} within ${this.timeout} ms`)
-        }
-        if (lastError.name === 'DirectMessageRefusedError' || lastError.name === 'PeerUnreachableError' || signal.aborted) {
-          throw lastError
-        }
-        this.log('attempt %d to %p failed - %e', attempt, peer, lastError)
       }
+      throw lastError ?? new PeerUnreachableError(`cannot reach ${peer}`)
+    } finally {
+      deadline.clear()
     }
-    throw lastError ?? new PeerUnreachableError(`cannot reach ${peer}`)
   }
 
   /** The best open connection to `peer` (limited ones too: the protocol runs over them), or a new link */

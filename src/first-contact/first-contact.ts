@@ -4,7 +4,7 @@ import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
 import { BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, CHECK_DELAY, DEFAULT_CHECK_INTERVAL, DEFAULT_DIAL_TIMEOUT, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, DEFAULT_PROTOCOL_TIMEOUT, MAX_PARALLEL_DIALS } from './constants.js'
 import { BootstrapUnreachableError, InvalidBootstrapAddressError, NoProtocolError } from './errors.js'
 import { describeDialFailure } from '../utils/dial-error.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { BootstrapErrorDetail, FirstContact as FirstContactInterface, FirstContactComponents, FirstContactEvents, FirstContactInit, FirstContactStats } from './index.js'
 import type { Connection, IdentifyResult, Logger, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -294,7 +294,9 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
     this.dialing = true
     this.lastRoundAt = Date.now()
     this.counters.rounds++
-    const signal = AbortSignal.any([this.shutdownController.signal, timeoutSignal(this.dialTimeout)])
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const deadline = deadlineSignal(this.dialTimeout, this.shutdownController.signal)
+    const signal = deadline.signal
     try {
       const results = await Promise.allSettled(targets.map(async t => this.components.connectionManager.openConnection(t.address ?? t.peer, { signal })))
       if (!this.started) {
@@ -323,6 +325,7 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
         this.check()
       }, retryIn)
     } finally {
+      deadline.clear()
       this.dialing = false
     }
   }

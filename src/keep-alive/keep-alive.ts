@@ -1,7 +1,7 @@
 import { serviceCapabilities, setMaxListeners } from '@libp2p/interface'
 import { CHECK_INTERVAL, CONFIRM_DELAY, DEFAULT_BEAT_INTERVAL, DEFAULT_SILENCE_TIMEOUT, MAX_BEAT_BYTES, MAX_STREAMS, PROTOCOL } from './constants.js'
 import { KeepAliveProtocolError, LinkSilentError } from './errors.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal, timeoutSignal } from '../utils/timeout-signal.js'
 import type { KeepAlive, KeepAliveComponents, KeepAliveInit, KeepAliveStats } from './index.js'
 import type { Connection, Logger, PeerId, Startable, Stream } from '@libp2p/interface'
 
@@ -142,8 +142,9 @@ export class DefaultKeepAlive implements KeepAlive, Startable {
       return
     }
     w.opening = true
-    const signal = AbortSignal.any([timeoutSignal(this.silenceTimeout), this.shutdownController.signal])
-    w.connection.newStream(PROTOCOL, { signal })
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const deadline = deadlineSignal(this.silenceTimeout, this.shutdownController.signal)
+    w.connection.newStream(PROTOCOL, { signal: deadline.signal })
       .then(stream => {
         if (this.watches.get(w.connection.id) !== w) {
           abortQuietly(stream, new Error('link no longer watched'))
@@ -154,7 +155,10 @@ export class DefaultKeepAlive implements KeepAlive, Startable {
         w.reopenAt = Date.now() + this.silenceTimeout
         this.log('could not open a keep-alive stream to %p - %e', w.connection.remotePeer, err)
       })
-      .finally(() => { w.opening = false })
+      .finally(() => {
+        deadline.clear()
+        w.opening = false
+      })
   }
 
   private handleStream (stream: Stream, connection: Connection): void {

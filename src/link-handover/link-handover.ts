@@ -1,6 +1,6 @@
 import { serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { bestConnection } from '../utils/connections.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { LinkHandoverComponents, LinkHandoverInit, LinkHandoverService, LinkHandoverStats } from './index.js'
 import type { Connection, Logger, Startable } from '@libp2p/interface'
 
@@ -51,12 +51,13 @@ export class DefaultLinkHandover implements LinkHandoverService, Startable {
     }
     this.counters.handovers++
     this.log('link %a to %p closed, %a remains: telling topologies again', closed.remoteAddr, closed.remotePeer, remaining.remoteAddr)
-    const signal = AbortSignal.any([this.shutdownController.signal, timeoutSignal(this.init.timeout ?? DEFAULT_HANDOVER_TIMEOUT)])
-    this.init.identify(remaining, { signal }).catch((err: Error) => {
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const deadline = deadlineSignal(this.init.timeout ?? DEFAULT_HANDOVER_TIMEOUT, this.shutdownController.signal)
+    this.init.identify(remaining, { signal: deadline.signal }).catch((err: Error) => {
       if (!this.shutdownController.signal.aborted) {
         this.counters.failures++
         this.log('identify on %a failed - %e', remaining.remoteAddr, err)
       }
-    })
+    }).finally(() => { deadline.clear() })
   }
 }

@@ -6,7 +6,7 @@ import {
 } from './constants.js'
 import { LinkAttemptError } from './errors.js'
 import { addPolicy, distances, leaveBootstrapPolicy, memberGraph, trimPolicy, upgradePolicy } from './policies/index.js'
-import { timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal, timeoutSignal } from '../utils/timeout-signal.js'
 import type { Candidate, LinkView, RoundView } from './policies/index.js'
 import type { Topology, TopologyAction, TopologyComponents, TopologyEvents, TopologyInit, TopologyStats } from './index.js'
 import type { MapEdge } from '../network-map/index.js'
@@ -425,7 +425,9 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
     const key = peer.toString()
     const state = this.state(key)
     this.pending.add(key)
-    const signal = AbortSignal.any([timeoutSignal(this.dialTimeout), this.shutdownController.signal])
+    // not AbortSignal.any(): it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
+    const deadline = deadlineSignal(this.dialTimeout, this.shutdownController.signal)
+    const signal = deadline.signal
     try {
       // some dial stages do not watch the signal: the deadline holds regardless, so the peer never stays pending
       await Promise.race([fn(signal), new Promise<never>((resolve, reject) => {
@@ -444,6 +446,7 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
       this.safeDispatchEvent('action', { detail: { action, peer, error } })
       throw error
     } finally {
+      deadline.clear()
       this.pending.delete(key)
     }
   }
