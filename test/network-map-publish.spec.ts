@@ -94,3 +94,61 @@ describe('link-caused re-issues of our record are coalesced', () => {
     assert.deepEqual([...evented].sort(), [...finalKeys].map(k => [hubKey, k].sort().join('|')).sort())
   })
 })
+
+describe('a re-issue whose timer fires late is held, and link changes meanwhile fold into it', () => {
+  // the hold: one publishInterval; a tenth of the TTL caps repeated holds
+  const INTERVAL = 8_000
+  let hub: Node
+  let leaves: Node[] = []
+
+  before(async () => {
+    // a burst large enough that the token bucket never holds a re-issue back: only lateness does
+    hub = await startNode({ publishDelay: 1, publishInterval: INTERVAL, publishBurst: 10, recordTtl: 600_000 })
+    leaves = await Promise.all(Array.from({ length: 4 }, async () => startNode()))
+  })
+
+  after(async () => {
+    await Promise.allSettled([hub, ...leaves].map(async n => n.stop()))
+  })
+
+  const identified = async (leaf: Node): Promise<void> => {
+    await waitFor(async () => (await hub.peerStore.get(leaf.peerId)).protocols.includes(PROTOCOL), 'identify told the hub of the map protocol')
+  }
+
+  it('three link changes during a stall cost one record, which lists the final links', async () => {
+    const map = hub.services.networkMap
+    const watcher = leaves[0].services.networkMap
+    const hubKey = hub.peerId.toString()
+    const neighboursOf = (m: NetworkMap): string[] => (m.get(hub.peerId)?.neighbours ?? []).map(n => n.id.toString()).sort()
+    const keys = (nodes: Node[]): string[] => nodes.map(n => n.peerId.toString()).sort()
+
+    await hub.dial(leaves[0].getMultiaddrs()[0])
+    await waitFor(() => neighboursOf(watcher).join() === keys(leaves.slice(0, 1)).join(), 'the first link is in the hub\'s record as the watcher holds it')
+    const before = map.stats().recordsIssued
+
+    // the stall: the hub's event loop is blocked right after the map saw the second link (the registrar
+    // tells the map on identify before this listener runs), so the re-issue timer, due 1 ms later, fires
+    // 1.5 s late. This simulates an overloaded node; it is the condition under test, not a wait.
+    const stall = (evt: CustomEvent<{ peerId: { toString(): string } }>): void => {
+      if (evt.detail.peerId.toString() !== leaves[1].peerId.toString()) { return }
+      hub.removeEventListener('peer:identify', stall)
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1_500)
+    }
+    hub.addEventListener('peer:identify', stall)
+    await hub.dial(leaves[1].getMultiaddrs()[0])
+    await waitFor(() => map.stats().reissuesHeld >= 1, 'the late re-issue was held')
+    assert.equal(map.stats().recordsIssued, before, 'nothing was issued for the second link yet')
+
+    // two more links while the re-issue is held
+    await Promise.all(leaves.slice(2).map(async leaf => { await hub.dial(leaf.getMultiaddrs()[0]) }))
+    await Promise.all(leaves.slice(2).map(identified))
+    const duringHold = map.stats().recordsIssued
+
+    await waitFor(() => neighboursOf(watcher).join() === keys(leaves).join(), 'the hub\'s record as the watcher holds it lists all four links', 40_000)
+    assert.equal(duringHold, before, 'nothing was issued while the re-issue was held')
+    assert.equal(map.stats().recordsIssued - before, 1, 'the three link changes folded into one record')
+    assert.equal(watcher.get(hub.peerId)?.seq, map.get(hub.peerId)?.seq)
+    const hubEdges = watcher.edges().filter(e => e.from.toString() === hubKey || e.to.toString() === hubKey).length
+    assert.equal(hubEdges, 4, 'the watcher\'s map holds the hub\'s four edges')
+  })
+})

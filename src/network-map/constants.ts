@@ -60,6 +60,21 @@ export const DEFAULT_PUBLISH_DELAY = 100
 export const DEFAULT_PUBLISH_INTERVAL = 2_000
 export const DEFAULT_PUBLISH_BURST = 3
 
+/**
+ * A link-caused re-issue whose timer fires this many ms late is held for
+ * another `publishInterval` (issue 19, mass start): our event loop is that far
+ * behind, and a new version now would cost every node one more signature
+ * check. Measured at a 300-node start over 2 worker processes: event-loop p99
+ * 2–7 s, every node verifying ≈ 5 versions of every other node's record
+ * (1 495 records issued, 297 k verified in 144 s), and those verifications
+ * slowing the dials that cause the next versions. Link changes made while the
+ * re-issue is held fold into it.
+ */
+export const PUBLISH_LATE = 500
+
+/** The longest a link-caused re-issue is held for lateness: at most this, and at most a tenth of the record TTL */
+export const MAX_PUBLISH_HOLD = 30_000
+
 /** Records queued for a neighbour within this window travel in one stream */
 export const DEFAULT_FLOOD_DELAY = 20
 

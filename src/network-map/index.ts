@@ -111,6 +111,12 @@ export interface NetworkMapStats {
    * refreshes, and the goodbye
    */
   recordsIssued: number
+  /**
+   * Times a link-caused re-issue was held for another `publishInterval`
+   * because its timer fired 500 ms or more late (this node's event loop was
+   * behind, as at a mass start); changes meanwhile fold into one record
+   */
+  reissuesHeld: number
   /** Records held in any state (live, departed, pruned); never above `maxNodes` */
   recordsHeld: number
   /**

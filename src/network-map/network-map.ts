@@ -7,7 +7,7 @@ import {
   DEFAULT_FLOOD_DELAY, DEFAULT_GOODBYE_TIMEOUT, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_TTL, DEFAULT_MAX_RECORDS_PER_SECOND, DEFAULT_PENALTY_THRESHOLD,
   DEFAULT_PUBLISH_BURST, DEFAULT_PUBLISH_DELAY, DEFAULT_PUBLISH_INTERVAL, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_STREAM_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_FRAME_SIZE, MAX_MULTIADDRS, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_RECORD_SIZE,
-  LEGACY_PROTOCOL, MAX_QUEUED_BYTES, MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, UNMEASURED_RTT, channelIdleTimeout, refreshDelay
+  LEGACY_PROTOCOL, MAX_PUBLISH_HOLD, MAX_QUEUED_BYTES, MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, PUBLISH_LATE, UNMEASURED_RTT, channelIdleTimeout, refreshDelay
 } from './constants.js'
 import { ChannelFullError, MalformedRecordError, MapFullError, RecordRateLimitError, StaleRecordError, UnexpectedRecordError } from './errors.js'
 import { Channel, openingFrame, readChannel } from './channel.js'
@@ -65,6 +65,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   /** Link-caused re-issues we may make now (a token bucket of `publishBurst`, one back per `publishInterval`), as of `tokensAt` */
   private publishTokens = 0
   private tokensAt = 0
+  /** When the pending link-caused re-issue was first due, while it is held because its timer fired late */
+  private heldSince?: number
   private readonly maxRecordSize: number
   private readonly maxNeighbours: number
   private readonly maxNodes: number
@@ -78,7 +80,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly store: RecordStore
   private readonly flooder: Flooder
   private readonly penalties: Penalties
-  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, recordsIssued: 0, streamsRefused: 0, streamsOpened: 0 }
+  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, recordsIssued: 0, reissuesHeld: 0, streamsRefused: 0, streamsOpened: 0 }
   /** Nodes refused because the map was full, with the expiry of the record refused: the map is partial while any is left */
   private readonly missing = new Map<string, number>()
   /** Our 2.0.0 stream to each neighbour (and to a peer we answer) */
@@ -317,12 +319,36 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.refill(now)
     // a token comes back every publishInterval: wait for the next one when none is left
     const wait = this.publishTokens >= 1 ? 0 : (1 - this.publishTokens) * this.publishInterval
+    this.armPublish(Math.max(this.publishDelay, wait))
+  }
+
+  /**
+   * The re-issue timer. When it fires `PUBLISH_LATE` or more behind, this
+   * node's event loop is that far behind its work (at a mass start: checking
+   * the signatures of everyone's new versions); the re-issue is held for
+   * another `publishInterval`, up to the hold limit, and link changes meanwhile
+   * fold into it. A node whose timers run on time re-issues as before.
+   */
+  private armPublish (delay: number): void {
+    const due = Date.now() + delay
     this.publishTimer = setTimeout(() => {
       this.publishTimer = undefined
-      this.refill(Date.now())
+      if (!this.started) {
+        return
+      }
+      const now = Date.now()
+      const heldSince = this.heldSince ?? due
+      if (now - due >= PUBLISH_LATE && now - heldSince < Math.min(MAX_PUBLISH_HOLD, this.recordTtl / 10)) {
+        this.heldSince = heldSince
+        this.counters.reissuesHeld++
+        this.armPublish(this.publishInterval)
+        return
+      }
+      this.heldSince = undefined
+      this.refill(now)
       this.publishTokens = Math.max(0, this.publishTokens - 1)
       void this.republish()
-    }, Math.max(this.publishDelay, wait))
+    }, delay)
   }
 
   private refill (now: number): void {
