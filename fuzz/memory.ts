@@ -14,6 +14,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Random } from './mutator.js'
 import { attackProtocol, stockNode } from './network.js'
+import type { ResidentBreakdown } from './smaps.js'
 
 interface Described { peerId: string, addr: string, protocols: string[] }
 
@@ -24,7 +25,9 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     only: { type: 'string', multiple: true },
     // a path prefix: heap snapshots of the target child at the attack's end and after the settle + GC
-    snapshot: { type: 'string' }
+    snapshot: { type: 'string' },
+    // extra node flags for the target child only, e.g. "--max-semi-space-size=4"
+    'target-flags': { type: 'string', default: '' }
   }
 })
 const seconds = Number(values.seconds)
@@ -32,17 +35,22 @@ const settle = Number(values.settle)
 const mb = (bytes: number): number => Math.round(bytes / 1e6)
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
-const child = fork(new URL('./target.js', import.meta.url), [], { execArgv: ['--expose-gc'] })
+const child = fork(new URL('./target.js', import.meta.url), [], { execArgv: ['--expose-gc', ...values['target-flags'].split(' ').filter(f => f !== '')] })
 const [described] = await once(child, 'message') as [{ bootstrap: Described, member: Described }]
-const memory = async (gc = false): Promise<NodeJS.MemoryUsage> => {
+type Memory = NodeJS.MemoryUsage & { malloced: number, resident?: ResidentBreakdown, spaces?: Record<string, number> }
+const memory = async (gc = false): Promise<Memory> => {
   child.send({ memory: { gc } })
   for (;;) {
-    const [msg] = await once(child, 'message') as [{ memory?: NodeJS.MemoryUsage }]
+    const [msg] = await once(child, 'message') as [{ memory?: NodeJS.MemoryUsage, malloced: number, resident?: ResidentBreakdown, spaces?: Record<string, number> }]
     if (msg.memory != null) {
-      return msg.memory
+      return { ...msg.memory, malloced: msg.malloced, resident: msg.resident, spaces: msg.spaces }
     }
   }
 }
+/** RSS by kind, in MB: malloc (brk + arenas, and how many arenas), other anonymous, file-backed; and how much of it is MADV_FREE'd */
+const where = (m: Memory): unknown => m.resident == null
+  ? undefined
+  : { mallocMb: Math.round((m.resident.brkKb + m.resident.arenasKb) / 1e3), arenas: m.resident.arenaCount, otherAnonMb: Math.round(m.resident.otherAnonKb / 1e3), fileMb: Math.round(m.resident.fileKb / 1e3), lazyFreeMb: Math.round(m.resident.lazyFreeKb / 1e3) }
 const snapshot = async (suffix: string): Promise<void> => {
   if (values.snapshot == null) {
     return
@@ -61,7 +69,7 @@ const pinger = await stockNode()
 // the targets settle (the member joins, the map syncs) before the quiet figure
 await sleep(15_000)
 const quiet = await memory()
-process.stdout.write(JSON.stringify({ kind: 'quiet', rssMb: mb(quiet.rss), heapUsedMb: mb(quiet.heapUsed) }) + '\n')
+process.stdout.write(JSON.stringify({ kind: 'quiet', rssMb: mb(quiet.rss), heapUsedMb: mb(quiet.heapUsed), heapTotalMb: mb(quiet.heapTotal), arrayBuffersMb: mb(quiet.arrayBuffers), v8MallocedMb: mb(quiet.malloced), resident: where(quiet) }) + '\n')
 for (const name of ['bootstrap', 'member'] as const) {
   const target = described[name]
   const addr = multiaddr(target.addr)
@@ -82,12 +90,16 @@ for (const name of ['bootstrap', 'member'] as const) {
     const outcome = await attackProtocol({ name, peerId: peerIdFromString(target.peerId), addr }, protocol, pinger, { seconds, concurrency: 8, maxInputs: 10_000_000, random })
     sampling = false
     await sampler
+    const ended = await memory()
     const tag = `${name}${protocol.replaceAll('/', '_')}`
     await snapshot(`${tag}-peak`)
     await sleep(settle * 1000)
     const settled = await memory()
     peak = Math.max(peak, settled.rss)
     const collected = await memory(true)
+    // V8 unmaps freed pages after a GC concurrently: read again a little later
+    await sleep(5000)
+    const later = await memory()
     await snapshot(`${tag}-after`)
     process.stdout.write(JSON.stringify({
       kind: 'memory',
@@ -102,6 +114,12 @@ for (const name of ['bootstrap', 'member'] as const) {
       heapUsedMb: { before: mb(before.heapUsed), settled: mb(settled.heapUsed), afterGc: mb(collected.heapUsed) },
       heapTotalMb: { before: mb(before.heapTotal), peak: mb(peakHeapTotal), afterGc: mb(collected.heapTotal) },
       externalMb: { before: mb(before.external), afterGc: mb(collected.external) },
+      arrayBuffersMb: { before: mb(before.arrayBuffers), afterGc: mb(collected.arrayBuffers) },
+      v8MallocedMb: { before: mb(before.malloced), afterGc: mb(collected.malloced) },
+      resident: { before: where(before), attackEnd: where(ended), afterGc: where(collected) },
+      afterGc5sMb: { rss: mb(later.rss), heapUsed: mb(later.heapUsed), heapTotal: mb(later.heapTotal), resident: where(later) },
+      spacesMb: { before: before.spaces, attackEnd: ended.spaces, afterGc: collected.spaces, afterGc5s: later.spaces },
+      attackEndMb: { rss: mb(ended.rss), heapTotal: mb(ended.heapTotal), arrayBuffers: mb(ended.arrayBuffers), v8Malloced: mb(ended.malloced) },
       peakOverQuiet: Math.round(peak / quiet.rss * 100) / 100
     }) + '\n')
   }

@@ -5,8 +5,10 @@
  * with its `process.memoryUsage()` (after a GC when asked to, under
  * `--expose-gc`), so the attackers' memory is not counted. `snapshot`
  * writes a V8 heap snapshot to the path given and answers with it.
+ * `memory` also carries V8's `malloced_memory` and `fuzz/smaps.ts`'s breakdown.
  */
-import { writeHeapSnapshot } from 'node:v8'
+import { getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from 'node:v8'
+import { residentBreakdown } from './smaps.js'
 import { startTargets } from './targets.js'
 
 const { boot, bootAddr, member, memberAddr } = await startTargets()
@@ -24,7 +26,9 @@ process.on('message', (msg: { memory?: { gc: boolean }, snapshot?: string, stop?
     if (msg.memory.gc) {
       (globalThis as { gc?: () => void }).gc?.()
     }
-    process.send?.({ memory: process.memoryUsage() })
+    // V8's own malloc (zones, not the JS heap) and where RSS is by mapping kind
+    const spaces = Object.fromEntries(getHeapSpaceStatistics().map(s => [s.space_name, Math.round(s.space_size / 1e6)]))
+    process.send?.({ memory: process.memoryUsage(), malloced: getHeapStatistics().malloced_memory, resident: residentBreakdown(), spaces })
   }
   if (msg.stop === true) {
     void Promise.allSettled([member.stop(), boot.stop()]).then(() => process.exit(0))
