@@ -13,11 +13,13 @@ import { CIRCUIT_PROTOCOL, MAX_STREAMS_PER_CONNECTION } from '../src/circuit/con
 import { CircuitRequest, CircuitResponse } from '../src/circuit/pb/circuit.js'
 import { startGraph } from './fixtures/line.js'
 import { stopAll } from './fixtures/nodes.js'
+import { PING_BOUND, watchPings } from './fixtures/ping-watch.js'
 import { waitFor } from './fixtures/wait.js'
 import type { Membrane } from '../src/index.js'
 
 /**
- * The honest ping's median must answer within this while the attack runs,
+ * Rounds of concurrent requests per measurement. The honest ping's median
+ * must answer within PING_BOUND while the attack runs,
  * or within twice the median of the same traffic made of trivial requests
  * (measured first, in the same run) when the machine itself is slower than
  * that: attacker, victim and pinger share one process here, and on a shared,
@@ -25,7 +27,6 @@ import type { Membrane } from '../src/index.js'
  * 200 ms. A handler that blocked the event loop (the defect: seconds per
  * request) fails either way.
  */
-const PING_BOUND = 200
 const ROUNDS = 8
 
 function median (values: number[]): number {
@@ -66,13 +67,7 @@ describe('worst-case circuit requests do not stall the peer', () => {
     /** ROUNDS rounds of MAX_STREAMS_PER_CONNECTION concurrent requests, pinging throughout */
     const attack = async (requests: Array<Partial<CircuitRequest>>): Promise<{ statuses: Map<string, number>, rtts: number[] }> => {
       const statuses = new Map<string, number>()
-      const rtts: number[] = []
-      let attacking = true
-      const pinger = (async () => {
-        while (attacking) {
-          rtts.push(await honest.services.ping.ping(victim.peerId, { signal: AbortSignal.timeout(10_000) }))
-        }
-      })()
+      const pinger = watchPings(honest, victim.peerId)
       for (let round = 0; round < ROUNDS; round++) {
         await Promise.all(Array.from({ length: MAX_STREAMS_PER_CONNECTION }, async (_, i) => {
           const stream = await connection.newStream(CIRCUIT_PROTOCOL, { runOnLimitedConnection: true })
@@ -83,8 +78,8 @@ describe('worst-case circuit requests do not stall the peer', () => {
           stream.abort(new Error('done'))
         }))
       }
-      attacking = false
-      await pinger
+      const { rtts, failed } = await pinger.stop()
+      assert.equal(failed, 0, `every honest ping answered (${rtts.join(', ')} ms)`)
       return { statuses, rtts }
     }
 
