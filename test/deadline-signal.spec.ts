@@ -5,8 +5,9 @@
  * collected; with a service's shutdown signal as a source, every stream served
  * left a cell behind (src/utils/timeout-signal.ts). Here the direct message,
  * ICE servers, circuit (target refusal and hop) and request handlers are sent
- * real protobuf bytes over real stream pairs, and the `FinalizationRegistry`
- * cells in a heap snapshot are counted before and after.
+ * real protobuf bytes over real stream pairs, the network map's channel writer
+ * writes real frames to one, and the `FinalizationRegistry` cells in a heap
+ * snapshot are counted before and after.
  */
 import assert from 'node:assert/strict'
 import { getHeapSnapshot } from 'node:v8'
@@ -14,7 +15,7 @@ import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { defaultLogger } from '@libp2p/logger'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
-import { pbStream, RateLimiter, streamPair } from '@libp2p/utils'
+import { lpStream, pbStream, RateLimiter, streamPair } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_RELAY_LIMIT, DEFAULT_SIGNALING_LIMIT } from '../src/circuit/constants.js'
 import { handleCircuitStream } from '../src/circuit/inbound.js'
@@ -22,6 +23,8 @@ import { CircuitRequest, CircuitResponse } from '../src/circuit/pb/circuit.js'
 import { CircuitSlots } from '../src/circuit/slots.js'
 import { DefaultDirectMessages } from '../src/direct-messages/direct-messages.js'
 import { DirectMessage } from '../src/direct-messages/pb/dm.js'
+import { Channel } from '../src/network-map/channel.js'
+import { NetmapMessage } from '../src/network-map/pb/netmap.js'
 import { Request } from '../src/requests/pb/requests.js'
 import { DefaultRequests } from '../src/requests/requests.js'
 import { DefaultIceServers } from '../src/turn/ice-servers.js'
@@ -199,5 +202,42 @@ describe('per-stream deadlines on a long-lived signal', () => {
     const stats = service.stats()
     assert.ok(stats.requestsServed >= (streams * 2) / 3, `the echo requests were served (${JSON.stringify(stats)})`)
     assert.ok(after - before < streams / 10, `${after - before} FinalizationRegistry cells left by ${streams} streams (${before} → ${after})`)
+  })
+  it('the network map\'s channel writer leaves no FinalizationRegistry cell per write', async (t) => {
+    const shutdown = new AbortController()
+    const [outbound, inbound] = await streamPair()
+    const reader = lpStream(inbound, { maxDataLength: 64 * 1024 })
+    let read = 0
+    const reading = (async () => {
+      while (true) {
+        NetmapMessage.decode(await reader.read())
+        read++
+      }
+    })().catch(() => {})
+    const channel = new Channel({
+      open: async () => outbound,
+      maxFrameSize: 64 * 1024,
+      writeTimeout: 60_000,
+      idleTimeout: 600_000,
+      maxQueuedBytes: 1024 * 1024,
+      stats: { bytesSent: 0 },
+      signal: shutdown.signal,
+      log: defaultLogger().forComponent('test:channel')
+    })
+    let written = 0
+    const write = async (count: number): Promise<void> => {
+      for (let i = 0; i < count; i++) {
+        await channel.write([{ type: NetmapMessage.Type.PUSH, digest: [], records: [Uint8Array.from([written++ & 0xff])], want: [], more: false }])
+      }
+      await waitFor(() => read === written, 'the neighbour read every frame')
+    }
+    const writes = 600
+    const { before, after } = await cellsLeftBy(write, writes)
+    t.diagnostic(`FinalizationRegistry cells ${before} → ${after} over ${writes} writes`)
+    assert.equal(read, writes + 20, 'every frame reached the neighbour')
+    assert.ok(after - before < writes / 10, `${after - before} FinalizationRegistry cells left by ${writes} writes (${before} → ${after})`)
+    channel.abort(new Error('done'))
+    shutdown.abort()
+    await reading
   })
 })

@@ -15,9 +15,11 @@ import { ChannelFullError, ChannelIdleError, MalformedFrameError } from './error
 import { NetmapMessage } from './pb/netmap.js'
 import { SMALL_DIGEST, SUMMARY_BUCKETS, asHash, bucketOf, differingBuckets, inScope } from './summary.js'
 import { peerKey, readFrame, recordFrames } from './sync.js'
+import { deadlineSignal } from '../utils/timeout-signal.js'
 import type { DigestEntry } from './pb/netmap.js'
 import type { SummaryValue } from './summary.js'
 import type { FrameStream, WireOptions } from './sync.js'
+import type { Deadline } from '../utils/timeout-signal.js'
 import { TimeoutError } from '@libp2p/interface'
 import type { Logger, Stream } from '@libp2p/interface'
 
@@ -138,33 +140,31 @@ export class Channel {
     if (this.closed) {
       throw new ChannelFullError('the channel is closed')
     }
-    // a timer cleared when the write is done: an AbortSignal.timeout() per write would keep the signal,
-    // its timer and its listeners alive for writeTimeout after every write (a flood is a write per batch)
-    let timer: ReturnType<typeof setTimeout> | undefined
-    let own: AbortController | undefined
-    if (signal == null) {
-      const controller = own = new AbortController()
-      timer = setTimeout(() => { controller.abort(new TimeoutError(`a channel write took over ${this.init.writeTimeout} ms`)) }, this.init.writeTimeout)
-    }
-    const deadline = AbortSignal.any([signal ?? own!.signal, this.init.signal])
+    // a deadline cleared when the write is done, tied to the service's signal without AbortSignal.any():
+    // a composite per write would leave a FinalizationRegistry cell on that long-lived signal for
+    // every write (a flood is a write per batch), see src/utils/timeout-signal.ts
+    const deadline: Deadline = signal == null
+      ? deadlineSignal(this.init.writeTimeout, this.init.signal)
+      : { signal: AbortSignal.any([signal, this.init.signal]), timedOut: false, clear: () => {} }
     try {
-      const lp = await this.writable(deadline)
+      const lp = await this.writable(deadline.signal)
       for (const frame of frames) {
         this.init.stats.bytesSent += frame.byteLength
-        await lp.write(frame, { signal: deadline })
+        await lp.write(frame, { signal: deadline.signal })
       }
       this.armIdle()
-    } catch (err) {
+    } catch (cause) {
+      const err = deadline.timedOut ? new TimeoutError(`a channel write took over ${this.init.writeTimeout} ms`) : cause as Error
       this.init.log('channel write failed - %e', err)
       // frames may be lost only when a stream was open; a failed open is retried by the next write
       const wasOpen = this.stream != null
-      this.reset(err as Error)
+      this.reset(err)
       if (wasOpen) {
         this.retrySoon()
       }
       throw err
     } finally {
-      clearTimeout(timer)
+      deadline.clear()
     }
   }
 
