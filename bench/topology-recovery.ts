@@ -4,6 +4,7 @@ import { stopAll } from '../test/fixtures/nodes.js'
 import { waitFor } from '../test/fixtures/wait.js'
 import { metric, percentile } from './metric.js'
 import type { BenchOptions, Metric } from './metric.js'
+import type { TopologyActionEvent } from '../src/topology/index.js'
 
 const TOPIC = 'bench-topology'
 const MIN_PEERS = 3
@@ -43,6 +44,25 @@ async function recovery (size: number): Promise<Metric[]> {
       return out
     }
     const victims = new Set(mesh.members.slice().sort(() => Math.random() - 0.5).slice(0, extra.killed))
+    const victimKeys = new Set([...victims].map(v => v.node.peerId.toString()))
+    // where the survivors' new links go after the kill: to live members, or to victims still in their maps
+    const adds = { live: 0, liveFailed: 0, victims: 0, lastToVictimS: 0, firstLiveS: null as number | null }
+    const onAction = (evt: CustomEvent<TopologyActionEvent>): void => {
+      const { action, peer, error } = evt.detail
+      if (action !== 'add' && action !== 'bridge') { return }
+      const at = (Date.now() - started) / 1000
+      if (victimKeys.has(peer.toString())) {
+        adds.victims++
+        adds.lastToVictimS = at
+      } else if (error != null) {
+        adds.liveFailed++
+      } else {
+        adds.live++
+        adds.firstLiveS ??= at
+      }
+    }
+    const watched = mesh.members.filter(m => !victims.has(m)).map(m => m.node.services.topology)
+    for (const topology of watched) { topology.addEventListener('action', onAction) }
     const started = Date.now()
     await Promise.all([...victims].map(async v => v.kill()))
     const survivors = mesh.members.filter(m => !victims.has(m)).map(m => m.node)
@@ -59,7 +79,18 @@ async function recovery (size: number): Promise<Metric[]> {
       untilBroadcastReachesAll(survivors, TOPIC, deadline, 500).then(() => (Date.now() - started) / 1000, () => null),
       secondsUntil(started, deadline, () => mapProblems(survivors).length === 0),
       secondsUntil(started, deadline, () => meshProblems(survivors, mesh.bootstrap, MIN_PEERS, MAX_PEERS).length === 0 && mapProblems(survivors).length === 0)
-    ]).finally(() => { clearInterval(sampler) })
+    ]).finally(() => {
+      clearInterval(sampler)
+      for (const topology of watched) { topology.removeEventListener('action', onAction) }
+    })
+    out.push(metric('recovery.adds.to_victims', 'attempts', adds.victims, null, size, {
+      ...extra,
+      what: 'add/bridge attempts by survivors, after the kill and until healed or bound, whose target was a killed member (each fails)',
+      last_to_victim_s: adds.lastToVictimS,
+      live_ok: adds.live,
+      live_failed: adds.liveFailed,
+      first_live_ok_s: adds.firstLiveS
+    }))
     out.push(metric('recovery.degree.max', 'links', maxDegree, null, size, { ...extra, sampled_ms: 100, until: 'healed or bound', above_max_until_s: lastAbove == null ? 0 : (lastAbove - started) / 1000 }))
     out.push(metric('recovery.delivery.s', 's', delivery, null, size, { ...extra, goal: '<= 3 s', probe_interval_ms: 500 }))
     out.push(metric('recovery.maps.s', 's', maps, null, size, { ...extra, goal: '<= 5 s' }))
