@@ -29,7 +29,7 @@ import { Request } from '../src/requests/pb/requests.js'
 import { DefaultRequests } from '../src/requests/requests.js'
 import { DefaultIceServers } from '../src/turn/ice-servers.js'
 import { IceRequest } from '../src/turn/pb/ice.js'
-import { deadlineSignal } from '../src/utils/timeout-signal.js'
+import { deadlineSignal, operationDeadline } from '../src/utils/timeout-signal.js'
 import { lengthPrefixed } from '../src/utils/length-prefix.js'
 import { capturingRegistrar, collectGarbage, inboundFrom, serveStreams } from './fixtures/handler.js'
 import { waitFor } from './fixtures/wait.js'
@@ -128,6 +128,22 @@ describe('per-stream deadlines on a long-lived signal', () => {
     const later = deadlineSignal(20, new AbortController().signal)
     await waitFor(() => later.signal.aborted, 'a later deadline passed')
     assert.equal(cleared.signal.aborted, false, 'a cleared deadline never aborts')
+  })
+
+  it('operationDeadline is the caller\'s signal with the parent when given one, else a deadlineSignal', async () => {
+    const parent = new AbortController()
+    const own = operationDeadline(10, parent.signal)
+    await waitFor(() => own.signal.aborted, 'the deadline passed')
+    assert.equal(own.timedOut, true)
+    const caller = new AbortController()
+    const given = operationDeadline(10, parent.signal, caller.signal)
+    const untouched = operationDeadline(60_000, parent.signal, new AbortController().signal)
+    caller.abort(new Error('caller'))
+    assert.equal((given.signal.reason as Error).message, 'caller')
+    assert.equal(given.timedOut, false, 'a caller\'s abort is not our timeout')
+    assert.equal(untouched.signal.aborted, false, 'no timer of ours beside a caller\'s signal')
+    parent.abort(new Error('shutdown'))
+    assert.equal((untouched.signal.reason as Error).message, 'shutdown')
   })
 
   it('the direct message handler leaves no FinalizationRegistry cell per stream it served', async (t) => {

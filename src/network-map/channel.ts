@@ -15,11 +15,10 @@ import { ChannelFullError, ChannelIdleError, MalformedFrameError } from './error
 import { NetmapMessage } from './pb/netmap.js'
 import { SMALL_DIGEST, SUMMARY_BUCKETS, asHash, bucketOf, differingBuckets, inScope } from './summary.js'
 import { peerKey, readFrame, recordFrames } from './sync.js'
-import { deadlineSignal } from '../utils/timeout-signal.js'
+import { operationDeadline } from '../utils/timeout-signal.js'
 import type { DigestEntry } from './pb/netmap.js'
 import type { SummaryValue } from './summary.js'
 import type { FrameStream, WireOptions } from './sync.js'
-import type { Deadline } from '../utils/timeout-signal.js'
 import { TimeoutError } from '@libp2p/interface'
 import type { Logger, Stream } from '@libp2p/interface'
 
@@ -143,9 +142,7 @@ export class Channel {
     // a deadline cleared when the write is done, tied to the service's signal without AbortSignal.any():
     // a composite per write would leave a FinalizationRegistry cell on that long-lived signal for
     // every write (a flood is a write per batch), see src/utils/timeout-signal.ts
-    const deadline: Deadline = signal == null
-      ? deadlineSignal(this.init.writeTimeout, this.init.signal)
-      : { signal: AbortSignal.any([signal, this.init.signal]), timedOut: false, clear: () => {} }
+    const deadline = operationDeadline(this.init.writeTimeout, this.init.signal, signal)
     try {
       const lp = await this.writable(deadline.signal)
       for (const frame of frames) {

@@ -18,7 +18,7 @@ import { RecordStore, kindToPb, ownPeerId, storedRecord } from './record-store.j
 import { hashOf, inScope, summarise } from './summary.js'
 import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
-import { deadlineSignal, timeoutSignal } from '../utils/timeout-signal.js'
+import { operationDeadline, timeoutSignal } from '../utils/timeout-signal.js'
 import type { Deadline } from '../utils/timeout-signal.js'
 import type { LinkKind, MapEdge, MapNode, NetworkMap, NetworkMapComponents, NetworkMapEvents, NetworkMapInit, NetworkMapStats, PathOptions, PathResult } from './index.js'
 import type { Emit, StoredRecord } from './record-store.js'
@@ -501,9 +501,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
    * the stream is done.
    */
   private streamSignal (signal?: AbortSignal): Deadline {
-    const deadline: Deadline = signal == null
-      ? deadlineSignal(this.streamTimeout, this.shutdownController.signal)
-      : { signal: AbortSignal.any([signal, this.shutdownController.signal]), timedOut: false, clear: () => {} }
+    const deadline = operationDeadline(this.streamTimeout, this.shutdownController.signal, signal)
     setMaxListeners(Infinity, deadline.signal)
     return deadline
   }

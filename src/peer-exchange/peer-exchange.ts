@@ -7,7 +7,7 @@ import { BOOTSTRAP_TAG, DEFAULT_SAMPLE_SIZE, MAX_ADDRS_PER_PEER, MAX_KNOWN_BOOTS
 import { SeenCache } from '../utils/seen-cache.js'
 import { InvalidPeerExchangeError, UntrustedPeerError } from './errors.js'
 import { PeerExchangeResponse } from './pb/px.js'
-import { deadlineSignal, timeoutSignal } from '../utils/timeout-signal.js'
+import { deadlineSignal, operationDeadline, timeoutSignal } from '../utils/timeout-signal.js'
 import type { ExchangedPeer, PeerExchange, PeerExchangeComponents, PeerExchangeInit, PeerExchangeStats } from './index.js'
 import type { PeerInfo } from './pb/px.js'
 import type { Connection, IdentifyResult, Logger, PeerId, Stream } from '@libp2p/interface'
@@ -185,10 +185,7 @@ export class DefaultPeerExchange implements PeerExchange {
     if (!this.isTrusted(peer)) {
       throw new UntrustedPeerError(`${peer} is not a trusted bootstrap peer`)
     }
-    // not AbortSignal.any() with a timeout: it leaves a cell per call on the long-lived shutdown signal (src/utils/timeout-signal.ts)
-    const deadline = options.signal == null
-      ? deadlineSignal(DEFAULT_EXCHANGE_TIMEOUT, this.shutdownController.signal)
-      : { signal: AbortSignal.any([options.signal, this.shutdownController.signal]), clear: () => {} }
+    const deadline = operationDeadline(DEFAULT_EXCHANGE_TIMEOUT, this.shutdownController.signal, options.signal)
     const signal = deadline.signal
     let response: PeerExchangeResponse
     try {

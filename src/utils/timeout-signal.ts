@@ -83,3 +83,14 @@ export function deadlineSignal (ms: number, parent: AbortSignal): Deadline {
     clear
   }
 }
+
+/**
+ * An operation's deadline: the caller's `signal` when it gave one (with
+ * `parent`, through `AbortSignal.any()`: the sources are the caller's), else
+ * {@link deadlineSignal}(`ms`, `parent`). `clear()` it when the operation is done.
+ */
+export function operationDeadline (ms: number, parent: AbortSignal, signal?: AbortSignal): Deadline {
+  return signal == null
+    ? deadlineSignal(ms, parent)
+    : { signal: AbortSignal.any([signal, parent]), timedOut: false, clear: () => {} }
+}
