@@ -1,0 +1,117 @@
+// Where a network map's heap goes: starts N in-process nodes over the memory
+// transport (identify + gossipsub, with or without the network map, as
+// bench/network-map.ts's memory.heap_per_node), links them on the bench's
+// random graph of degree 5, waits until every map is full, and prints the
+// heap growth per node by V8 heap-snapshot kind ("type:name", with arrays,
+// strings, numbers and plain objects attributed to their first owner).
+// Run two sizes to split a per-record cost from a per-node one.
+//
+//   npm run build && node scripts/heap-breakdown.js --nodes 60 [--stock] [--top 40]
+import { readFileSync, unlinkSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { setFlagsFromString, writeHeapSnapshot } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { memory } from '@libp2p/memory'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { randomGraph } from '../dist/bench/graph.js'
+import { networkMap } from '../dist/src/network-map/index.js'
+
+const args = process.argv.slice(2)
+const option = (name, fallback) => args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback
+const N = option('--nodes', 60)
+const TOP = option('--top', 40)
+const withMap = !args.includes('--stock')
+const FULL_MAP_TIMEOUT = 180_000
+
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc')
+const collect = () => { gc(); gc() }
+
+let next = 0
+const start = async () => createLibp2p({
+  addresses: { listen: [`/memory/heap-breakdown-${process.pid}-${next++}`] },
+  transports: [memory()],
+  connectionEncrypters: [noise()],
+  streamMuxers: [yamux()],
+  connectionManager: { maxConnections: 1000 },
+  services: { identify: identify(), pubsub: gossipsub(), ...(withMap ? { networkMap: networkMap({ recordTtl: 300_000 }) } : {}) }
+})
+
+/** Self sizes and counts by kind in a heap snapshot file */
+function kinds (file) {
+  const s = JSON.parse(readFileSync(file, 'utf8'))
+  const meta = s.snapshot.meta
+  const F = meta.node_fields.length
+  const E = meta.edge_fields.length
+  const [iType, iName, iSize, iEdges] = ['type', 'name', 'self_size', 'edge_count'].map(f => meta.node_fields.indexOf(f))
+  const [eType, eTo] = ['type', 'to_node'].map(f => meta.edge_fields.indexOf(f))
+  const types = meta.node_types[0]
+  const edgeTypes = meta.edge_types[0]
+  const count = s.nodes.length / F
+  const owner = new Int32Array(count).fill(-1)
+  for (let n = 0, e = 0; n < count; n++) {
+    for (let k = 0; k < s.nodes[n * F + iEdges]; k++, e += E) {
+      const to = s.edges[e + eTo] / F
+      if (edgeTypes[s.edges[e + eType]] !== 'weak' && owner[to] === -1) { owner[to] = n }
+    }
+  }
+  const type = (n) => types[s.nodes[n * F + iType]]
+  // strings and numbers are named by their value: group them by type alone
+  const label = (n) => /string|number|bigint/.test(type(n)) ? `${type(n)}:` : `${type(n)}:${(s.strings[s.nodes[n * F + iName]] ?? '').slice(0, 50)}`
+  const out = new Map()
+  for (let n = 0; n < count; n++) {
+    let key = label(n)
+    if ((/array|hidden|native|string|number|bigint/.test(type(n)) || key === 'object:Object') && owner[n] >= 0) {
+      let o = owner[n]
+      for (let hops = 0; hops < 3 && o >= 0 && ['array', 'hidden', 'native'].includes(type(o)); hops++) { o = owner[o] }
+      key += ` <- ${o >= 0 ? label(o) : '?'}`
+    }
+    const entry = out.get(key) ?? { size: 0, count: 0 }
+    entry.size += s.nodes[n * F + iSize]
+    entry.count++
+    out.set(key, entry)
+  }
+  return out
+}
+
+collect()
+const before = writeHeapSnapshot(join(tmpdir(), `heap-breakdown-${process.pid}-0.heapsnapshot`))
+const heapBefore = process.memoryUsage().heapUsed
+const nodes = await Promise.all(Array.from({ length: N }, start))
+try {
+  const queue = randomGraph(N, 5, 7)
+  await Promise.all(Array.from({ length: 8 }, async () => {
+    for (let pair = queue.shift(); pair != null; pair = queue.shift()) {
+      await nodes[pair[0]].dial(multiaddr(nodes[pair[1]].getMultiaddrs()[0].toString()), { signal: AbortSignal.timeout(30_000) })
+    }
+  }))
+  if (withMap) {
+    const deadline = Date.now() + FULL_MAP_TIMEOUT
+    while (!nodes.every(n => n.services.networkMap.nodes().length === N)) {
+      if (Date.now() > deadline) { throw new Error(`maps not full after ${FULL_MAP_TIMEOUT} ms`) }
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+  }
+  // heartbeats and meshes settle, as in the bench
+  await new Promise(resolve => setTimeout(resolve, 3_000))
+  collect()
+  const perNode = (process.memoryUsage().heapUsed - heapBefore) / N
+  const after = writeHeapSnapshot(join(tmpdir(), `heap-breakdown-${process.pid}-1.heapsnapshot`))
+  const [a, b] = [kinds(before), kinds(after)]
+  unlinkSync(before)
+  unlinkSync(after)
+  console.log(`${withMap ? 'with the network map' : 'stock (no map)'}, N = ${N}: heapUsed ${(perNode / 2 ** 20).toFixed(3)} MiB per node`)
+  const rows = [...b].map(([key, { size, count }]) => ({ key, size: size - (a.get(key)?.size ?? 0), count: count - (a.get(key)?.count ?? 0) }))
+    .sort((x, y) => y.size - x.size).slice(0, TOP)
+  for (const { key, size, count } of rows) {
+    console.log(`${(size / N / 1024).toFixed(1).padStart(8)} KiB ${(count / N).toFixed(1).padStart(8)} per node  ${key}`)
+  }
+} finally {
+  await Promise.allSettled(nodes.map(async n => n.stop()))
+}
