@@ -2,6 +2,7 @@
 // validation, and the wire flows through in-memory stream pairs with real protobuf bytes
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
 import { RecordEnvelope } from '@libp2p/peer-record'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
@@ -76,6 +77,18 @@ describe('network map: record store', () => {
     // the store answers the lookup with the node's PeerId once it holds a record of it
     assert.equal(store.peerId(a.id.toString()), stored.node.id)
     assert.equal(store.peerId(c.id.toString()), undefined)
+  })
+
+  it('held nodes keep one fast shape however many there are (an own getter in a literal went dictionary-mode, ~440 B more each)', async () => {
+    setFlagsFromString('--allow-natives-syntax')
+    const fast = new Function('o', 'return %HasFastProperties(o)') as (o: object) => boolean
+    setFlagsFromString('--no-allow-natives-syntax')
+    const [a, b] = await identities(2)
+    const nodes = Array.from({ length: 3000 }, (_, i) => storedRecord(a.id, { ...recordOf(a.id, { neighbours: [b.id] }), seq: BigInt(i + 1), ...(i % 7 === 0 ? { alias: `n${i}` } : {}) }, new Uint8Array(0), Date.now() + 60_000).node)
+    assert.deepEqual(nodes.filter(n => !fast(n)).length, 0, 'no held node is dictionary-mode')
+    assert.equal(nodes[7].alias, 'n7')
+    assert.equal('alias' in nodes[1], false, 'no alias property on a node whose record has none')
+    assert.deepEqual(nodes[2999].neighbours.map(n => n.id.toString()), [b.id.toString()])
   })
 
   it('an edge exists only while both ends list each other', async () => {

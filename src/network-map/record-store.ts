@@ -12,6 +12,7 @@ import { UNMEASURED_RTT } from './constants.js'
 import { NetmapRecord } from './pb/netmap.js'
 import type { LinkKind, MapEdge, MapNeighbour, MapNode, PathOptions } from './index.js'
 import type { PeerId } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 
 /** A record we hold, verified */
 export interface StoredRecord {
@@ -88,6 +89,42 @@ export function ownPeerId (multihash: Uint8Array): PeerId {
 }
 
 /**
+ * A node as the store holds it. A class, so that every node shares one shape
+ * with `multiaddrs` on the prototype: as an object literal with its own getter
+ * (and the optional alias spread in), V8 turned the nodes into dictionary-mode
+ * objects after the first few thousand, about 440 B more each (a third of what
+ * a held record cost beyond its own bytes; scripts/heap-breakdown.js,
+ * docs/scaling.md). Read-only to its users, as the {@link MapNode} it is.
+ */
+class HeldNode implements MapNode {
+  readonly id: PeerId
+  readonly seq: bigint
+  readonly expires: number
+  /** Set only when the record has one (`'alias' in node` is false otherwise, as before) */
+  declare readonly alias?: string
+  readonly roles: string[]
+  readonly neighbours: MapNeighbour[]
+  readonly #addresses: Uint8Array[]
+
+  constructor (id: PeerId, record: NetmapRecord, expires: number, addresses: Uint8Array[], neighbours: MapNeighbour[]) {
+    this.id = id
+    this.seq = record.seq
+    this.expires = expires
+    if (record.alias != null) {
+      (this as { alias?: string }).alias = record.alias
+    }
+    this.roles = record.roles
+    this.neighbours = neighbours
+    this.#addresses = addresses
+  }
+
+  /** New Multiaddr objects on each read: read it once where it is used */
+  get multiaddrs (): Multiaddr[] {
+    return this.#addresses.map(bytes => multiaddr(bytes))
+  }
+}
+
+/**
  * A decoded, verified record in the form the store holds. Throws on a
  * neighbour id or address that does not parse. `peerId(key)` returns a
  * PeerId the map already holds for `key`, if any: every record of a map
@@ -110,15 +147,7 @@ export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8A
   // made a Multiaddr each time it is asked for: a Multiaddr costs 350-670 B more than its bytes, per
   // address of every node held, and a member dials few of the nodes its map holds
   const addresses = record.multiaddrs.map(bytes => { multiaddr(bytes); return new Uint8Array(bytes) })
-  const node: MapNode = {
-    id,
-    seq: record.seq,
-    expires,
-    ...(record.alias != null ? { alias: record.alias } : {}),
-    roles: record.roles,
-    get multiaddrs () { return addresses.map(bytes => multiaddr(bytes)) },
-    neighbours: [...claims.values()]
-  }
+  const node = new HeldNode(id, record, expires, addresses, [...claims.values()])
   return { key, seq: record.seq, expires, envelope, node, claims, state: record.departing ? 'departed' : 'live', acceptedAt: now }
 }
 
