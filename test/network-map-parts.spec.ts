@@ -79,6 +79,28 @@ describe('network map: record store', () => {
     assert.equal(store.peerId(c.id.toString()), undefined)
   })
 
+  it('a record\'s addresses are read back whole from spans of its envelope copy, never from the frame it was decoded from', async () => {
+    const [a] = await identities(1)
+    const addrs = ['/ip4/127.0.0.1/tcp/4001', '/ip6/::1/tcp/4002/ws']
+    const bytes = NetmapRecord.encode({ ...recordOf(a.id), multiaddrs: addrs.map(s => multiaddr(s).bytes) })
+    const received = (): Uint8Array => {
+      const frame = new Uint8Array(8192)
+      frame.set(bytes, 100)
+      return frame.subarray(100, 100 + bytes.byteLength)
+    }
+    const view = received()
+    const spanned = storedRecord(a.id, NetmapRecord.decode(view), new Uint8Array(view), Date.now() + 60_000, Date.now(), undefined, view)
+    // the envelope is not the copy of these bytes (a caller's mistake): the addresses are copied instead
+    const other = received()
+    const copied = storedRecord(a.id, NetmapRecord.decode(other), new Uint8Array(0), Date.now() + 60_000, Date.now(), undefined, other)
+    // the frames are reused for the next input: nothing held may change
+    new Uint8Array(view.buffer).fill(0)
+    new Uint8Array(other.buffer).fill(0)
+    assert.deepEqual(spanned.node.multiaddrs.map(String), addrs)
+    assert.deepEqual(copied.node.multiaddrs.map(String), addrs)
+    assert.deepEqual(storedRecord(a.id, recordOf(a.id), new Uint8Array(0), Date.now() + 60_000).node.multiaddrs, [], 'no addresses')
+  })
+
   it('held nodes keep one fast shape however many there are (an own getter in a literal went dictionary-mode, ~440 B more each)', async () => {
     setFlagsFromString('--allow-natives-syntax')
     const fast = new Function('o', 'return %HasFastProperties(o)') as (o: object) => boolean

@@ -104,9 +104,11 @@ class HeldNode implements MapNode {
   declare readonly alias?: string
   readonly roles: string[]
   readonly neighbours: MapNeighbour[]
-  readonly #addresses: Uint8Array[]
+  /** The bytes the addresses are held in, and each one's start and end in them */
+  readonly #bytes: Uint8Array
+  readonly #spans: number[]
 
-  constructor (id: PeerId, record: NetmapRecord, expires: number, addresses: Uint8Array[], neighbours: MapNeighbour[]) {
+  constructor (id: PeerId, record: NetmapRecord, expires: number, addresses: AddressSpans, neighbours: MapNeighbour[]) {
     this.id = id
     this.seq = record.seq
     this.expires = expires
@@ -115,13 +117,48 @@ class HeldNode implements MapNode {
     }
     this.roles = record.roles
     this.neighbours = neighbours
-    this.#addresses = addresses
+    this.#bytes = addresses.bytes
+    this.#spans = addresses.spans
   }
 
   /** New Multiaddr objects on each read: read it once where it is used */
   get multiaddrs (): Multiaddr[] {
-    return this.#addresses.map(bytes => multiaddr(bytes))
+    const out: Multiaddr[] = []
+    for (let i = 0; i < this.#spans.length; i += 2) {
+      out.push(multiaddr(this.#bytes.subarray(this.#spans[i], this.#spans[i + 1])))
+    }
+    return out
   }
+}
+
+interface AddressSpans { bytes: Uint8Array, spans: number[] }
+
+/**
+ * Where a record's addresses are held: spans of the stored envelope when the
+ * record was decoded from `decodedFrom` and `envelope` is its copy (the
+ * addresses are in it already), else one buffer with copies of them all. Not
+ * a `Uint8Array` of its own per address: with its `ArrayBuffer` that cost
+ * about 180 B per address of every node held (scripts/heap-breakdown.js).
+ */
+function addressSpans (addresses: Uint8Array[], envelope: Uint8Array, decodedFrom?: Uint8Array): AddressSpans {
+  const spans: number[] = []
+  const inside = (a: Uint8Array): boolean => decodedFrom != null && a.buffer === decodedFrom.buffer &&
+    a.byteOffset >= decodedFrom.byteOffset && a.byteOffset + a.byteLength <= decodedFrom.byteOffset + decodedFrom.byteLength
+  if (decodedFrom != null && decodedFrom.byteLength === envelope.byteLength && addresses.every(inside)) {
+    for (const a of addresses) {
+      const start = a.byteOffset - decodedFrom.byteOffset
+      spans.push(start, start + a.byteLength)
+    }
+    return { bytes: envelope, spans }
+  }
+  const bytes = new Uint8Array(addresses.reduce((n, a) => n + a.byteLength, 0))
+  let offset = 0
+  for (const a of addresses) {
+    bytes.set(a, offset)
+    spans.push(offset, offset + a.byteLength)
+    offset += a.byteLength
+  }
+  return { bytes, spans }
 }
 
 /**
@@ -131,8 +168,10 @@ class HeldNode implements MapNode {
  * names about `d` neighbours, and one PeerId (its digest, public key, bytes and
  * string) per claim instead of per node was most of the map's heap (issue 19).
  * Whatever the record keeps is its own copy, never a view into `record`'s bytes.
+ * `decodedFrom`: the bytes `record` was decoded from, when `envelope` is a copy
+ * of them (the addresses are then held as spans of `envelope`).
  */
-export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8Array, expires: number, now = Date.now(), peerId?: (key: string) => PeerId | undefined): StoredRecord {
+export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8Array, expires: number, now = Date.now(), peerId?: (key: string) => PeerId | undefined, decodedFrom?: Uint8Array): StoredRecord {
   const key = id.toString()
   const claims = new Map<string, MapNeighbour>()
   for (const n of record.neighbours) {
@@ -146,8 +185,10 @@ export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8A
   // every address is parsed here (one that does not parse refuses the record) but held as bytes, and
   // made a Multiaddr each time it is asked for: a Multiaddr costs 350-670 B more than its bytes, per
   // address of every node held, and a member dials few of the nodes its map holds
-  const addresses = record.multiaddrs.map(bytes => { multiaddr(bytes); return new Uint8Array(bytes) })
-  const node = new HeldNode(id, record, expires, addresses, [...claims.values()])
+  for (const bytes of record.multiaddrs) {
+    multiaddr(bytes)
+  }
+  const node = new HeldNode(id, record, expires, addressSpans(record.multiaddrs, envelope, decodedFrom), [...claims.values()])
   return { key, seq: record.seq, expires, envelope, node, claims, state: record.departing ? 'departed' : 'live', acceptedAt: now }
 }
 
