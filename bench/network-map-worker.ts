@@ -12,6 +12,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { PROTOCOL } from '../src/network-map/constants.js'
 import { networkMap } from '../src/network-map/index.js'
 import type { NetworkMap } from '../src/network-map/index.js'
 import type { Libp2p } from '@libp2p/interface'
@@ -148,6 +149,37 @@ function links (): Array<[string, string]> {
     }
   }
   return out
+}
+
+/**
+ * Why a map may lack a link or a node: per node, its open connections whose
+ * peer identify never named the map protocol (identify timed out: only the
+ * registrar's link comes from it), and those its own record does not list; and
+ * which of `peers` the maps lack (PeerId: how many maps)
+ */
+async function diagnose (peers: string[]): Promise<{ unidentified: Array<[string, string]>, unlisted: number, missing: Record<string, number>, sizes: Record<string, number> }> {
+  const unidentified: Array<[string, string]> = []
+  let unlisted = 0
+  const missing: Record<string, number> = {}
+  const sizes: Record<string, number> = {}
+  const all = peers.map(p => peerIdFromString(p))
+  for (const node of nodes.values()) {
+    const map = node.services.networkMap
+    const listed = new Set((map?.get(node.peerId)?.neighbours ?? []).map(n => n.id.toString()))
+    for (const c of node.getConnections()) {
+      if (c.status !== 'open') { continue }
+      // a failed identify still leaves the protocols of streams that negotiated (identify's own)
+      const protocols: string[] = await node.peerStore.get(c.remotePeer).then(p => p.protocols, () => [])
+      if (!protocols.includes(PROTOCOL)) { unidentified.push([node.peerId.toString(), c.remotePeer.toString()]) }
+      if (map != null && !listed.has(c.remotePeer.toString())) { unlisted++ }
+    }
+    if (map == null) { continue }
+    sizes[node.peerId.toString()] = map.size
+    for (const id of all) {
+      if (map.get(id) == null) { missing[id.toString()] = (missing[id.toString()] ?? 0) + 1 }
+    }
+  }
+  return { unidentified, unlisted, missing, sizes }
 }
 
 const EVENTS = ['node:add', 'node:update', 'node:remove', 'edge:add', 'edge:remove'] as const
@@ -320,6 +352,8 @@ async function handle (cmd: Command): Promise<unknown> {
     }
     case 'counters':
       return counters()
+    case 'diagnose':
+      return diagnose(cmd.peers as string[])
     case 'reissues:start':
       countReissues()
       return null
