@@ -163,8 +163,8 @@ class Cluster {
   }
 
   /**
-   * Log what may keep maps short: connections whose peer identify never named
-   * the map protocol (identify timed out), connections a node's own record does not list, and
+   * Log what may keep maps short: connections identify never completed on
+   * (it timed out), connections a node's own record does not list, and
    * which nodes the maps lack (index: how many maps lack it), with the map size at each of those nodes
    */
   async diagnose (label: string): Promise<void> {
@@ -178,7 +178,7 @@ class Cluster {
       Object.assign(sizes, d.sizes)
     }
     const lacked = Object.entries(missing).sort((x, y) => y[1] - x[1]).slice(0, 20).map(([id, count]) => `${index.get(id)}: ${count} maps (its own map: ${sizes[id]} nodes)`)
-    this.log(`diagnose ${label}: ${pairs.length} connections identify never named (from->to: ${pairs.slice(0, 40).join(' ')}), ` +
+    this.log(`diagnose ${label}: ${pairs.length} connections with no peer:identify (from->to: ${pairs.slice(0, 40).join(' ')}), ` +
       `${all.reduce((s, d) => s + d.unlisted, 0)} connections not in the node's own record; nodes the maps lack: ${lacked.length === 0 ? 'none' : lacked.join(', ')}`)
   }
 
