@@ -162,6 +162,26 @@ class Cluster {
     return results.reduce((s, r) => s + r.failed, 0)
   }
 
+  /**
+   * Log what may keep maps short: connections identify never completed on
+   * (it timed out), connections a node's own record does not list, and
+   * which nodes the maps lack (index: how many maps lack it), with the map size at each of those nodes
+   */
+  async diagnose (label: string): Promise<void> {
+    const index = new Map([...this.infos.values()].map(i => [i.peerId, i.index]))
+    const all = await this.all<{ unidentified: Array<[string, string]>, unlisted: number, missing: Record<string, number>, sizes: Record<string, number> }>('diagnose', { peers: [...index.keys()] })
+    const pairs = all.flatMap(d => d.unidentified).map(([a, b]) => `${index.get(a)}->${index.get(b)}`)
+    const missing: Record<string, number> = {}
+    const sizes: Record<string, number> = {}
+    for (const d of all) {
+      for (const [id, count] of Object.entries(d.missing)) { missing[id] = (missing[id] ?? 0) + count }
+      Object.assign(sizes, d.sizes)
+    }
+    const lacked = Object.entries(missing).sort((x, y) => y[1] - x[1]).slice(0, 20).map(([id, count]) => `${index.get(id)}: ${count} maps (its own map: ${sizes[id]} nodes)`)
+    this.log(`diagnose ${label}: ${pairs.length} connections with no peer:identify (from->to: ${pairs.slice(0, 40).join(' ')}), ` +
+      `${all.reduce((s, d) => s + d.unlisted, 0)} connections not in the node's own record; nodes the maps lack: ${lacked.length === 0 ? 'none' : lacked.join(', ')}`)
+  }
+
   /** Open links among the N nodes, each pair once */
   async edgeCount (): Promise<number> {
     const ids = new Set([...this.infos.values()].map(i => i.peerId))
@@ -260,6 +280,7 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
     // map.full.s: from the last dial of a cold start until every map holds every node and edge
     const lastDial = now()
     edges = await cluster.edgeCount()
+    await cluster.diagnose('right after the dials').catch(err => { log(`diagnose failed: ${(err as Error).message}`) })
     log(`membrane N=${n}: dialled (${failedDials} failed, ${edges} edges), waiting for full maps (deadline ${fullTimeout / 1000} s)`)
     type Full = { at: number | null, done: number, short?: { size: [number, number], edges: [number, number] } }
     let waiting = true
@@ -276,6 +297,7 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
       }
     }
     const full = await fullPromise
+    await cluster.diagnose('at the full-maps deadline or when every map was full').catch(err => { log(`diagnose failed: ${(err as Error).message}`) })
     if (full.every(f => f.at != null)) {
       fullS = Math.max(0, Math.max(...full.map(f => f.at ?? 0)) - lastDial) / 1000
     }

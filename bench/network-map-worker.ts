@@ -50,6 +50,8 @@ export interface Counters {
 }
 
 const nodes = new Map<number, Node>()
+/** Per node, the peers identify completed with (a `peer:identify` event): the registrar links a map neighbour only then */
+const identified = new WeakMap<Node, Set<string>>()
 /** The newcomer of the current round and every one before it, kept for their byte counters */
 const newcomers = new Map<number, Node>()
 const loop = monitorEventLoopDelay({ resolution: 10 })
@@ -58,6 +60,14 @@ const now = (): number => performance.timeOrigin + performance.now()
 const gc = (globalThis as { gc?: () => void }).gc
 
 async function startNode (index: number, options: StartOptions): Promise<Node> {
+  const node = await createNode(index, options)
+  const peers = new Set<string>()
+  identified.set(node, peers)
+  node.addEventListener('peer:identify', evt => { peers.add(evt.detail.peerId.toString()) })
+  return node
+}
+
+async function createNode (index: number, options: StartOptions): Promise<Node> {
   return createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0', `/memory/netmap-multi-${process.pid}-${index}`] },
     transports: [tcp(), memory()],
@@ -148,6 +158,37 @@ function links (): Array<[string, string]> {
     }
   }
   return out
+}
+
+/**
+ * Why a map may lack a link or a node: per node, its open connections to a
+ * peer identify never completed with (it timed out: the registrar links a map
+ * neighbour only on identify), and those its own record does not list; and
+ * which of `peers` the maps lack (PeerId: how many maps)
+ */
+function diagnose (peers: string[]): { unidentified: Array<[string, string]>, unlisted: number, missing: Record<string, number>, sizes: Record<string, number> } {
+  const unidentified: Array<[string, string]> = []
+  let unlisted = 0
+  const missing: Record<string, number> = {}
+  const sizes: Record<string, number> = {}
+  const all = peers.map(p => peerIdFromString(p))
+  for (const node of nodes.values()) {
+    const map = node.services.networkMap
+    const listed = new Set((map?.get(node.peerId)?.neighbours ?? []).map(n => n.id.toString()))
+    for (const c of node.getConnections()) {
+      if (c.status !== 'open') { continue }
+      // not the peer store's protocols: a timed-out identify leaves identify's own there, and streams
+      // the peer opens to us add theirs
+      if (identified.get(node)?.has(c.remotePeer.toString()) !== true) { unidentified.push([node.peerId.toString(), c.remotePeer.toString()]) }
+      if (map != null && !listed.has(c.remotePeer.toString())) { unlisted++ }
+    }
+    if (map == null) { continue }
+    sizes[node.peerId.toString()] = map.size
+    for (const id of all) {
+      if (map.get(id) == null) { missing[id.toString()] = (missing[id.toString()] ?? 0) + 1 }
+    }
+  }
+  return { unidentified, unlisted, missing, sizes }
 }
 
 const EVENTS = ['node:add', 'node:update', 'node:remove', 'edge:add', 'edge:remove'] as const
@@ -320,6 +361,8 @@ async function handle (cmd: Command): Promise<unknown> {
     }
     case 'counters':
       return counters()
+    case 'diagnose':
+      return diagnose(cmd.peers as string[])
     case 'reissues:start':
       countReissues()
       return null

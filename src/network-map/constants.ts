@@ -93,6 +93,17 @@ export const DEFAULT_UNREACHABLE_TIMEOUT = 15_000
  */
 export const DEFAULT_LOST_TIMEOUT = 1_000
 
+/**
+ * A connection the registrar has not made a map link this long after it
+ * opened is probed, in ms: we open our 2.0.0 stream on it with a summary, and a
+ * peer that accepts it is a neighbour. The registrar links a peer only when
+ * identify names the protocol, and libp2p runs identify once per connection
+ * with a 5 s deadline, which an event loop seconds behind misses: without the
+ * probe neither end of such a link lists it, and a node whose every identify
+ * failed holds only itself and is missing from every other map.
+ */
+export const DEFAULT_LINK_PROBE_DELAY = 10_000
+
 /** The largest signed record accepted: 256 neighbours of ~45 bytes plus addresses, key and signature */
 export const DEFAULT_MAX_RECORD_SIZE = 32 * 1024
 

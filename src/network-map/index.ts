@@ -327,6 +327,17 @@ export interface NetworkMapInit {
   timeout?: number
 
   /**
+   * A connection the map has not linked this long after it opened (identify,
+   * which tells the registrar of the protocol, timed out on it) is probed: we
+   * open our stream on it, and a peer that speaks the map protocol becomes a
+   * neighbour without identify, in ms. A peer that opens its stream to us is
+   * a neighbour at once
+   *
+   * @default 10000
+   */
+  linkProbeDelay?: number
+
+  /**
    * How long `stop()` waits for the goodbye record to reach neighbours, in ms
    *
    * @default 2000

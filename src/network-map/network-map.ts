@@ -4,7 +4,7 @@ import { CODE_P2P } from '@multiformats/multiaddr'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { LINK_KIND_RANK, bestConnection, linkKind } from '../utils/connections.js'
 import {
-  DEFAULT_FLOOD_DELAY, DEFAULT_GOODBYE_TIMEOUT, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_TTL, DEFAULT_MAX_RECORDS_PER_SECOND, DEFAULT_PENALTY_THRESHOLD,
+  DEFAULT_FLOOD_DELAY, DEFAULT_GOODBYE_TIMEOUT, DEFAULT_LINK_PROBE_DELAY, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_TTL, DEFAULT_MAX_RECORDS_PER_SECOND, DEFAULT_PENALTY_THRESHOLD,
   DEFAULT_PUBLISH_BURST, DEFAULT_PUBLISH_DELAY, DEFAULT_PUBLISH_INTERVAL, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_STREAM_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_FRAME_SIZE, MAX_MULTIADDRS, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_RECORD_SIZE,
   LEGACY_PROTOCOL, MAX_PUBLISH_HOLD, MAX_QUEUED_BYTES, MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, PUBLISH_LATE, UNMEASURED_RTT, channelIdleTimeout, refreshDelay
@@ -73,6 +73,9 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly maxFrameSize: number
   private readonly streamTimeout: number
   private readonly goodbyeTimeout: number
+  private readonly linkProbeDelay: number
+  /** Probes of connections identify may never name, by connection id */
+  private readonly probes = new Map<string, ReturnType<typeof setTimeout>>()
   private readonly maxInboundStreams: number
   private readonly maxOutboundStreams: number
   private readonly linkKind: (connection: Connection) => LinkKind | undefined
@@ -118,6 +121,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.maxFrameSize = init.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE
     this.streamTimeout = init.streamTimeout ?? init.timeout ?? DEFAULT_STREAM_TIMEOUT
     this.goodbyeTimeout = init.goodbyeTimeout ?? DEFAULT_GOODBYE_TIMEOUT
+    this.linkProbeDelay = init.linkProbeDelay ?? DEFAULT_LINK_PROBE_DELAY
     this.maxInboundStreams = init.maxInboundStreams ?? DEFAULT_MAX_INBOUND_STREAMS
     this.maxOutboundStreams = init.maxOutboundStreams ?? DEFAULT_MAX_OUTBOUND_STREAMS
     this.linkKind = init.linkKind ?? defaultLinkKind
@@ -221,6 +225,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     clearTimeout(this.publishTimer)
     clearTimeout(this.refreshTimer)
     clearInterval(this.sweepTimer)
+    for (const timer of this.probes.values()) {
+      clearTimeout(timer)
+    }
+    this.probes.clear()
     this.flooder.stop()
     this.components.events.removeEventListener('connection:open', this.onConnectionChange)
     this.components.events.removeEventListener('connection:close', this.onConnectionChange)
@@ -290,11 +298,52 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   // --- our own record ---
 
   private onConnectionChange (evt: CustomEvent<Connection>): void {
-    const key = evt.detail.remotePeer.toString()
-    if (evt.type === 'connection:close' && this.components.connectionManager.getConnections(evt.detail.remotePeer).length === 0) {
-      this.dropChannel(key)
+    const connection = evt.detail
+    const key = connection.remotePeer.toString()
+    if (evt.type === 'connection:open' && this.started) {
+      this.probes.set(connection.id, setTimeout(() => {
+        this.probes.delete(connection.id)
+        void this.probe(connection)
+      }, this.linkProbeDelay))
+    } else if (evt.type === 'connection:close') {
+      clearTimeout(this.probes.get(connection.id))
+      this.probes.delete(connection.id)
+      if (this.components.connectionManager.getConnections(connection.remotePeer).length === 0) {
+        this.dropChannel(key)
+        // a neighbour linked without identify (probe) gets no onDisconnect from the registrar
+        this.onUnlink(connection.remotePeer)
+      }
     }
     if (this.flooder.isLinked(key)) {
+      this.schedulePublish()
+    }
+  }
+
+  /**
+   * A connection the registrar has not linked `linkProbeDelay` after it
+   * opened, because identify did not name the peer's protocols: identify runs
+   * once per connection, and its deadline passes while a slow event loop is
+   * behind, so the registrar never links the peer. Open our 2.0.0 stream with a
+   * summary (the connect-time sync); a peer that accepts it speaks the map and
+   * is a neighbour. A peer that does not speak 2.0.0 refuses the stream: one
+   * negotiation per connection, and nothing else changes.
+   */
+  private async probe (connection: Connection): Promise<void> {
+    const peer = connection.remotePeer
+    const key = peer.toString()
+    if (!this.started || connection.status !== 'open' || this.flooder.isLinked(key) || this.penalties.isRefused(key)) {
+      return
+    }
+    try {
+      if (!await this.writeChannel(peer, [openingFrame(this.syncContext(peer))])) {
+        return
+      }
+    } catch (err) {
+      this.log('probe of %p failed - %e', peer, err)
+      return
+    }
+    if (this.started && connection.status === 'open' && !this.penalties.isRefused(key) && this.flooder.link(peer)) {
+      this.log('%p speaks %s but identify never said so: linked', peer, PROTOCOL)
       this.schedulePublish()
     }
   }
@@ -711,6 +760,11 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     const peer = connection.remotePeer
     if (this.refuse(stream, peer)) {
       return
+    }
+    if (connection.status === 'open' && !this.flooder.isLinked(peer.toString())) {
+      // it speaks the map: a neighbour, as the registrar would have made it had identify not timed out here
+      this.log('%p opened %s on a link the registrar did not tell us of: linked', peer, PROTOCOL)
+      this.onLink(peer, connection)
     }
     try {
       const lp = lpStream(stream, { maxDataLength: this.maxFrameSize })
