@@ -1,4 +1,4 @@
-import { noise } from '@chainsafe/libp2p-noise'
+import { noise } from '@libp2p/noise'
 import { guardedYamux } from './utils/yamux-guard.js'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
