@@ -28,7 +28,7 @@ const JOIN_LINKS = 2
  * one re-issue per node per refresh interval, inversely proportional to the TTL.
  */
 const RECORD_TTL: Record<number, number> = { 50: 30_000, 100: 60_000, 200: 120_000 }
-const DEFAULT_TTL = 300_000
+export const DEFAULT_TTL = 300_000
 /** The mean refresh interval, as a share of the TTL (REFRESH_MIN..REFRESH_MAX of constants.ts) */
 const REFRESH_SHARE = (0.3 + 0.65) / 2
 /** 1 % of the nodes join and 1 % leave per minute */
@@ -38,7 +38,7 @@ const TOPIC = 'netmap-bench'
 
 let nextId = 0
 
-async function startNode (recordTtl: number, withGossip: boolean, withMap = true): Promise<Libp2p> {
+export async function startNode (recordTtl: number, withGossip: boolean, withMap = true): Promise<Libp2p> {
   return createLibp2p({
     addresses: { listen: [`/memory/netmap-bench-${process.pid}-${nextId++}`] },
     transports: [memory()],
@@ -58,7 +58,7 @@ async function startNode (recordTtl: number, withGossip: boolean, withMap = true
  * chords), dialled at most 16 at a time with retries: a loaded machine times
  * out hundreds of concurrent Noise handshakes
  */
-async function connectGraph (nodes: Libp2p[], degree: number, seed = 7): Promise<void> {
+export async function connectGraph (nodes: Libp2p[], degree: number, seed = 7): Promise<void> {
   const queue = randomGraph(nodes.length, degree, seed)
   await Promise.all(Array.from({ length: 16 }, async () => {
     for (let pair = queue.shift(); pair != null; pair = queue.shift()) {

@@ -1,7 +1,6 @@
 // Where a network map's heap goes: starts N in-process nodes over the memory
-// transport (identify + gossipsub, with or without the network map, as
-// bench/network-map.ts's memory.heap_per_node), links them on the bench's
-// random graph of degree 5, waits until every map is full, and prints the
+// transport (identify + gossipsub, with or without the network map: the nodes
+// and random graph of degree 5 of bench/network-map.ts's memory.heap_per_node), waits until every map is full, and prints the
 // heap growth per node by V8 heap-snapshot kind ("type:name", with arrays,
 // strings, numbers and plain objects attributed to their first owner).
 // Run two sizes to split a per-record cost from a per-node one.
@@ -12,15 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setFlagsFromString, writeHeapSnapshot } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { multiaddr } from '@multiformats/multiaddr'
-import { createLibp2p } from 'libp2p'
-import { randomGraph } from '../dist/bench/graph.js'
-import { networkMap } from '../dist/src/network-map/index.js'
+import { DEFAULT_TTL, connectGraph, startNode } from '../dist/bench/network-map.js'
 
 const args = process.argv.slice(2)
 const option = (name, fallback) => args.includes(name) ? Number(args[args.indexOf(name) + 1]) : fallback
@@ -32,16 +23,6 @@ const FULL_MAP_TIMEOUT = 180_000
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc')
 const collect = () => { gc(); gc() }
-
-let next = 0
-const start = async () => createLibp2p({
-  addresses: { listen: [`/memory/heap-breakdown-${process.pid}-${next++}`] },
-  transports: [memory()],
-  connectionEncrypters: [noise()],
-  streamMuxers: [yamux()],
-  connectionManager: { maxConnections: 1000 },
-  services: { identify: identify(), pubsub: gossipsub(), ...(withMap ? { networkMap: networkMap({ recordTtl: 300_000 }) } : {}) }
-})
 
 /** Self sizes and counts by kind in a heap snapshot file */
 function kinds (file) {
@@ -83,14 +64,9 @@ function kinds (file) {
 collect()
 const before = writeHeapSnapshot(join(tmpdir(), `heap-breakdown-${process.pid}-0.heapsnapshot`))
 const heapBefore = process.memoryUsage().heapUsed
-const nodes = await Promise.all(Array.from({ length: N }, start))
+const nodes = await Promise.all(Array.from({ length: N }, async () => startNode(DEFAULT_TTL, true, withMap)))
 try {
-  const queue = randomGraph(N, 5, 7)
-  await Promise.all(Array.from({ length: 8 }, async () => {
-    for (let pair = queue.shift(); pair != null; pair = queue.shift()) {
-      await nodes[pair[0]].dial(multiaddr(nodes[pair[1]].getMultiaddrs()[0].toString()), { signal: AbortSignal.timeout(30_000) })
-    }
-  }))
+  await connectGraph(nodes, 5)
   if (withMap) {
     const deadline = Date.now() + FULL_MAP_TIMEOUT
     while (!nodes.every(n => n.services.networkMap.nodes().length === N)) {

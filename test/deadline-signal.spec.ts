@@ -219,6 +219,7 @@ describe('per-stream deadlines on a long-lived signal', () => {
     assert.ok(stats.requestsServed >= (streams * 2) / 3, `the echo requests were served (${JSON.stringify(stats)})`)
     assert.ok(after - before < streams / 10, `${after - before} FinalizationRegistry cells left by ${streams} streams (${before} → ${after})`)
   })
+
   it('the network map\'s channel writer leaves no FinalizationRegistry cell per write', async (t) => {
     const shutdown = new AbortController()
     const [outbound, inbound] = await streamPair()
