@@ -217,6 +217,10 @@ export async function webrtcDialBench (options: BenchOptions): Promise<Metric[]>
       into.failureTimes.push(...r.failureTimes)
       into.uncaught += r.uncaught
       for (const [k, v] of Object.entries(r.errors)) { into.errors[k] = (into.errors[k] ?? 0) + v }
+      if (r.guard != null) {
+        into.guard ??= {}
+        for (const [k, v] of Object.entries(r.guard)) { into.guard[k] = (into.guard[k] ?? 0) + v }
+      }
       progress(`${side}: ${into.times.length}/${attempted[side]} ok, p50 ${round(percentile(into.times, 50))} ms, p95 ${round(percentile(into.times, 95))} ms`)
     }
   }
@@ -237,7 +241,8 @@ export async function webrtcDialBench (options: BenchOptions): Promise<Metric[]>
     errors: r.errors,
     failure_ms_max: r.failureTimes.length > 0 ? round(Math.max(...r.failureTimes)) : null,
     uncaught: r.uncaught,
-    lost_blocks: lostBlocks[side]
+    lost_blocks: lostBlocks[side],
+    ...(r.guard != null ? { guard: r.guard } : {})
   })
   const extra = {
     dials_per_side: dials,
