@@ -101,6 +101,21 @@ describe('topology policies', () => {
       assert.deepEqual(ranked.map(c => c.key), [5, 7, 4, 3, 2, 6, 1].map(key))
     })
 
+    it('ranks a member whose record is stale (its links denied by the other ends) after every fresh one, before cooling ones', () => {
+      // after a kill: 2 and 3 are dead, their survivors' records dropped them, so they look short of links and far
+      const ranked = rankCandidates([
+        candidate(1, { cooling: true, degree: 1 }),
+        candidate(2, { stale: true, degree: 1, distance: 6 }),
+        candidate(3, { stale: true, distance: Infinity, degree: 1 }),
+        candidate(4, { degree: 3, distance: 2 }),
+        candidate(5, { degree: 5, distance: 2 })
+      ], 2, 5)
+      assert.deepEqual(ranked.map(c => c.key), [4, 5, 3, 2, 1].map(key))
+      // and a draw never puts a stale one beside a fresh one
+      const picked = pickCandidates([candidate(2, { stale: true, degree: 1, distance: 6 }), candidate(4, { degree: 3, distance: 2 })], 1, 2, 5, () => 0.99)
+      assert.deepEqual(picked.map(c => c.key), [key(4)])
+    })
+
     it('below minPeers adds the deficit, less attempts in flight, capped per round', () => {
       const candidates = [candidate(1), candidate(2), candidate(3)]
       assert.equal(addPolicy(view(0, [], { candidates, minPeers: 3 }), options).length, 2)

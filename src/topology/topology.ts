@@ -9,7 +9,7 @@ import { addPolicy, distances, leaveBootstrapPolicy, memberGraph, trimPolicy, up
 import { deadlineSignal, timeoutSignal } from '../utils/timeout-signal.js'
 import type { Candidate, LinkView, RoundView } from './policies/index.js'
 import type { Topology, TopologyAction, TopologyComponents, TopologyEvents, TopologyInit, TopologyStats } from './index.js'
-import type { MapEdge } from '../network-map/index.js'
+import type { MapEdge, MapNode } from '../network-map/index.js'
 import type { Connection, Logger, PeerId, Startable } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -325,7 +325,8 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
       if (key === this.self || linked.has(key) || bootstraps.has(key) || this.pending.has(key) || !this.ready(key, now)) {
         continue
       }
-      const degree = this.components.networkMap.neighbours(node.id).filter(p => !bootstraps.has(p.toString())).length
+      const confirmed = this.components.networkMap.neighbours(node.id)
+      const degree = confirmed.filter(p => !bootstraps.has(p.toString())).length
       list.push({
         key,
         id: node.id,
@@ -334,6 +335,7 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
         distance: dist.get(key) ?? Infinity,
         degree,
         cooling: (this.peers.get(key)?.coolUntil ?? 0) > now,
+        stale: this.denied(node, confirmed),
         random: Math.random()
       })
     }
@@ -341,6 +343,24 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
       list.push(...this.sampledPeers(bootstraps, linked, now))
     }
     return list
+  }
+
+  /**
+   * `node`'s record claims a link to a mapped node whose own record does not
+   * claim it back (`confirmed`: its two-ended neighbours)
+   */
+  private denied (node: MapNode, confirmed: PeerId[]): boolean {
+    if (node.neighbours.length <= confirmed.length) {
+      return false
+    }
+    const both = new Set(confirmed.map(p => p.toString()))
+    for (const n of node.neighbours) {
+      const other = both.has(n.id.toString()) ? undefined : this.components.networkMap.get(n.id)
+      if (other != null && !other.neighbours.some(m => m.id.equals(node.id))) {
+        return true
+      }
+    }
+    return false
   }
 
   /**

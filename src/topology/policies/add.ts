@@ -19,11 +19,14 @@ export interface AddDecision {
  * among the best few of it, see {@link pickCandidates}): ones our part of the mesh cannot reach but that still
  * have links (a live part to bridge), then members short of links, then the
  * farthest (shortest-path gain), then the least linked; full members (at
- * `maxPeers`) and recently lost or trimmed ones last.
+ * `maxPeers`), members whose records are stale and recently lost or trimmed
+ * ones last.
  */
 export function rankCandidates (candidates: Candidate[], minPeers: number, maxPeers: number): Candidate[] {
   const rank = (c: Candidate): number[] => [
     c.cooling ? 1 : 0,
+    // after a kill the dead look short of links (their neighbours' records dropped them) and far: not a first choice
+    c.stale === true ? 1 : 0,
     c.degree >= maxPeers ? 1 : 0,
     // an unreachable node that still has links is a live part of the mesh; one without may be gone
     c.distance === Infinity ? (c.degree > 0 ? 0 : 1) : 2,
@@ -45,12 +48,12 @@ export function rankCandidates (candidates: Candidate[], minPeers: number, maxPe
 
 /**
  * The hard order of {@link rankCandidates} without its soft keys: cooling
- * last, full last, then live unreachable parts, unreachable nodes without
- * links, reachable members
+ * last, stale records next to last, full after the rest, then live
+ * unreachable parts, unreachable nodes without links, reachable members
  */
 function tier (c: Candidate, maxPeers: number): number {
   const reach = c.distance === Infinity ? (c.degree > 0 ? 0 : 1) : 2
-  return (c.cooling ? 6 : 0) + (c.degree >= maxPeers ? 3 : 0) + reach
+  return (c.cooling ? 12 : 0) + (c.stale === true ? 6 : 0) + (c.degree >= maxPeers ? 3 : 0) + reach
 }
 
 /** How many of the best-ranked candidates of a tier count as near-equal: each draw is made among them */

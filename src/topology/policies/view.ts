@@ -27,6 +27,14 @@ export interface Candidate {
   degree: number
   /** Trimmed or lost recently (hysteresis) */
   cooling: boolean
+  /**
+   * Its record claims a link that the other end's record, in the map, no
+   * longer lists: the record is older than its neighbour's news. A member
+   * that died looks like this as soon as its neighbours re-issue (and, its
+   * links dropping away, like a member short of links); a live one only
+   * until it re-issues its own record
+   */
+  stale?: boolean
   /** A tie-breaker, drawn per round */
   random: number
 }
