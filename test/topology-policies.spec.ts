@@ -29,7 +29,7 @@ function link (i: number, direct = true, linkedAt = 0): LinkView {
 }
 
 function candidate (i: number, fields: Partial<Candidate> = {}): Candidate {
-  return { key: key(i), id: ids[i], multiaddrs: [], distance: 2, degree: 3, cooling: false, random: 0.5, ...fields }
+  return { key: key(i), id: ids[i], multiaddrs: [], distance: 2, degree: 3, cooling: false, stale: false, random: 0.5, ...fields }
 }
 
 /** A view of node `self` whose member links are `members`, over `edges` between other nodes */

@@ -347,20 +347,16 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
 
   /**
    * `node`'s record claims a link to a mapped node whose own record does not
-   * claim it back (`confirmed`: its two-ended neighbours)
+   * claim it back (`confirmed`, its two-ended neighbours, all do)
    */
   private denied (node: MapNode, confirmed: PeerId[]): boolean {
     if (node.neighbours.length <= confirmed.length) {
       return false
     }
-    const both = new Set(confirmed.map(p => p.toString()))
-    for (const n of node.neighbours) {
-      const other = both.has(n.id.toString()) ? undefined : this.components.networkMap.get(n.id)
-      if (other != null && !other.neighbours.some(m => m.id.equals(node.id))) {
-        return true
-      }
-    }
-    return false
+    return node.neighbours.some(n => {
+      const other = this.components.networkMap.get(n.id)
+      return other != null && !other.neighbours.some(m => m.id.equals(node.id))
+    })
   }
 
   /**
@@ -374,7 +370,7 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
       if (bootstraps.has(peer.key) || linked.has(peer.key) || this.pending.has(peer.key) || !this.ready(peer.key, now)) {
         continue
       }
-      out.push({ key: peer.key, id: peer.id, multiaddrs: peer.multiaddrs, distance: Infinity, degree: 1, cooling: false, random: Math.random() })
+      out.push({ key: peer.key, id: peer.id, multiaddrs: peer.multiaddrs, distance: Infinity, degree: 1, cooling: false, stale: false, random: Math.random() })
     }
     return out
   }

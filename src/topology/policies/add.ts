@@ -26,7 +26,7 @@ export function rankCandidates (candidates: Candidate[], minPeers: number, maxPe
   const rank = (c: Candidate): number[] => [
     c.cooling ? 1 : 0,
     // after a kill the dead look short of links (their neighbours' records dropped them) and far: not a first choice
-    c.stale === true ? 1 : 0,
+    c.stale ? 1 : 0,
     c.degree >= maxPeers ? 1 : 0,
     // an unreachable node that still has links is a live part of the mesh; one without may be gone
     c.distance === Infinity ? (c.degree > 0 ? 0 : 1) : 2,
@@ -53,7 +53,7 @@ export function rankCandidates (candidates: Candidate[], minPeers: number, maxPe
  */
 function tier (c: Candidate, maxPeers: number): number {
   const reach = c.distance === Infinity ? (c.degree > 0 ? 0 : 1) : 2
-  return (c.cooling ? 12 : 0) + (c.stale === true ? 6 : 0) + (c.degree >= maxPeers ? 3 : 0) + reach
+  return (c.cooling ? 12 : 0) + (c.stale ? 6 : 0) + (c.degree >= maxPeers ? 3 : 0) + reach
 }
 
 /** How many of the best-ranked candidates of a tier count as near-equal: each draw is made among them */

@@ -34,7 +34,7 @@ export interface Candidate {
    * links dropping away, like a member short of links); a live one only
    * until it re-issues its own record
    */
-  stale?: boolean
+  stale: boolean
   /** A tie-breaker, drawn per round */
   random: number
 }
