@@ -216,6 +216,65 @@ describe('network map: record store', () => {
     assert.ok(store.node(c.id.toString()) != null)
   })
 
+  it('a newer record of a node we reached does not buy it the join grace, nor a place in the map while nothing reaches it', async () => {
+    const [self, a, b] = await identities(3)
+    const { store, events } = storeFor(self.id, 60_000, 100)
+    const now = Date.now()
+    put(store, self.id, { neighbours: [a.id] }, now)
+    put(store, a.id, { neighbours: [self.id, b.id] }, now)
+    put(store, b.id, { neighbours: [a.id] }, now)
+    store.sweep(now)
+    // b dies; a's record without it arrives first, then a copy of b's last record (issued just before it died,
+    // handed over by a sync), which still claims a: nothing we reach claims b
+    put(store, a.id, { seq: 2n, neighbours: [self.id] }, now)
+    store.sweep(now + 10)
+    put(store, b.id, { seq: 2n, neighbours: [a.id] }, now + 50)
+    store.sweep(now + 60)
+    assert.ok(store.node(b.id.toString()) != null, 'within lostTimeout of becoming unreachable')
+    store.sweep(now + 110)
+    assert.equal(store.node(b.id.toString()), undefined, 'gone lostTimeout after it became unreachable, not after the 60 s join grace')
+    // a still newer copy while it is unreachable: held, but not back in the map (no add and remove again)
+    const removes = events.filter(e => e.type === 'node:remove').length
+    const adds = events.filter(e => e.type === 'node:add').length
+    put(store, b.id, { seq: 3n, neighbours: [a.id] }, now + 120)
+    assert.equal(store.node(b.id.toString()), undefined)
+    store.sweep(now + 130)
+    assert.equal(store.node(b.id.toString()), undefined)
+    assert.equal(events.filter(e => e.type === 'node:add').length, adds, 'no node:add for a node nothing reaches')
+    assert.equal(events.filter(e => e.type === 'node:remove').length, removes)
+    assert.equal(store.record(b.id.toString())?.seq, 3n, 'the newer copy is held, so older ones are not re-accepted')
+    // a path appears again: b is back, with its newest record
+    put(store, a.id, { seq: 3n, neighbours: [self.id, b.id] }, now + 140)
+    store.sweep(now + 150)
+    assert.equal(store.node(b.id.toString())?.seq, 3n)
+    assert.deepEqual(edgeIds(store.edges()), [pair(self.id, a.id), pair(a.id, b.id)].sort())
+  })
+
+  it('a node we hold a link to is not lost while our own record, held back, does not claim it yet', async () => {
+    const [self, a, b] = await identities(3)
+    const { store } = storeFor(self.id, 60_000, 100)
+    const now = Date.now()
+    put(store, self.id, { neighbours: [a.id] }, now)
+    put(store, a.id, { neighbours: [self.id, b.id] }, now)
+    put(store, b.id, { neighbours: [a.id] }, now)
+    store.sweep(now)
+    // a dies and we link to b instead; our record still lists a (the re-issue limit holds it back),
+    // b's new record claims us, a's old one still claims b: no two-sided path reaches b
+    put(store, b.id, { seq: 2n, neighbours: [self.id] }, now)
+    const linkedToB = (key: string): boolean => key === b.id.toString()
+    store.sweep(now + 10, linkedToB)
+    store.sweep(now + 200, linkedToB)
+    assert.ok(store.node(b.id.toString()) != null, 'linked: kept past lostTimeout')
+    put(store, self.id, { seq: 2n, neighbours: [b.id] }, now)
+    store.sweep(now + 210, linkedToB)
+    assert.deepEqual(store.path(b.id)?.map(String), [self.id.toString(), b.id.toString()])
+    // without the link, the same node is lost
+    put(store, self.id, { seq: 3n, neighbours: [] }, now)
+    store.sweep(now + 220)
+    store.sweep(now + 330)
+    assert.equal(store.node(b.id.toString()), undefined)
+  })
+
   it('a node whose own new record leaves it unreachable for a moment (it swapped links) keeps the grace', async () => {
     const [self, a, b, x] = await identities(4)
     const { store, events } = storeFor(self.id, 60_000, 100)

@@ -473,7 +473,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
 
   private sweep (): void {
     const now = Date.now()
-    this.store.sweep(now)
+    this.store.sweep(now, key => this.flooder.isLinked(key))
     this.penalties.prune(now)
     for (const [key, expires] of this.missing) {
       if (expires <= now) { this.missing.delete(key) }

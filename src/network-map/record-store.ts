@@ -281,10 +281,23 @@ export class RecordStore {
   put (stored: StoredRecord): StoredRecord | undefined {
     const prev = this.records.get(stored.key)
     const wasLive = prev?.state === 'live'
-    if (wasLive) {
-      // `reached` starts afresh: when a node's own new record leaves it unreachable (it dropped one link
-      // for another whose other end's record is still on its way) that is a change, not a loss
-      stored.unreachableSince = prev.unreachableSince
+    if (prev != null && prev.state !== 'departed' && stored.state === 'live') {
+      if (wasLive) {
+        stored.unreachableSince = prev.unreachableSince
+      }
+      if (prev.reached === true) {
+        // A node we have reached is not joining: a new version of its record does not buy it the join
+        // grace. Otherwise a record issued just before its node died (and handed over by a sync
+        // after we had lost our own links) kept the dead node in our map for `unreachableTimeout`.
+        // A node that swapped links keeps its place while a node we reach still claims it (sweep).
+        stored.reached = true
+        if (prev.state === 'pruned') {
+          // it stays out of the map until a path reaches it (the next sweep), instead of
+          // flapping in and out: no node:add for a node that is still unreachable
+          stored.state = 'pruned'
+          stored.unreachableSince = prev.unreachableSince
+        }
+      }
     }
     this.records.set(stored.key, stored)
     this.liveCount += Number(stored.state === 'live') - Number(wasLive)
@@ -377,8 +390,11 @@ export class RecordStore {
   /**
    * Expire records and prune nodes no two-sided path from us reaches for
    * `unreachableTimeout`; a pruned node comes back when a path appears.
+   * `linked` says whether we hold a map link to a node now: our next record
+   * will claim it (ours may be held back by the re-issue limit), so it is
+   * changing links, not lost.
    */
-  sweep (now = Date.now()): void {
+  sweep (now = Date.now(), linked: (key: string) => boolean = () => false): void {
     for (const stored of [...this.records.values()]) {
       if (stored.key !== this.selfKey && stored.expires <= now) {
         if (stored.state === 'live') {
@@ -422,7 +438,7 @@ export class RecordStore {
       }
       if (stored.state === 'live') {
         stored.unreachableSince ??= now
-        const lost = stored.reached === true && !claimed.has(stored.key)
+        const lost = stored.reached === true && !claimed.has(stored.key) && !linked(stored.key)
         if (now - stored.unreachableSince >= (lost ? this.lostTimeout : this.unreachableTimeout)) {
           this.drop(stored)
         }
