@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { mapProblems, meshProblems, startMeshBootstrap, startMeshMember } from './fixtures/mesh.js'
 import { startBootstrap, startMember, stopAll, tcpAddress } from './fixtures/nodes.js'
 import { observationWindow, waitFor } from './fixtures/wait.js'
 import type { BootstrapErrorDetail, Membrane } from '../src/index.js'
@@ -59,5 +60,38 @@ describe('re-contact', () => {
     await b.stop()
     await waitFor(() => a.services.firstContact.stats().contacts > contacts && a.getConnections(bootstrap.peerId).length > 0,
       'a re-contacted the bootstrap peer', 20_000)
+  })
+
+  it('a member that loses its last member link heals to a member its map names, without redialling the bootstrap peer', async () => {
+    const bootstrap = await startMeshBootstrap(3)
+    nodes.push(bootstrap)
+    // one member link is enough: three members settle as a line (or a triangle, made a line below).
+    // Every member link takes 600 ms to accept, so the heal's dial is still running when
+    // firstContact checks the lost link (CHECK_DELAY, 400 ms): it must wait for it
+    const init = { minPeers: 1, maxPeers: 2, acceptDelay: 600 }
+    const members = []
+    for (let i = 0; i < 3; i++) {
+      const member = await startMeshMember(bootstrap, init)
+      members.push(member)
+      nodes.push(member.node)
+    }
+    const all = members.map(m => m.node)
+    const settled = (): boolean => meshProblems(all, bootstrap, 1, 2).length === 0 && mapProblems(all).length === 0
+    await waitFor(settled, 'three members linked, off the bootstrap peer, every map whole', 60_000)
+    const degree = (m: Membrane): number => m.services.topology.neighbours().length
+    if (all.every(m => degree(m) === 2)) {
+      await all[0].hangUp(all[1].peerId)
+      await waitFor(() => settled() && all.some(m => degree(m) === 1), 'the triangle is a line', 30_000)
+    }
+    // the middle member vanishes with no goodbye: each end loses its only member link
+    const middle = members.find(m => degree(m.node) === 2)
+    assert.ok(middle != null, 'a line has a middle member')
+    const ends = all.filter(n => n !== middle.node)
+    const rounds = ends.map(n => n.services.firstContact.stats().rounds)
+    await middle.kill()
+    await waitFor(() => ends.every(n => n.services.topology.neighbours().some(p => p.equals(ends.find(o => o !== n)!.peerId))),
+      'the two ends linked to each other', 30_000)
+    assert.deepEqual(ends.map(n => n.services.firstContact.stats().rounds), rounds, 'no bootstrap round: the topology healed first')
+    assert.ok(ends.every(n => n.getConnections(bootstrap.peerId).length === 0), 'no bootstrap link')
   })
 })

@@ -23,8 +23,24 @@ export const DEFAULT_PROTOCOL_TIMEOUT = 10_000
  */
 export const DEFAULT_CHECK_INTERVAL = 5_000
 
-/** A lost link is checked this soon, ms: the topology's own healing acts first, so a member with links left stays off the bootstrap peers */
-export const CHECK_DELAY = 250
+/**
+ * A lost link is checked this soon, ms: the topology's own healing acts first,
+ * so a member with links left stays off the bootstrap peers. Longer than the
+ * topology's heal delay (`HEAL_DELAY` 200 ms × 0.5–1.5), so a heal's dials
+ * have started when the check asks `topology.linking()`
+ */
+export const CHECK_DELAY = 400
+
+/**
+ * How long a node with no member link left lets the topology's heal dials
+ * run before it redials a bootstrap peer anyway, ms. A member dial takes
+ * milliseconds on a LAN and well under a second across the internet; one to a
+ * dead peer can hang for the whole dial timeout, and this bounds that wait.
+ * Without it, a member whose neighbours all died linked to the bootstrap
+ * peer beside its new member links, and for the seconds until it dropped
+ * that link again every map held the bootstrap peer
+ */
+export const DEFAULT_HEAL_WAIT = 2_000
 
 /** Bootstrap peers dialled at once in one round: enough to get past a few dead ones, few enough not to flood */
 export const MAX_PARALLEL_DIALS = 4

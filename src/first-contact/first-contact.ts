@@ -1,7 +1,7 @@
 import { TypedEventEmitter, serviceCapabilities, serviceDependencies } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CODE_P2P, multiaddr } from '@multiformats/multiaddr'
-import { BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, CHECK_DELAY, DEFAULT_CHECK_INTERVAL, DEFAULT_DIAL_TIMEOUT, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, DEFAULT_PROTOCOL_TIMEOUT, MAX_PARALLEL_DIALS } from './constants.js'
+import { BOOTSTRAP_TAG, BOOTSTRAP_TAG_VALUE, CHECK_DELAY, DEFAULT_CHECK_INTERVAL, DEFAULT_DIAL_TIMEOUT, DEFAULT_HEAL_WAIT, DEFAULT_INITIAL_DELAY, DEFAULT_MAX_DELAY, DEFAULT_PROTOCOL_TIMEOUT, MAX_PARALLEL_DIALS } from './constants.js'
 import { BootstrapUnreachableError, InvalidBootstrapAddressError, NoProtocolError } from './errors.js'
 import { describeDialFailure } from '../utils/dial-error.js'
 import { deadlineSignal } from '../utils/timeout-signal.js'
@@ -38,6 +38,7 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
   private readonly dialTimeout: number
   private readonly checkInterval: number
   private readonly protocolTimeout: number
+  private readonly healWait: number
   /** Open bootstrap connections that have not negotiated a protocol yet, with the timer that closes them */
   private readonly unproven = new Map<Connection, ReturnType<typeof setTimeout>>()
   /** Well-formed configured addresses */
@@ -45,12 +46,15 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
   private shutdownController = new AbortController()
   private retryTimer?: ReturnType<typeof setTimeout>
   private checkTimer?: ReturnType<typeof setTimeout>
+  private healTimer?: ReturnType<typeof setTimeout>
+  /** When this node, detached, began to wait for the topology's heal dials */
+  private healWaitSince?: number
   private intervalTimer?: ReturnType<typeof setInterval>
   private dialing = false
   private lastRoundAt = 0
   /** Failed rounds since this node was last attached */
   private attempt = 0
-  private readonly counters = { rounds: 0, failedRounds: 0, contacts: 0, noProtocol: 0 }
+  private readonly counters = { rounds: 0, failedRounds: 0, contacts: 0, noProtocol: 0, healWaits: 0 }
   private started = false
   connected = false
   lastError?: BootstrapErrorDetail
@@ -65,10 +69,12 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
     this.dialTimeout = init.dialTimeout ?? DEFAULT_DIAL_TIMEOUT
     this.checkInterval = init.checkInterval ?? DEFAULT_CHECK_INTERVAL
     this.protocolTimeout = init.protocolTimeout ?? DEFAULT_PROTOCOL_TIMEOUT
+    this.healWait = init.healWait ?? DEFAULT_HEAL_WAIT
     this.onConnectionOpen = this.onConnectionOpen.bind(this)
     this.onIdentify = this.onIdentify.bind(this)
     this.onConnectionClose = this.onConnectionClose.bind(this)
     this.onNeighbourLost = this.onNeighbourLost.bind(this)
+    this.onTopologyAction = this.onTopologyAction.bind(this)
   }
 
   readonly [Symbol.toStringTag] = '@membrane/first-contact'
@@ -112,6 +118,7 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
     this.components.events.addEventListener('peer:identify', this.onIdentify)
     this.components.events.addEventListener('connection:close', this.onConnectionClose)
     this.components.topology.addEventListener('peer:leave', this.onNeighbourLost)
+    this.components.topology.addEventListener('action', this.onTopologyAction)
     this.intervalTimer = setInterval(() => { this.check() }, this.checkInterval)
     this.check()
   }
@@ -121,15 +128,19 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
     this.shutdownController.abort()
     clearTimeout(this.retryTimer)
     clearTimeout(this.checkTimer)
+    clearTimeout(this.healTimer)
     clearInterval(this.intervalTimer)
     this.retryTimer = undefined
     this.checkTimer = undefined
+    this.healTimer = undefined
+    this.healWaitSince = undefined
     for (const timer of this.unproven.values()) { clearTimeout(timer) }
     this.unproven.clear()
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
     this.components.events.removeEventListener('peer:identify', this.onIdentify)
     this.components.events.removeEventListener('connection:close', this.onConnectionClose)
     this.components.topology.removeEventListener('peer:leave', this.onNeighbourLost)
+    this.components.topology.removeEventListener('action', this.onTopologyAction)
   }
 
   attached (): boolean {
@@ -230,6 +241,13 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
     this.checkSoon()
   }
 
+  /** A topology dial ended: if this node waits on its heal, decide once the dial is no longer pending */
+  private onTopologyAction (): void {
+    if (this.healWaitSince != null) {
+      queueMicrotask(() => { this.check() })
+    }
+  }
+
   private checkSoon (): void {
     if (!this.started || this.checkTimer != null) {
       return
@@ -256,6 +274,10 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
       this.attempt = 0
       clearTimeout(this.retryTimer)
       this.retryTimer = undefined
+      this.endHealWait()
+      return
+    }
+    if (this.waitForHeal()) {
       return
     }
     if (this.retryTimer != null || this.configured.length + this.components.peerExchange.knownBootstraps().length === 0) {
@@ -271,6 +293,40 @@ export class DefaultFirstContact extends TypedEventEmitter<FirstContactEvents> i
       return
     }
     void this.round()
+  }
+
+  /**
+   * Detached, but the topology is dialling members or may dial one its map
+   * names: give it up to `healWait` from when this node began to wait (each
+   * of its dials ends in an `action` event, which checks again)
+   */
+  private waitForHeal (): boolean {
+    if (!this.components.topology.linking()) {
+      this.endHealWait()
+      return false
+    }
+    const now = Date.now()
+    if (this.healWaitSince == null) {
+      this.healWaitSince = now
+      this.counters.healWaits++
+    }
+    const left = this.healWaitSince + this.healWait - now
+    if (left <= 0) {
+      return false
+    }
+    if (this.healTimer == null) {
+      this.healTimer = setTimeout(() => {
+        this.healTimer = undefined
+        this.check()
+      }, left)
+    }
+    return true
+  }
+
+  private endHealWait (): void {
+    clearTimeout(this.healTimer)
+    this.healTimer = undefined
+    this.healWaitSince = undefined
   }
 
   /** The bootstrap peers of this round: configured first, then learnt, rotating through them round by round */

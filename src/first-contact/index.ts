@@ -40,6 +40,8 @@ export interface FirstContactStats {
   contacts: number
   /** Bootstrap connections closed because they negotiated no protocol within `protocolTimeout` */
   noProtocol: number
+  /** Times a detached node waited for the topology's heal dials (`healWait`) instead of redialling at once */
+  healWaits: number
   /** 1 while this node is attached (see `attached()`), else 0 */
   attached: number
 }
@@ -80,6 +82,15 @@ export interface FirstContactInit {
    * @default 5000
    */
   checkInterval?: number
+  /**
+   * A node with no member link left whose topology is dialling members, or
+   * may dial one its map names (`topology.linking()`), waits this long for
+   * them, in ms, before it redials a bootstrap peer; it redials at once when
+   * the topology has nothing left to try
+   *
+   * @default 2000
+   */
+  healWait?: number
 }
 
 export interface FirstContactComponents {

@@ -71,6 +71,15 @@ export interface Topology extends TypedEventTarget<TopologyEvents> {
   needsBootstrap(): boolean
 
   /**
+   * True while the manager is dialling a peer to link to it, or its map still
+   * names a member it may dial (not backed off): a heal after a lost link
+   * may put this node back in the mesh in a moment. `firstContact` gives a
+   * node that `needsBootstrap()` but is `linking()` up to its `healWait`
+   * before it redials a bootstrap peer.
+   */
+  linking(): boolean
+
+  /**
    * Run one round of the policy now and wait for its dials and closes
    *
    * @example

@@ -125,6 +125,22 @@ export class DefaultTopology extends TypedEventEmitter<TopologyEvents> implement
     return !this.started || !this.enabled || this.neighbours().length === 0
   }
 
+  linking (): boolean {
+    if (!this.started || !this.enabled) {
+      return false
+    }
+    if (this.pending.size > 0) {
+      return true
+    }
+    // the map still names a member the next round may dial
+    const bootstraps = this.bootstrapKeys()
+    const now = Date.now()
+    return this.components.networkMap.nodes().some(n => {
+      const key = n.id.toString()
+      return key !== this.self && !bootstraps.has(key) && this.ready(key, now)
+    })
+  }
+
   async rebalance (): Promise<void> {
     if (this.running == null) {
       this.running = this.round().finally(() => { this.running = undefined })
