@@ -38,7 +38,7 @@ const sleep = async (ms: number): Promise<void> => { await new Promise(resolve =
 const child = fork(new URL('./target.js', import.meta.url), [], { execArgv: ['--expose-gc', ...values['target-flags'].split(' ').filter(f => f !== '')] })
 const [described] = await once(child, 'message') as [{ bootstrap: Described, member: Described }]
 type Memory = NodeJS.MemoryUsage & { malloced: number, resident?: ResidentBreakdown, spaces?: Record<string, number> }
-const memory = async (gc = false): Promise<Memory> => {
+const memory = async (gc: boolean | 'reduce' = false): Promise<Memory> => {
   child.send({ memory: { gc } })
   for (;;) {
     const [msg] = await once(child, 'message') as [{ memory?: NodeJS.MemoryUsage, malloced: number, resident?: ResidentBreakdown, spaces?: Record<string, number> }]
@@ -93,13 +93,21 @@ for (const name of ['bootstrap', 'member'] as const) {
     const ended = await memory()
     const tag = `${name}${protocol.replaceAll('/', '_')}`
     await snapshot(`${tag}-peak`)
-    await sleep(settle * 1000)
+    // RSS every 5 s while the attacker is gone and nothing forces a GC: does V8's memory reducer give it back by itself?
+    const settleSeries: Array<[number, number]> = []
+    for (let t = 5; t <= settle; t += 5) {
+      await sleep(5000)
+      settleSeries.push([t, mb((await memory()).rss)])
+    }
     const settled = await memory()
     peak = Math.max(peak, settled.rss)
     const collected = await memory(true)
-    // V8 unmaps freed pages after a GC concurrently: read again a little later
+    // V8 unmaps freed pages after a GC concurrently: read again a little later, and past the memory reducer's 8 s delay
     await sleep(5000)
     const later = await memory()
+    await sleep(10_000)
+    const later15 = await memory()
+    const reduced = await memory('reduce')
     await snapshot(`${tag}-after`)
     process.stdout.write(JSON.stringify({
       kind: 'memory',
@@ -118,6 +126,10 @@ for (const name of ['bootstrap', 'member'] as const) {
       v8MallocedMb: { before: mb(before.malloced), afterGc: mb(collected.malloced) },
       resident: { before: where(before), attackEnd: where(ended), afterGc: where(collected) },
       afterGc5sMb: { rss: mb(later.rss), heapUsed: mb(later.heapUsed), heapTotal: mb(later.heapTotal), resident: where(later) },
+      afterGc15sMb: { rss: mb(later15.rss), heapTotal: mb(later15.heapTotal) },
+      settleRssMb: settleSeries,
+      afterReducingGcMb: { rss: mb(reduced.rss), heapUsed: mb(reduced.heapUsed), heapTotal: mb(reduced.heapTotal), resident: where(reduced) },
+      reducedOverQuiet: Math.round(reduced.rss / quiet.rss * 100) / 100,
       spacesMb: { before: before.spaces, attackEnd: ended.spaces, afterGc: collected.spaces, afterGc5s: later.spaces },
       attackEndMb: { rss: mb(ended.rss), heapTotal: mb(ended.heapTotal), arrayBuffers: mb(ended.arrayBuffers), v8Malloced: mb(ended.malloced) },
       peakOverQuiet: Math.round(peak / quiet.rss * 100) / 100

@@ -18,13 +18,18 @@ const describe = (node: typeof boot | typeof member, addr: unknown): unknown => 
   protocols: node.getProtocols().filter(p => p.startsWith('/membrane/')).sort()
 })
 process.send?.({ bootstrap: describe(boot, bootAddr), member: describe(member, memberAddr) })
-process.on('message', (msg: { memory?: { gc: boolean }, snapshot?: string, stop?: boolean }) => {
+process.on('message', (msg: { memory?: { gc: boolean | 'reduce' }, snapshot?: string, stop?: boolean }) => {
   if (msg.snapshot != null) {
     process.send?.({ snapshot: writeHeapSnapshot(msg.snapshot) })
   }
   if (msg.memory != null) {
-    if (msg.memory.gc) {
-      (globalThis as { gc?: () => void }).gc?.()
+    // `reduce`: the memory-reducing full GC (V8's "last resort": shrinks the young generation and gives
+    // freed pages back), which V8's memory reducer runs by itself once allocation has been low for ~8 s
+    const gc = (globalThis as { gc?: (options?: { type: string, execution: string, flavor?: string }) => void }).gc
+    if (msg.memory.gc === 'reduce') {
+      gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' })
+    } else if (msg.memory.gc) {
+      gc?.()
     }
     // V8's own malloc (zones, not the JS heap) and where RSS is by mapping kind
     const spaces = Object.fromEntries(getHeapSpaceStatistics().map(s => [s.space_name, Math.round(s.space_size / 1e6)]))

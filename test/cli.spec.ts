@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn, spawnSync } from 'node:child_process'
 import { createSocket } from 'node:dgram'
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -30,8 +30,8 @@ const OLD_NODE = ((): { path: string, args: string[], version: string } => {
 interface Running { child: ChildProcessWithoutNullStreams, peerId: string, addrs: string[], output: () => string }
 
 /** Start the CLI and wait until it has printed its addresses */
-async function startCli (args: string[]): Promise<Running> {
-  const child = spawn(process.execPath, [BIN, ...args], { env: ENV })
+async function startCli (args: string[], env: NodeJS.ProcessEnv = ENV): Promise<Running> {
+  const child = spawn(process.execPath, [BIN, ...args], { env })
   let stdout = ''
   let stderr = ''
   child.stderr.on('data', (d: Buffer) => { stderr += d.toString() })
@@ -111,6 +111,19 @@ describe('membrane bootstrap CLI', () => {
     assert.match(running.output(), /stopped/)
     const again = await startCli(['bootstrap', '--port', '0'])
     assert.equal(await stopCli(again, 'SIGTERM'), 0)
+  })
+
+  it('runs its bootstrap peer with --optimize-for-size in the process it was started as, unless MEMBRANE_OPTIMIZE_FOR_SIZE=0', async () => {
+    // the flag bounds the heap under attack (src/cli/memory-flags.ts); the CLI re-executes itself with it, keeping its PID
+    const flagsOf = async (pid: number): Promise<string[]> => (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0')
+    const sized = await startCli(['bootstrap', '--port', '0'])
+    const flags = await flagsOf(sized.child.pid!)
+    assert.equal(await stopCli(sized), 0)
+    assert.ok(flags.includes('--optimize-for-size'), flags.join(' '))
+    const plain = await startCli(['bootstrap', '--port', '0'], { ...ENV, MEMBRANE_OPTIMIZE_FOR_SIZE: '0' })
+    const plainFlags = await flagsOf(plain.child.pid!)
+    assert.equal(await stopCli(plain), 0)
+    assert.ok(!plainFlags.includes('--optimize-for-size'), plainFlags.join(' '))
   })
 
   it('creates the key file with mode 0600 and keeps the same PeerId and WebRTC-direct certhash across restarts', async () => {

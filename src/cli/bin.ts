@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // first: stops an old Node before anything else loads
 import '../utils/node-version.js'
+// then: a bootstrap peer runs with --optimize-for-size (it re-executes itself with it when started without)
+import './memory-flags.js'
 import { mkdir, readFile } from 'node:fs/promises'
 import { InvalidKeyFileError } from '../bootstrap/errors.js'
 import { parseCli, USAGE } from './args.js'
