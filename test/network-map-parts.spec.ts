@@ -35,6 +35,14 @@ function put (store: RecordStore, id: PeerId, options: RecordOptions = {}, now =
   store.put(storedRecord(id, recordOf(id, options), new Uint8Array(0), options.expires ?? now + 60_000, now))
 }
 
+/** self – a – b, every edge two-sided, and a sweep: a and b are reached */
+function putLine (store: RecordStore, self: PeerId, a: PeerId, b: PeerId, now: number): void {
+  put(store, self, { neighbours: [a] }, now)
+  put(store, a, { neighbours: [self, b] }, now)
+  put(store, b, { neighbours: [a] }, now)
+  store.sweep(now)
+}
+
 function edgeIds (edges: MapEdge[]): string[] {
   return edges.map(e => [e.from.toString(), e.to.toString()].sort().join('|')).sort()
 }
@@ -197,10 +205,7 @@ describe('network map: record store', () => {
     const [self, a, b] = await identities(3)
     const { store } = storeFor(self.id, 60_000, 100)
     const now = Date.now()
-    put(store, self.id, { neighbours: [a.id] }, now)
-    put(store, a.id, { neighbours: [self.id, b.id] }, now)
-    put(store, b.id, { neighbours: [a.id] }, now)
-    store.sweep(now)
+    putLine(store, self.id, a.id, b.id, now)
     assert.equal(store.size, 3)
     // a loses its link to b: b's record still claims a, a's does not claim b
     put(store, a.id, { seq: 2n, neighbours: [self.id] }, now)
@@ -220,10 +225,7 @@ describe('network map: record store', () => {
     const [self, a, b] = await identities(3)
     const { store, events } = storeFor(self.id, 60_000, 100)
     const now = Date.now()
-    put(store, self.id, { neighbours: [a.id] }, now)
-    put(store, a.id, { neighbours: [self.id, b.id] }, now)
-    put(store, b.id, { neighbours: [a.id] }, now)
-    store.sweep(now)
+    putLine(store, self.id, a.id, b.id, now)
     // b dies; a's record without it arrives first, then a copy of b's last record (issued just before it died,
     // handed over by a sync), which still claims a: nothing we reach claims b
     put(store, a.id, { seq: 2n, neighbours: [self.id] }, now)
@@ -254,10 +256,7 @@ describe('network map: record store', () => {
     const [self, a, b] = await identities(3)
     const { store } = storeFor(self.id, 60_000, 100)
     const now = Date.now()
-    put(store, self.id, { neighbours: [a.id] }, now)
-    put(store, a.id, { neighbours: [self.id, b.id] }, now)
-    put(store, b.id, { neighbours: [a.id] }, now)
-    store.sweep(now)
+    putLine(store, self.id, a.id, b.id, now)
     // a dies and we link to b instead; our record still lists a (the re-issue limit holds it back),
     // b's new record claims us, a's old one still claims b: no two-sided path reaches b
     put(store, b.id, { seq: 2n, neighbours: [self.id] }, now)

@@ -282,21 +282,19 @@ export class RecordStore {
     const prev = this.records.get(stored.key)
     const wasLive = prev?.state === 'live'
     if (prev != null && prev.state !== 'departed' && stored.state === 'live') {
-      if (wasLive) {
-        stored.unreachableSince = prev.unreachableSince
+      // A node we have reached is not joining: a new version of its record does not buy it the join
+      // grace. Otherwise a record issued just before its node died (and handed over by a sync
+      // after we had lost our own links) kept the dead node in our map for `unreachableTimeout`.
+      // A node that swapped links keeps its place while a node we reach still claims it (sweep).
+      stored.reached = prev.reached
+      // a pruned node we had reached stays out of the map until a path reaches it (the next sweep),
+      // instead of flapping in and out: no node:add for a node that is still unreachable
+      const staysPruned = prev.state === 'pruned' && prev.reached === true
+      if (staysPruned) {
+        stored.state = 'pruned'
       }
-      if (prev.reached === true) {
-        // A node we have reached is not joining: a new version of its record does not buy it the join
-        // grace. Otherwise a record issued just before its node died (and handed over by a sync
-        // after we had lost our own links) kept the dead node in our map for `unreachableTimeout`.
-        // A node that swapped links keeps its place while a node we reach still claims it (sweep).
-        stored.reached = true
-        if (prev.state === 'pruned') {
-          // it stays out of the map until a path reaches it (the next sweep), instead of
-          // flapping in and out: no node:add for a node that is still unreachable
-          stored.state = 'pruned'
-          stored.unreachableSince = prev.unreachableSince
-        }
+      if (wasLive || staysPruned) {
+        stored.unreachableSince = prev.unreachableSince
       }
     }
     this.records.set(stored.key, stored)
