@@ -129,6 +129,9 @@ class Cluster {
     const all = await this.all<Counters>('counters')
     return {
       bytesSent: all.reduce((s, c) => s + c.bytesSent, 0),
+      refreshBytesSent: all.reduce((s, c) => s + c.refreshBytesSent, 0),
+      recordsIssued: all.reduce((s, c) => s + c.recordsIssued, 0),
+      reissuesSkipped: all.reduce((s, c) => s + c.reissuesSkipped, 0),
       recordsRejected: all.reduce((s, c) => s + c.recordsRejected, 0),
       streamsRefused: all.reduce((s, c) => s + c.streamsRefused, 0),
       nodesMissing: Math.max(...all.map(c => c.nodesMissing))
@@ -318,8 +321,9 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
       log(`membrane N=${n}: ${reissues} re-issues in ${windowMs / 1000} s, ${refreshPerReissue?.toFixed(0)} B each, loop p99 ${loops.steady.p99} ms`)
     }
     heapPerNode = (await cluster.heap() - before) / n
-    // refresh bytes/s the whole network sends at this TTL, subtracted from join and leave bytes
-    const refreshRate = refreshPerReissue == null ? 0 : refreshPerReissue * n / (REFRESH_MEAN * ttl / 1000)
+    // what a join or leave costs: every map byte sent meanwhile but the refreshes pushed (records that
+    // changed nothing but seq, expiry and RTTs), which come at their own rate whatever the churn
+    const changeBytes = async (): Promise<number> => { const c = await cluster.counters(); return c.bytesSent - c.refreshBytesSent }
 
     await cluster.loop()
     for (let r = 0; r < options.rounds; r++) {
@@ -331,8 +335,7 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
         const info = await host.call<NodeInfo>('newcomer', { index, options: { kind: 'membrane', recordTtl: ttl, maxNodes, topic: TOPIC, indices: [] } })
         cluster.infos.set(index, info)
         cluster.owner.set(index, hostIndex)
-        const b0 = (await cluster.counters()).bytesSent
-        const tb0 = now()
+        const b0 = await changeBytes()
         await cluster.all('arm', { kind: 'join', peer: info.peerId, links: JOIN_LINKS })
         const dialled = await host.call<{ t0: number, failed: number, errors: string[] }>('act', { index, action: 'dial', addrs: targets.map(t => cluster.addr(index, t)) })
         if (dialled.failed > 0) { log(`newcomer ${index}: ${dialled.failed} dials failed: ${dialled.errors.join('; ')}`) }
@@ -343,12 +346,11 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
         await host.call('newcomer:full', { index, n: n + 1, deadline: now() + eventTimeout }, eventTimeout + 30_000)
         // the newcomer's and its neighbours' re-issues have settled once every map agrees
         await sleep(500)
-        const b1 = (await cluster.counters()).bytesSent
+        const b1 = await changeBytes()
         if (joinMissed === 0 && dialled.failed === 0) {
-          joinBytes.push(b1 - b0 - refreshRate * (now() - tb0) / 1000)
+          joinBytes.push(b1 - b0)
         }
 
-        const tb2 = now()
         await cluster.all('arm', { kind: 'leave', peer: info.peerId, links: JOIN_LINKS })
         const left = await host.call<{ t0: number }>('act', { index, action: how === 'clean' ? 'stop' : 'abort' })
         const gone = await cluster.all<{ times: number[], missed: number }>('collect', { deadline: left.t0 + eventTimeout }, eventTimeout + 30_000)
@@ -356,9 +358,9 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
         const leaveMissed = gone.reduce((s, j) => s + j.missed, 0)
         missed[how === 'clean' ? 'leave' : 'abrupt'] += leaveMissed
         await sleep(500)
-        const b3 = (await cluster.counters()).bytesSent
+        const b3 = await changeBytes()
         if (leaveMissed === 0) {
-          leaveBytes.push(b3 - b1 - refreshRate * (now() - tb2) / 1000)
+          leaveBytes.push(b3 - b1)
         }
         if (how === 'abrupt') { await host.call('newcomer:stop', { index }) }
         log(`membrane N=${n} round ${r} ${how}: join p99 ${percentileOrNull(joined.flatMap(j => j.times.map(t => t - dialled.t0)), joinMissed, 99)?.toFixed(0)} ms (${joinMissed} missed), leave p99 ${percentileOrNull(gone.flatMap(j => j.times.map(t => t - left.t0)), leaveMissed, 99)?.toFixed(0)} ms (${leaveMissed} missed)`)
@@ -386,6 +388,8 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
     record_ttl_ms: ttl,
     max_nodes: maxNodes,
     records_rejected: counters?.recordsRejected,
+    records_issued: counters?.recordsIssued,
+    reissues_skipped: counters?.reissuesSkipped,
     streams_refused: counters?.streamsRefused,
     load_average_1m: load.map(l => Math.round(l * 10) / 10)
   }
@@ -405,7 +409,7 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
       per_node: perJoin == null ? null : Math.round(perJoin / n),
       leave_bytes: perLeave == null ? null : Math.round(perLeave),
       joins_counted: joinBytes.length,
-      counted: 'map frame bytes all nodes sent from the first dial until every map agrees, + 0.5 s, minus the steady refresh rate over that time'
+      counted: 'map frame bytes all nodes sent from the first dial until every map agrees, + 0.5 s, but the refreshes pushed meanwhile (NetworkMapStats.refreshBytesSent)'
     })),
     metric('map.bytes_per_node_s', 'B/s', refreshAtDefault == null || churnPerNodeS == null ? null : refreshAtDefault + churnPerNodeS, null, n, withLoop('steady', {
       refresh_bytes_per_reissue: refreshPerReissue == null ? null : Math.round(refreshPerReissue),

@@ -44,6 +44,10 @@ export interface StartOptions {
 /** Counters of the map nodes this worker holds (the current newcomer included, stopped or not) */
 export interface Counters {
   bytesSent: number
+  /** The part of bytesSent that pushed refreshes (`NetworkMapStats.refreshBytesSent`) */
+  refreshBytesSent: number
+  recordsIssued: number
+  reissuesSkipped: number
   recordsRejected: number
   streamsRefused: number
   nodesMissing: number
@@ -318,11 +322,14 @@ function countReissues (): void {
 }
 
 function counters (): Counters {
-  const c: Counters = { bytesSent: 0, recordsRejected: 0, streamsRefused: 0, nodesMissing: 0 }
+  const c: Counters = { bytesSent: 0, refreshBytesSent: 0, recordsIssued: 0, reissuesSkipped: 0, recordsRejected: 0, streamsRefused: 0, nodesMissing: 0 }
   for (const node of [...nodes.values(), ...newcomers.values()]) {
     const s = node.services.networkMap?.stats()
     if (s == null) { continue }
     c.bytesSent += s.bytesSent
+    c.refreshBytesSent += s.refreshBytesSent
+    c.recordsIssued += s.recordsIssued
+    c.reissuesSkipped += s.reissuesSkipped
     c.recordsRejected += s.recordsRejected
     c.streamsRefused += s.streamsRefused
     c.nodesMissing = Math.max(c.nodesMissing, s.nodesMissing)

@@ -188,6 +188,8 @@ async function run (n: number, rounds: number): Promise<Run> {
   const leaveBytes: number[] = []
   let missed = 0
   const bytes = (extra: Libp2p[] = []): number => [...nodes, ...extra].reduce((s, x) => s + (x as Node).services.networkMap.stats().bytesSent, 0)
+  // what a join or leave costs: every map byte sent but the refreshes pushed meanwhile, which come at their own rate
+  const changeBytes = (extra: Libp2p[] = []): number => [...nodes, ...extra].reduce((s, x) => { const stats = (x as Node).services.networkMap.stats(); return s + stats.bytesSent - stats.refreshBytesSent }, 0)
   try {
     h.reset()
     await connectGraph(nodes, DEGREE)
@@ -211,8 +213,7 @@ async function run (n: number, rounds: number): Promise<Run> {
       const targets = Array.from({ length: JOIN_LINKS }, (_, i) => nodes[(r * 13 + i * Math.floor(n / JOIN_LINKS)) % n])
       for (const how of ['clean', 'abrupt'] as const) {
         const newcomer = await startNode(ttl, true) as Node
-        const start = bytes([newcomer])
-        const joinStarted = performance.now()
+        const start = changeBytes([newcomer])
         const joined = await watch(nodes, x => x.services.networkMap.neighbours(newcomer.peerId).length === JOIN_LINKS, async () => {
           await Promise.all(targets.map(async t => newcomer.dial(multiaddr(t.getMultiaddrs()[0].toString()))))
         })
@@ -221,10 +222,8 @@ async function run (n: number, rounds: number): Promise<Run> {
         await until(() => newcomer.services.networkMap.size === n + 1, EVENT_TIMEOUT)
         // the newcomer's and its neighbours' re-issues have settled once every map agrees
         await new Promise(resolve => setTimeout(resolve, 500))
-        // refreshes keep flowing meanwhile (short TTL): subtract them at the rate measured in steady state
-        joinBytes.push(bytes([newcomer]) - start - refreshBytesPerNodeS * n * (performance.now() - joinStarted) / 1000)
-        const leaving = bytes([newcomer])
-        const leaveStarted = performance.now()
+        joinBytes.push(changeBytes([newcomer]) - start)
+        const leaving = changeBytes([newcomer])
         const left = await watch(nodes, x => x.services.networkMap.get(newcomer.peerId) == null, async () => {
           if (how === 'clean') {
             await newcomer.stop()
@@ -236,7 +235,7 @@ async function run (n: number, rounds: number): Promise<Run> {
         ;(how === 'clean' ? leave : abrupt).push(...left.samples)
         missed += left.missed
         await new Promise(resolve => setTimeout(resolve, 500))
-        leaveBytes.push(bytes(how === 'clean' ? [] : [newcomer]) - leaving - refreshBytesPerNodeS * n * (performance.now() - leaveStarted) / 1000)
+        leaveBytes.push(changeBytes(how === 'clean' ? [] : [newcomer]) - leaving)
         if (how === 'abrupt') {
           await newcomer.stop()
         }
@@ -280,7 +279,7 @@ export async function networkMapBench (options: BenchOptions): Promise<Metric[]>
       metric('map.converge.join.p99', 'ms', percentile(r.join, 99), null, n, { ...extra, samples: r.join.length, event_loop_p99_ms: r.loop.churn }),
       metric('map.converge.leave.p99', 'ms', percentile(r.leave, 99), null, n, { ...extra, how: 'clean stop (goodbye)', samples: r.leave.length, event_loop_p99_ms: r.loop.churn }),
       metric('map.converge.leave_abrupt.p99', 'ms', percentile(r.abrupt, 99), null, n, { ...extra, how: 'links aborted, no goodbye; detection is immediate on the memory transport', samples: r.abrupt.length, event_loop_p99_ms: r.loop.churn }),
-      metric('map.bytes_per_join', 'B', mean(r.joinBytes), null, n, { ...extra, per_node: Math.round(mean(r.joinBytes) / n), leave_bytes: Math.round(mean(r.leaveBytes)), counted: 'map frame bytes all nodes sent from the first dial until every map agrees, + 0.5 s, minus the steady refresh rate over that time', event_loop_p99_ms: r.loop.churn }),
+      metric('map.bytes_per_join', 'B', mean(r.joinBytes), null, n, { ...extra, per_node: Math.round(mean(r.joinBytes) / n), leave_bytes: Math.round(mean(r.leaveBytes)), counted: 'map frame bytes all nodes sent from the first dial until every map agrees, + 0.5 s, but the refreshes pushed meanwhile (NetworkMapStats.refreshBytesSent)', event_loop_p99_ms: r.loop.churn }),
       metric('map.bytes_per_node_s', 'B/s', refreshAtDefault + churnPerNodeS, null, n, {
         ...extra,
         refresh_measured: Math.round(r.refreshBytesPerNodeS),

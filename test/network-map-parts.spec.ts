@@ -157,6 +157,28 @@ describe('network map: record store', () => {
     assert.equal(events.at(-1)?.type, 'edge:update')
   })
 
+  it('marks a version a refresh only when it changes nothing but its seq, expiry and RTTs', async () => {
+    const [self, a, b] = await identities(3)
+    const { store } = storeFor(self.id)
+    const now = Date.now()
+    const addr = multiaddr('/ip4/10.0.0.1/tcp/4001').bytes
+    const version = (seq: bigint, more: Partial<NetmapRecord> = {}, options: RecordOptions = {}): boolean => {
+      const stored = storedRecord(a.id, { ...recordOf(a.id, { seq, neighbours: [self.id], expires: now + 60_000 + Number(seq), ...options }), multiaddrs: [addr], alias: 'a', roles: ['member'], ...more }, new Uint8Array(0), now + 60_000, now)
+      store.put(stored)
+      return stored.refresh === true
+    }
+    assert.equal(version(1n), false, 'the first version is news')
+    assert.equal(version(2n, {}, { rtt: 40 }), true, 'a new seq, expiry and RTT only: a refresh')
+    assert.equal(version(3n, {}, { neighbours: [self.id, b.id] }), false, 'a neighbour more')
+    assert.equal(version(4n, {}, { neighbours: [self.id, b.id], kind: NetmapRecord.LinkKind.RELAYED }), false, 'a link changed kind')
+    assert.equal(version(5n, { multiaddrs: [multiaddr('/ip4/10.0.0.1/tcp/4002').bytes] }, { neighbours: [self.id, b.id], kind: NetmapRecord.LinkKind.RELAYED }), false, 'an address changed')
+    assert.equal(version(6n, { multiaddrs: [multiaddr('/ip4/10.0.0.1/tcp/4002').bytes], alias: 'b' }, { neighbours: [self.id, b.id], kind: NetmapRecord.LinkKind.RELAYED }), false, 'the alias changed')
+    assert.equal(version(7n, { multiaddrs: [multiaddr('/ip4/10.0.0.1/tcp/4002').bytes], alias: 'b' }, { neighbours: [self.id, b.id], kind: NetmapRecord.LinkKind.RELAYED }), true, 'unchanged again: a refresh')
+    assert.equal(version(8n, { multiaddrs: [multiaddr('/ip4/10.0.0.1/tcp/4002').bytes], alias: 'b', roles: [] }, { neighbours: [self.id, b.id], kind: NetmapRecord.LinkKind.RELAYED }), false, 'the roles changed')
+    assert.equal(version(9n, { departing: true, multiaddrs: [], neighbours: [] }), false, 'a goodbye is never a refresh')
+    assert.equal(version(10n, { multiaddrs: [multiaddr('/ip4/10.0.0.1/tcp/4002').bytes], alias: 'b', roles: [] }, { neighbours: [self.id, b.id], kind: NetmapRecord.LinkKind.RELAYED }), false, 'nor the version after a goodbye')
+  })
+
   it('path() finds shortest paths, honours exclude and latency weights, and returns undefined off the map', async () => {
     const [self, a, b, c, d] = await identities(5)
     const { store } = storeFor(self.id)

@@ -152,3 +152,64 @@ describe('a re-issue whose timer fires late is held, and link changes meanwhile 
     assert.equal(hubEdges, 4, 'the watcher\'s map holds the hub\'s four edges')
   })
 })
+
+describe('refresh bytes are counted apart from the bytes a change costs', () => {
+  let nodes: Node[] = []
+
+  after(async () => {
+    await Promise.allSettled(nodes.map(async n => n.stop()))
+  })
+
+  it('a line a–b–c: link changes are not refreshes; a\'s refreshes are, where a sends them and where b forwards them', async () => {
+    // only a refreshes within the test (its TTL is short); b and c would refresh in 18 s at the earliest
+    const [a, b, c] = nodes = await Promise.all([
+      startNode({ recordTtl: 3_000 }),
+      startNode({ recordTtl: 60_000 }),
+      startNode({ recordTtl: 60_000 })
+    ])
+    await b.dial(a.getMultiaddrs()[0])
+    await b.dial(c.getMultiaddrs()[0])
+    await waitFor(() => c.services.networkMap.edges().length === 2 && c.services.networkMap.get(b.peerId)?.neighbours.length === 2, 'c holds both edges')
+    const bBefore = b.services.networkMap.stats()
+    const aIssued = a.services.networkMap.stats().recordsIssued
+    assert.ok(bBefore.bytesSent > 0, 'b pushed records for its two new links')
+
+    // two refreshes of a, each reaching c through b
+    await waitFor(() => a.services.networkMap.stats().recordsIssued >= aIssued + 2 && c.services.networkMap.get(a.peerId)?.seq === a.services.networkMap.get(a.peerId)?.seq, 'a refreshed twice and c holds its latest record', 20_000)
+    const aStats = a.services.networkMap.stats()
+    const bStats = b.services.networkMap.stats()
+    const cStats = c.services.networkMap.stats()
+    assert.ok(aStats.refreshBytesSent > 0, 'a pushed its refreshes')
+    assert.ok(bStats.refreshBytesSent - bBefore.refreshBytesSent > 0, 'b forwarded a\'s refreshes to c')
+    assert.ok(bStats.refreshBytesSent <= bStats.bytesSent, 'refresh bytes are a part of the bytes sent')
+    assert.ok(cStats.bytesSent > 0, 'c pushed its record for its new link')
+    assert.equal(cStats.refreshBytesSent, 0, 'c\'s link-caused record is not a refresh, and c forwards nothing back')
+  })
+})
+
+describe('a re-issue that would claim nothing new is skipped', () => {
+  let nodes: Node[] = []
+
+  after(async () => {
+    await Promise.allSettled(nodes.map(async n => n.stop()))
+  })
+
+  it('a self:peer:update that changes no announced address costs no record; a new link still does', async () => {
+    const [a, b, c] = nodes = await Promise.all([startNode({ publishDelay: 1 }), startNode(), startNode()])
+    const map = a.services.networkMap
+    await a.dial(b.getMultiaddrs()[0])
+    await waitFor(() => b.services.networkMap.get(a.peerId)?.neighbours.length === 1, 'b holds a\'s record with the link')
+    const issued = map.stats().recordsIssued
+    const skipped = map.stats().reissuesSkipped
+    // a change to our own peer record that is not an announced address (libp2p fires self:peer:update for
+    // it, as for an observed address identify reports)
+    await a.peerStore.merge(a.peerId, { metadata: { 'membrane-test': new Uint8Array([1]) } })
+    await waitFor(() => map.stats().reissuesSkipped > skipped, 'the re-issue was considered and skipped')
+    assert.equal(map.stats().recordsIssued, issued, 'no record was issued for it')
+    assert.equal(b.services.networkMap.get(a.peerId)?.seq, map.get(a.peerId)?.seq, 'b holds a\'s latest record')
+
+    await a.dial(c.getMultiaddrs()[0])
+    await waitFor(() => b.services.networkMap.get(a.peerId)?.neighbours.length === 2, 'a\'s record with the new link reached b')
+    assert.equal(map.stats().recordsIssued, issued + 1, 'the new link cost one record')
+  })
+})

@@ -112,11 +112,24 @@ export interface NetworkMapStats {
    */
   recordsIssued: number
   /**
+   * The part of `bytesSent` that pushed refreshes: record versions that
+   * changed nothing but their sequence number, expiry and RTTs against the
+   * version they replaced (each record's field in its frame, not the frame's
+   * own few bytes). Connect-time syncs are not in it
+   */
+  refreshBytesSent: number
+  /**
    * Times a link-caused re-issue was held for another `publishInterval`
    * because its timer fired 500 ms or more late (this node's event loop was
    * behind, as at a mass start); changes meanwhile fold into one record
    */
   reissuesHeld: number
+  /**
+   * Link- or address-caused re-issues not made because the record would
+   * have claimed what our last one claims (neighbours and kinds, addresses,
+   * alias, roles): the event behind it changed nothing others see
+   */
+  reissuesSkipped: number
   /** Records held in any state (live, departed, pruned); never above `maxNodes` */
   recordsHeld: number
   /**

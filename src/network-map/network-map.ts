@@ -14,11 +14,12 @@ import { Channel, openingFrame, readChannel } from './channel.js'
 import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
 import { Penalties } from './penalties.js'
-import { RecordStore, kindToPb, ownPeerId, storedRecord } from './record-store.js'
+import { RecordStore, kindToPb, ownPeerId, sameClaims, storedRecord } from './record-store.js'
 import { hashOf, inScope, summarise } from './summary.js'
 import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
 import { operationDeadline, timeoutSignal } from '../utils/timeout-signal.js'
+import { varint } from '../utils/length-prefix.js'
 import type { Deadline } from '../utils/timeout-signal.js'
 import type { LinkKind, MapEdge, MapNode, NetworkMap, NetworkMapComponents, NetworkMapEvents, NetworkMapInit, NetworkMapStats, PathOptions, PathResult } from './index.js'
 import type { Emit, StoredRecord } from './record-store.js'
@@ -83,7 +84,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly store: RecordStore
   private readonly flooder: Flooder
   private readonly penalties: Penalties
-  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, recordsIssued: 0, reissuesHeld: 0, streamsRefused: 0, streamsOpened: 0 }
+  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, recordsIssued: 0, reissuesSkipped: 0, refreshBytesSent: 0, reissuesHeld: 0, streamsRefused: 0, streamsOpened: 0 }
   /** Nodes refused because the map was full, with the expiry of the record refused: the map is partial while any is left */
   private readonly missing = new Map<string, number>()
   /** Our 2.0.0 stream to each neighbour (and to a peer we answer) */
@@ -98,6 +99,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly topologyIds: string[] = []
   private publishTimer?: ReturnType<typeof setTimeout>
   private refreshTimer?: ReturnType<typeof setTimeout>
+  /** The last record of ours we signed: a change-caused re-issue that would claim the same is skipped */
+  private lastIssued?: NetmapRecord
   private sweepTimer?: ReturnType<typeof setInterval>
   private publishing: Promise<void> = Promise.resolve()
   private shutdownController = new AbortController()
@@ -143,7 +146,12 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.store = new RecordStore({ self: components.peerId, unreachableTimeout, lostTimeout, emit })
     this.flooder = new Flooder({
       floodDelay: init.floodDelay ?? DEFAULT_FLOOD_DELAY,
-      send: async (peer, records) => { await this.send(peer, records.map(r => r.envelope)) },
+      send: async (peer, records) => {
+        if (await this.send(peer, records.map(r => r.envelope))) {
+          // each record field of a frame: its tag, its length varint and the envelope
+          this.counters.refreshBytesSent += records.reduce((s, r) => r.refresh === true ? s + 1 + varint(r.envelope.byteLength).byteLength + r.envelope.byteLength : s, 0)
+        }
+      },
       isCurrent: (record) => this.store.record(record.key) === record,
       log: this.log
     })
@@ -396,7 +404,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       this.heldSince = undefined
       this.refill(now)
       this.publishTokens = Math.max(0, this.publishTokens - 1)
-      void this.republish()
+      void this.republish(true)
     }, delay)
   }
 
@@ -405,13 +413,27 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.tokensAt = now
   }
 
-  /** Issue, store and flood a new record of ours; serialised so sequence numbers stay ordered */
-  private async republish (): Promise<void> {
+  /**
+   * Issue, store and flood a new record of ours; serialised so sequence
+   * numbers stay ordered. `change`: a re-issue for a link or address change,
+   * skipped (and its token given back) when the record would claim what our
+   * last one claims. Events fire without a change of ours: libp2p's
+   * `self:peer:update` for an observed address that is not announced, a
+   * second connection to a neighbour, a link lost and back before the timer.
+   * A skipped re-issue saves a signature here and a verify at every node.
+   */
+  private async republish (change = false): Promise<void> {
     this.publishing = this.publishing.then(async () => {
       if (!this.started) {
         return
       }
-      const stored = await this.issue(false)
+      const record = this.ownRecord(false)
+      if (change && this.lastIssued != null && sameClaims(this.lastIssued, record)) {
+        this.counters.reissuesSkipped++
+        this.publishTokens = Math.min(this.publishBurst, this.publishTokens + 1)
+        return
+      }
+      const stored = await this.seal(record)
       this.counters.recordsIssued++
       this.put(stored, undefined)
       clearTimeout(this.refreshTimer)
@@ -441,12 +463,17 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   }
 
   private async issue (departing: boolean): Promise<StoredRecord> {
+    return this.seal(this.ownRecord(departing))
+  }
+
+  /** Our record as of now, with the next sequence number */
+  private ownRecord (departing: boolean): NetmapRecord {
     const now = Date.now()
     this.seq = this.seq + 1n > BigInt(now) ? this.seq + 1n : BigInt(now)
     const multiaddrs = this.announceAddresses && !departing
       ? this.components.addressManager.getAddresses().map(ma => ma.decapsulateCode(CODE_P2P).bytes).slice(0, MAX_MULTIADDRS)
       : []
-    const record: NetmapRecord = {
+    return {
       peerId: this.components.peerId.toMultihash().bytes,
       seq: this.seq,
       expires: BigInt(now + this.recordTtl),
@@ -456,8 +483,13 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       multiaddrs,
       departing
     }
+  }
+
+  private async seal (record: NetmapRecord): Promise<StoredRecord> {
     const envelope = await sealRecord(record, this.components.privateKey, this.maxRecordSize)
-    return storedRecord(this.components.peerId, record, envelope, now + this.recordTtl, now, k => this.store.peerId(k))
+    this.lastIssued = record
+    const now = Date.now()
+    return storedRecord(this.components.peerId, record, envelope, Number(record.expires), now, k => this.store.peerId(k))
   }
 
   /** Put a verified record in the map, note that its sender holds it, flood it on */
@@ -605,15 +637,15 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
   }
 
-  /** Push envelopes to one neighbour: on our long-lived stream, or a fresh 1.0.0 stream */
-  private async send (peer: PeerId, envelopes: Uint8Array[], signal?: AbortSignal): Promise<void> {
+  /** Push envelopes to one neighbour: on our long-lived stream, or a fresh 1.0.0 stream; false when there was no connection to push on */
+  private async send (peer: PeerId, envelopes: Uint8Array[], signal?: AbortSignal): Promise<boolean> {
     const ctx = { maxFrameSize: this.maxFrameSize, maxEntries: this.maxEntries }
     if (await this.writeChannel(peer, recordFrames(NetmapMessage.Type.PUSH, envelopes, [], ctx), signal)) {
-      return
+      return true
     }
     const connection = bestConnection(this.components.connectionManager.getConnections(peer), { allowLimited: true })
     if (connection == null) {
-      return
+      return false
     }
     const deadline = this.streamSignal(signal)
     const streamSignal = deadline.signal
@@ -624,6 +656,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         const lp = lpStream(stream, { maxDataLength: this.maxFrameSize })
         await push(lp, envelopes, this.syncContext(peer), streamSignal)
         await stream.close({ signal: streamSignal })
+        return true
       } catch (err) {
         stream.abort(err as Error)
         throw err

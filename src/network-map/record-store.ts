@@ -37,6 +37,12 @@ export interface StoredRecord {
    */
   reached?: boolean
   unreachableSince?: number
+  /**
+   * This version changed nothing but its sequence number, expiry and RTTs
+   * against the live version it replaced (a refresh): same neighbours and
+   * kinds, addresses, alias and roles. Counted apart in the map's stats
+   */
+  refresh?: boolean
 }
 
 /** The events the store emits, as the service's public events name them */
@@ -88,6 +94,29 @@ export function ownPeerId (multihash: Uint8Array): PeerId {
   return peerIdFromMultihash(Digest.decode(new Uint8Array(multihash)))
 }
 
+const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
+
+/**
+ * `next` claims what `prev` claims: the same neighbours (in any order) with
+ * the same kinds, the same addresses in the same order, alias, roles and
+ * departure. Sequence number, expiry and RTTs are not compared: a version
+ * that differs only in those is a refresh.
+ */
+export function sameClaims (prev: NetmapRecord, next: NetmapRecord): boolean {
+  if (prev.departing !== next.departing || prev.alias !== next.alias || prev.neighbours.length !== next.neighbours.length ||
+    prev.roles.length !== next.roles.length || prev.multiaddrs.length !== next.multiaddrs.length) {
+    return false
+  }
+  if (prev.roles.some((r, i) => r !== next.roles[i]) || prev.multiaddrs.some((a, i) => !equalBytes(a, next.multiaddrs[i]))) {
+    return false
+  }
+  const kinds = new Map<string, LinkKind>()
+  for (const n of prev.neighbours) {
+    kinds.set(uint8ArrayToString(n.peerId, 'base16'), kindFromPb(n))
+  }
+  return next.neighbours.every(n => kinds.get(uint8ArrayToString(n.peerId, 'base16')) === kindFromPb(n))
+}
+
 /**
  * A node as the store holds it. A class, so that every node shares one shape
  * with `multiaddrs` on the prototype: as an object literal with its own getter
@@ -119,6 +148,22 @@ class HeldNode implements MapNode {
     this.neighbours = neighbours
     this.#bytes = addresses.bytes
     this.#spans = addresses.spans
+  }
+
+  /** Same addresses (byte for byte, in order), alias and roles as `other` */
+  sameClaimsAs (other: HeldNode): boolean {
+    if (this.alias !== other.alias || this.roles.length !== other.roles.length || this.#spans.length !== other.#spans.length) {
+      return false
+    }
+    for (let i = 0; i < this.roles.length; i++) {
+      if (this.roles[i] !== other.roles[i]) { return false }
+    }
+    for (let i = 0; i < this.#spans.length; i += 2) {
+      const a = this.#bytes.subarray(this.#spans[i], this.#spans[i + 1])
+      const b = other.#bytes.subarray(other.#spans[i], other.#spans[i + 1])
+      if (!equalBytes(a, b)) { return false }
+    }
+    return true
   }
 
   /** New Multiaddr objects on each read: read it once where it is used */
@@ -190,6 +235,17 @@ export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8A
   }
   const node = new HeldNode(id, record, expires, addressSpans(record.multiaddrs, envelope, decodedFrom), [...claims.values()])
   return { key, seq: record.seq, expires, envelope, node, claims, state: record.departing ? 'departed' : 'live', acceptedAt: now }
+}
+
+/** `next` claims the same neighbours with the same kinds, and the same addresses, alias and roles, as `prev` */
+function isRefresh (prev: StoredRecord, next: StoredRecord): boolean {
+  if (prev.claims.size !== next.claims.size || !(prev.node instanceof HeldNode) || !(next.node instanceof HeldNode) || !next.node.sameClaimsAs(prev.node)) {
+    return false
+  }
+  for (const [key, claim] of next.claims) {
+    if (prev.claims.get(key)?.kind !== claim.kind) { return false }
+  }
+  return true
 }
 
 function edgeEnds (a: string, b: string): [string, string] {
@@ -297,6 +353,7 @@ export class RecordStore {
         stored.unreachableSince = prev.unreachableSince
       }
     }
+    stored.refresh = wasLive && stored.state === 'live' && isRefresh(prev, stored)
     this.records.set(stored.key, stored)
     this.liveCount += Number(stored.state === 'live') - Number(wasLive)
     if (stored.state === 'live') {
