@@ -165,6 +165,8 @@ function loopDelay (h: Histogram): number {
 
 interface Run {
   fullS: number
+  /** Own records issued and change-caused re-issues skipped, all nodes, by the time every map was full */
+  issued: { records: number, skipped: number }
   join: number[]
   leave: number[]
   abrupt: number[]
@@ -200,6 +202,7 @@ async function run (n: number, rounds: number): Promise<Run> {
       throw new Error(`map of ${n} nodes did not converge`)
     }
     const fullS = (performance.now() - lastDial) / 1000
+    const issued = nodes.reduce((s, x) => { const stats = (x as Node).services.networkMap.stats(); return { records: s.records + stats.recordsIssued, skipped: s.skipped + stats.reissuesSkipped } }, { records: 0, skipped: 0 })
     loop.full = loopDelay(h)
 
     // steady state over one mean refresh interval: every node re-issues about once
@@ -242,7 +245,7 @@ async function run (n: number, rounds: number): Promise<Run> {
       }
     }
     loop.churn = loopDelay(h)
-    return { fullS, join, leave, abrupt, joinBytes, leaveBytes, missed, refreshBytesPerNodeS, loop }
+    return { fullS, issued, join, leave, abrupt, joinBytes, leaveBytes, missed, refreshBytesPerNodeS, loop }
   } finally {
     h.disable()
     await Promise.allSettled(nodes.map(async x => x.stop()))
@@ -274,7 +277,7 @@ export async function networkMapBench (options: BenchOptions): Promise<Metric[]>
     // per node per second: refreshes at the default TTL plus 1 %/min joins and leaves, each costing its bytes over all N nodes
     const churnPerNodeS = CHURN_PER_MIN * n / 60 * (mean(r.joinBytes) + mean(r.leaveBytes)) / n
     metrics.push(
-      metric('map.full.s', 's', r.fullS, null, n, { ...extra, event_loop_p99_ms: r.loop.full }),
+      metric('map.full.s', 's', r.fullS, null, n, { ...extra, records_issued: r.issued.records, reissues_skipped: r.issued.skipped, event_loop_p99_ms: r.loop.full }),
       metric('map.converge.join.p50', 'ms', percentile(r.join, 50), null, n, { ...extra, samples: r.join.length, event_loop_p99_ms: r.loop.churn }),
       metric('map.converge.join.p99', 'ms', percentile(r.join, 99), null, n, { ...extra, samples: r.join.length, event_loop_p99_ms: r.loop.churn }),
       metric('map.converge.leave.p99', 'ms', percentile(r.leave, 99), null, n, { ...extra, how: 'clean stop (goodbye)', samples: r.leave.length, event_loop_p99_ms: r.loop.churn }),

@@ -213,3 +213,31 @@ describe('a re-issue that would claim nothing new is skipped', () => {
     assert.equal(map.stats().recordsIssued, issued + 1, 'the new link cost one record')
   })
 })
+
+describe('a record accepted while its node was pruned is flooded once a path brings the node back', () => {
+  let nodes: Node[] = []
+
+  after(async () => {
+    await Promise.allSettled(nodes.map(async n => n.stop()))
+  })
+
+  it('s–a–b and s–c: b loses a, is pruned at s, links to c; a gets b\'s new record through s', async () => {
+    // long TTLs: no refresh can repair what the floods miss within the test
+    const [s, a, b, c] = nodes = await Promise.all(Array.from({ length: 4 }, async () => startNode({ recordTtl: 600_000 })))
+    const map = (n: Node): NetworkMap => n.services.networkMap
+    await s.dial(a.getMultiaddrs()[0])
+    await a.dial(b.getMultiaddrs()[0])
+    await s.dial(c.getMultiaddrs()[0])
+    await waitFor(() => nodes.every(n => map(n).size === 4 && map(n).edges().length === 3), 'every map holds s–a, a–b and s–c')
+
+    await a.hangUp(b.peerId)
+    await waitFor(() => map(s).get(b.peerId) == null, 's dropped b: nothing reaches it')
+    const removed = map(b).get(b.peerId)?.seq ?? 0n
+    await b.dial(c.getMultiaddrs()[0])
+    // b's record listing c reaches s through c while s holds b as pruned; the next sweep at s finds the path s–c–b
+    await waitFor(() => map(s).get(b.peerId) != null && map(s).edges().length === 3, 's holds b again, with s–a, s–c and c–b')
+    const latest = map(b).get(b.peerId)?.seq
+    assert.ok(latest != null && latest > removed, 'b issued a record for its new link')
+    await waitFor(() => map(a).get(b.peerId)?.seq === latest && map(a).edges().length === 3, 'a holds b\'s latest record and the edge c–b')
+  })
+})

@@ -505,7 +505,11 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
 
   private sweep (): void {
     const now = Date.now()
-    this.store.sweep(now, key => this.flooder.isLinked(key))
+    // a version accepted while its node was pruned went to no neighbour (flood() skips pruned records):
+    // without this, maps that held an older version kept it until the next refresh (issue 19)
+    for (const revived of this.store.sweep(now, key => this.flooder.isLinked(key))) {
+      this.flooder.flood(revived)
+    }
     this.penalties.prune(now)
     for (const [key, expires] of this.missing) {
       if (expires <= now) { this.missing.delete(key) }

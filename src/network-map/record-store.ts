@@ -447,9 +447,12 @@ export class RecordStore {
    * `unreachableTimeout`; a pruned node comes back when a path appears.
    * `linked` says whether we hold a map link to a node now: our next record
    * will claim it (ours may be held back by the re-issue limit), so it is
-   * changing links, not lost.
+   * changing links, not lost. Returns the records a path brought back: a
+   * version accepted while its node was pruned was flooded to no one, so the
+   * caller floods these now.
    */
-  sweep (now = Date.now(), linked: (key: string) => boolean = () => false): void {
+  sweep (now = Date.now(), linked: (key: string) => boolean = () => false): StoredRecord[] {
+    const revived: StoredRecord[] = []
     for (const stored of [...this.records.values()]) {
       if (stored.key !== this.selfKey && stored.expires <= now) {
         if (stored.state === 'live') {
@@ -488,6 +491,7 @@ export class RecordStore {
           this.liveCount++
           this.emit('node:add', stored.node)
           this.updateEdges(stored.key)
+          revived.push(stored)
         }
         continue
       }
@@ -499,6 +503,7 @@ export class RecordStore {
         }
       }
     }
+    return revived
   }
 
   /** Take a node out of the map (expired or unreachable); its record stays as `pruned` */
