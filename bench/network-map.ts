@@ -12,7 +12,7 @@ import { networkMap } from '../src/network-map/index.js'
 import { metric, percentile } from './metric.js'
 import { randomGraph } from './graph.js'
 import type { BenchOptions, Metric } from './metric.js'
-import type { NetworkMap } from '../src/network-map/index.js'
+import type { NetworkMap, NetworkMapStats } from '../src/network-map/index.js'
 import type { Libp2p } from '@libp2p/interface'
 import type { Histogram } from 'node:perf_hooks'
 
@@ -189,9 +189,10 @@ async function run (n: number, rounds: number): Promise<Run> {
   const joinBytes: number[] = []
   const leaveBytes: number[] = []
   let missed = 0
-  const bytes = (extra: Libp2p[] = []): number => [...nodes, ...extra].reduce((s, x) => s + (x as Node).services.networkMap.stats().bytesSent, 0)
+  const sum = (extra: Libp2p[], of: (stats: NetworkMapStats) => number): number => [...nodes, ...extra].reduce((s, x) => s + of((x as Node).services.networkMap.stats()), 0)
+  const bytes = (extra: Libp2p[] = []): number => sum(extra, stats => stats.bytesSent)
   // what a join or leave costs: every map byte sent but the refreshes pushed meanwhile, which come at their own rate
-  const changeBytes = (extra: Libp2p[] = []): number => [...nodes, ...extra].reduce((s, x) => { const stats = (x as Node).services.networkMap.stats(); return s + stats.bytesSent - stats.refreshBytesSent }, 0)
+  const changeBytes = (extra: Libp2p[] = []): number => sum(extra, stats => stats.bytesSent - stats.refreshBytesSent)
   try {
     h.reset()
     await connectGraph(nodes, DEGREE)
@@ -202,7 +203,7 @@ async function run (n: number, rounds: number): Promise<Run> {
       throw new Error(`map of ${n} nodes did not converge`)
     }
     const fullS = (performance.now() - lastDial) / 1000
-    const issued = nodes.reduce((s, x) => { const stats = (x as Node).services.networkMap.stats(); return { records: s.records + stats.recordsIssued, skipped: s.skipped + stats.reissuesSkipped } }, { records: 0, skipped: 0 })
+    const issued = { records: sum([], stats => stats.recordsIssued), skipped: sum([], stats => stats.reissuesSkipped) }
     loop.full = loopDelay(h)
 
     // steady state over one mean refresh interval: every node re-issues about once

@@ -99,8 +99,6 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly topologyIds: string[] = []
   private publishTimer?: ReturnType<typeof setTimeout>
   private refreshTimer?: ReturnType<typeof setTimeout>
-  /** The last record of ours we signed: a change-caused re-issue that would claim the same is skipped */
-  private lastIssued?: NetmapRecord
   private sweepTimer?: ReturnType<typeof setInterval>
   private publishing: Promise<void> = Promise.resolve()
   private shutdownController = new AbortController()
@@ -428,12 +426,15 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         return
       }
       const record = this.ownRecord(false)
-      if (change && this.lastIssued != null && sameClaims(this.lastIssued, record)) {
+      const next = this.unsealed(record)
+      // the store holds the last record we issued (the sweep never prunes our own)
+      const last = this.store.record(this.self)
+      if (change && last != null && sameClaims(last, next)) {
         this.counters.reissuesSkipped++
         this.publishTokens = Math.min(this.publishBurst, this.publishTokens + 1)
         return
       }
-      const stored = await this.seal(record)
+      const stored = await this.seal(record, next)
       this.counters.recordsIssued++
       this.put(stored, undefined)
       clearTimeout(this.refreshTimer)
@@ -485,11 +486,15 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
   }
 
-  private async seal (record: NetmapRecord): Promise<StoredRecord> {
-    const envelope = await sealRecord(record, this.components.privateKey, this.maxRecordSize)
-    this.lastIssued = record
-    const now = Date.now()
-    return storedRecord(this.components.peerId, record, envelope, Number(record.expires), now, k => this.store.peerId(k))
+  /** Our record as the store will hold it, before it is signed (its envelope empty) */
+  private unsealed (record: NetmapRecord): StoredRecord {
+    return storedRecord(this.components.peerId, record, new Uint8Array(0), Number(record.expires), Date.now(), k => this.store.peerId(k))
+  }
+
+  /** Sign `record` into `stored` (the record as the store holds it) */
+  private async seal (record: NetmapRecord, stored = this.unsealed(record)): Promise<StoredRecord> {
+    stored.envelope = await sealRecord(record, this.components.privateKey, this.maxRecordSize)
+    return stored
   }
 
   /** Put a verified record in the map, note that its sender holds it, flood it on */

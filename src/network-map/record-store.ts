@@ -97,27 +97,6 @@ export function ownPeerId (multihash: Uint8Array): PeerId {
 const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
 
 /**
- * `next` claims what `prev` claims: the same neighbours (in any order) with
- * the same kinds, the same addresses in the same order, alias, roles and
- * departure. Sequence number, expiry and RTTs are not compared: a version
- * that differs only in those is a refresh.
- */
-export function sameClaims (prev: NetmapRecord, next: NetmapRecord): boolean {
-  if (prev.departing !== next.departing || prev.alias !== next.alias || prev.neighbours.length !== next.neighbours.length ||
-    prev.roles.length !== next.roles.length || prev.multiaddrs.length !== next.multiaddrs.length) {
-    return false
-  }
-  if (prev.roles.some((r, i) => r !== next.roles[i]) || prev.multiaddrs.some((a, i) => !equalBytes(a, next.multiaddrs[i]))) {
-    return false
-  }
-  const kinds = new Map<string, LinkKind>()
-  for (const n of prev.neighbours) {
-    kinds.set(uint8ArrayToString(n.peerId, 'base16'), kindFromPb(n))
-  }
-  return next.neighbours.every(n => kinds.get(uint8ArrayToString(n.peerId, 'base16')) === kindFromPb(n))
-}
-
-/**
  * A node as the store holds it. A class, so that every node shares one shape
  * with `multiaddrs` on the prototype: as an object literal with its own getter
  * (and the optional alias spread in), V8 turned the nodes into dictionary-mode
@@ -237,8 +216,13 @@ export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8A
   return { key, seq: record.seq, expires, envelope, node, claims, state: record.departing ? 'departed' : 'live', acceptedAt: now }
 }
 
-/** `next` claims the same neighbours with the same kinds, and the same addresses, alias and roles, as `prev` */
-function isRefresh (prev: StoredRecord, next: StoredRecord): boolean {
+/**
+ * `next` claims what `prev` claims: the same neighbours (in any order) with the
+ * same kinds, and the same addresses (in order), alias and roles. Sequence
+ * number, expiry and RTTs are not compared: a live version that differs from
+ * the live one before it only in those is a refresh.
+ */
+export function sameClaims (prev: StoredRecord, next: StoredRecord): boolean {
   if (prev.claims.size !== next.claims.size || !(prev.node instanceof HeldNode) || !(next.node instanceof HeldNode) || !next.node.sameClaimsAs(prev.node)) {
     return false
   }
@@ -353,7 +337,7 @@ export class RecordStore {
         stored.unreachableSince = prev.unreachableSince
       }
     }
-    stored.refresh = wasLive && stored.state === 'live' && isRefresh(prev, stored)
+    stored.refresh = wasLive && stored.state === 'live' && sameClaims(prev, stored)
     this.records.set(stored.key, stored)
     this.liveCount += Number(stored.state === 'live') - Number(wasLive)
     if (stored.state === 'live') {
