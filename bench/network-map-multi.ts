@@ -6,6 +6,7 @@ import { fork } from 'node:child_process'
 import { availableParallelism, loadavg } from 'node:os'
 import { metric, percentile } from './metric.js'
 import { randomGraph } from './graph.js'
+import { DEFAULT_RECORD_TTL } from '../src/network-map/constants.js'
 import type { BenchOptions, Metric } from './metric.js'
 import type { Counters, DialLink, NodeInfo, StartOptions } from './network-map-worker.js'
 import type { ChildProcess } from 'node:child_process'
@@ -14,7 +15,9 @@ import type { ChildProcess } from 'node:child_process'
 const DEGREE = 5
 /** A newcomer links to this many existing nodes */
 const JOIN_LINKS = 2
-const DEFAULT_TTL = 300_000
+const DEFAULT_TTL = DEFAULT_RECORD_TTL
+/** The TTL of the full run's nodes: refreshes are measured per re-issue and scaled to the default, which would leave a window of 20 minutes */
+const MEASURED_TTL = 300_000
 /** The mean and the latest refresh, as shares of the TTL (REFRESH_MIN..REFRESH_MAX of constants.ts) */
 const REFRESH_MEAN = (0.3 + 0.65) / 2
 const REFRESH_MAX = 0.65
@@ -266,6 +269,7 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
   let edges = 0
   let failedDials = 0
   let refreshPerReissue: number | null = null
+  let otherPerNodeS: number | null = null
   let reissues = 0
   let heapPerNode: number | null = null
   const join: number[] = []
@@ -316,7 +320,11 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
       await sleep(windowMs)
       reissues = (await cluster.all<number>('reissues:stop')).reduce((s, v) => s + v, 0)
       const c1 = await cluster.counters()
-      refreshPerReissue = reissues > 0 ? (c1.bytesSent - c0.bytesSent) / reissues : null
+      // the refresh records and their frames; the rest of the window is the links' periodic checks
+      // (at their default interval) and what they start
+      const refreshBytes = c1.refreshBytesSent - c0.refreshBytesSent
+      refreshPerReissue = reissues > 0 ? refreshBytes / reissues : null
+      otherPerNodeS = (c1.bytesSent - c0.bytesSent - refreshBytes) / n / (windowMs / 1000)
       loops.steady = await cluster.loop()
       log(`membrane N=${n}: ${reissues} re-issues in ${windowMs / 1000} s, ${refreshPerReissue?.toFixed(0)} B each, loop p99 ${loops.steady.p99} ms`)
     }
@@ -411,11 +419,12 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
       joins_counted: joinBytes.length,
       counted: 'map frame bytes all nodes sent from the first dial until every map agrees, + 0.5 s, but the refreshes pushed meanwhile (NetworkMapStats.refreshBytesSent)'
     })),
-    metric('map.bytes_per_node_s', 'B/s', refreshAtDefault == null || churnPerNodeS == null ? null : refreshAtDefault + churnPerNodeS, null, n, withLoop('steady', {
+    metric('map.bytes_per_node_s', 'B/s', refreshAtDefault == null || churnPerNodeS == null || otherPerNodeS == null ? null : refreshAtDefault + otherPerNodeS + churnPerNodeS, null, n, withLoop('steady', {
       refresh_bytes_per_reissue: refreshPerReissue == null ? null : Math.round(refreshPerReissue),
       reissues_in_window: reissues,
       window_s: windowMs / 1000,
       refresh_at_default_ttl: refreshAtDefault == null ? null : Math.round(refreshAtDefault),
+      link_checks: otherPerNodeS == null ? null : Math.round(otherPerNodeS),
       churn_1pct_per_min: churnPerNodeS == null ? null : Math.round(churnPerNodeS),
       counted: 'map frame bytes sent (before yamux/noise); a node re-issues once per 0.475 TTL on average'
     })),
@@ -460,7 +469,7 @@ export async function networkMapMultiBench (options: BenchOptions): Promise<Metr
     workers: Number(process.env.MEMBRANE_BENCH_NETMAP_WORKERS ?? availableParallelism()),
     rounds: Number(process.env.MEMBRANE_BENCH_NETMAP_ROUNDS ?? (options.quick ? 2 : 3)),
     // --quick: a 60 s TTL so the window is 39 s; the bytes per re-issue do not depend on the TTL
-    recordTtl: options.quick ? 60_000 : DEFAULT_TTL,
+    recordTtl: options.quick ? 60_000 : MEASURED_TTL,
     windowMs: window == null ? undefined : Number(window) * 1000
   })
 }

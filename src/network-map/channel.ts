@@ -259,6 +259,16 @@ export function openingFrame (ctx: ChannelContext): NetmapMessage {
     ctx.grant(ctx.maxEntries)
     return syncFrame(ctx.digest())
   }
+  return rootFrame(summary)
+}
+
+/**
+ * A SUMMARY of a count and the root only: what a link's periodic check sends.
+ * A neighbour holding the same versions answers nothing; otherwise it answers
+ * with its bucket summary (or, with few records, its digest) and the sync
+ * runs from there
+ */
+export function rootFrame (summary: SummaryValue): NetmapMessage {
   return { type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: { count: summary.count, root: summary.root, buckets: [] } }
 }
 

@@ -23,12 +23,33 @@ export const RECORD_PAYLOAD_TYPE = new TextEncoder().encode('/membrane/netmap/re
 
 /**
  * How long a record stays valid. Records are re-issued at a random point
- * between `REFRESH_MIN` and `REFRESH_MAX` of this (see {@link refreshDelay}), so a node
- * that vanished without a goodbye drops out of every map at most one TTL later
- * (usually sooner: its neighbours drop the edges at once and it becomes
- * unreachable).
+ * between `REFRESH_MIN` and `REFRESH_MAX` of this (see {@link refreshDelay}).
+ * A node that vanished without a goodbye leaves the maps when its neighbours
+ * drop their edges to it (it is then unreachable, `DEFAULT_UNREACHABLE_TIMEOUT`);
+ * expiry is only the backstop. Floods lost on the way are repaired by each
+ * link's periodic summary (`DEFAULT_RESYNC_INTERVAL`), not by refreshes, so
+ * the TTL is long: refreshes were 86 % of the map's steady traffic at 300
+ * nodes with a 5 min TTL (issue 19, BENCHMARKS.md), and every one floods to
+ * every node.
  */
-export const DEFAULT_RECORD_TTL = 5 * 60_000
+export const DEFAULT_RECORD_TTL = 30 * 60_000
+
+/**
+ * Every 2.0.0 link is checked about this often, in ms (each node picks a
+ * random point in ±25 % of it per round, so links do not check in step): we
+ * send the neighbour our summary's count and root (a SUMMARY of about 20
+ * bytes); a neighbour holding other versions answers with its bucket summary
+ * and the connect-time sync runs from there. A record version lost on the way
+ * (a push refused on a full queue, a stream reset under a write, a version
+ * that arrived while its node was pruned) is then in every map within about
+ * this long plus a flood, whatever the TTL.
+ */
+export const DEFAULT_RESYNC_INTERVAL = 60_000
+
+/** When to check our links next, in ms from now */
+export function resyncDelay (interval: number, random = Math.random()): number {
+  return interval * (0.75 + 0.5 * random)
+}
 
 /**
  * Refreshes are spread over this share of the TTL, at random: after a mass

@@ -142,6 +142,8 @@ export interface NetworkMapStats {
   streamsRefused: number
   /** Map streams we opened: one per neighbour and link on 2.0.0 (more only after a failure or an idle close); one per push or sync to a 1.0.0 neighbour */
   streamsOpened: number
+  /** Periodic link checks sent: one summary per 2.0.0 neighbour per `resyncInterval` */
+  resyncsSent: number
 }
 
 export interface NetworkMap extends TypedEventTarget<NetworkMapEvents> {
@@ -215,11 +217,23 @@ export interface NetworkMapInit {
   announceAddresses?: boolean
 
   /**
-   * How long our records stay valid, in ms; they are re-issued at half this
+   * How long our records stay valid, in ms; they are re-issued at a random
+   * point between 30 % and 65 % of this. Lost floods are repaired by
+   * `resyncInterval`, and a node that vanished leaves the maps when its
+   * neighbours drop their edges, so this is only the backstop
    *
-   * @default 300000
+   * @default 1800000
    */
   recordTtl?: number
+
+  /**
+   * How often each 2.0.0 link is checked, in ms (±25 %, at random): a summary
+   * of about 20 bytes to each neighbour, and a sync of what differs. Bounds
+   * how long a lost flood goes unrepaired
+   *
+   * @default 60000
+   */
+  resyncInterval?: number
 
   /**
    * The longest validity accepted from others, in ms (later expiries are clamped)

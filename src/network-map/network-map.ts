@@ -7,10 +7,11 @@ import {
   DEFAULT_FLOOD_DELAY, DEFAULT_GOODBYE_TIMEOUT, DEFAULT_LINK_PROBE_DELAY, DEFAULT_LOST_TIMEOUT, DEFAULT_MAX_RECORD_TTL, DEFAULT_MAX_RECORDS_PER_SECOND, DEFAULT_PENALTY_THRESHOLD,
   DEFAULT_PUBLISH_BURST, DEFAULT_PUBLISH_DELAY, DEFAULT_PUBLISH_INTERVAL, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_STREAM_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_FRAME_SIZE, MAX_MULTIADDRS, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_RECORD_SIZE,
-  LEGACY_PROTOCOL, MAX_PUBLISH_HOLD, MAX_QUEUED_BYTES, MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, PUBLISH_LATE, UNMEASURED_RTT, channelIdleTimeout, refreshDelay
+  LEGACY_PROTOCOL, MAX_PUBLISH_HOLD, MAX_QUEUED_BYTES, MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, PUBLISH_LATE, UNMEASURED_RTT, channelIdleTimeout, refreshDelay,
+  DEFAULT_RESYNC_INTERVAL, resyncDelay
 } from './constants.js'
 import { ChannelFullError, MalformedRecordError, MapFullError, RecordRateLimitError, StaleRecordError, UnexpectedRecordError } from './errors.js'
-import { Channel, openingFrame, readChannel } from './channel.js'
+import { Channel, openingFrame, readChannel, rootFrame } from './channel.js'
 import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
 import { Penalties } from './penalties.js'
@@ -84,7 +85,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly store: RecordStore
   private readonly flooder: Flooder
   private readonly penalties: Penalties
-  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, recordsIssued: 0, reissuesSkipped: 0, refreshBytesSent: 0, reissuesHeld: 0, streamsRefused: 0, streamsOpened: 0 }
+  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, recordsIssued: 0, reissuesSkipped: 0, refreshBytesSent: 0, reissuesHeld: 0, streamsRefused: 0, streamsOpened: 0, resyncsSent: 0 }
   /** Nodes refused because the map was full, with the expiry of the record refused: the map is partial while any is left */
   private readonly missing = new Map<string, number>()
   /** Our 2.0.0 stream to each neighbour (and to a peer we answer) */
@@ -100,6 +101,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private publishTimer?: ReturnType<typeof setTimeout>
   private refreshTimer?: ReturnType<typeof setTimeout>
   private sweepTimer?: ReturnType<typeof setInterval>
+  private resyncTimer?: ReturnType<typeof setTimeout>
+  private readonly resyncInterval: number
   private publishing: Promise<void> = Promise.resolve()
   private shutdownController = new AbortController()
 
@@ -127,11 +130,15 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.maxOutboundStreams = init.maxOutboundStreams ?? DEFAULT_MAX_OUTBOUND_STREAMS
     this.linkKind = init.linkKind ?? defaultLinkKind
     this.idleTimeout = init.idleTimeout ?? channelIdleTimeout(this.recordTtl)
+    this.resyncInterval = init.resyncInterval ?? DEFAULT_RESYNC_INTERVAL
     const unreachableTimeout = init.unreachableTimeout ?? DEFAULT_UNREACHABLE_TIMEOUT
     const lostTimeout = init.lostTimeout ?? DEFAULT_LOST_TIMEOUT
 
     if (!(this.recordTtl > 0)) {
       throw new RangeError(`recordTtl must be positive, got ${this.recordTtl}`)
+    }
+    if (!(this.resyncInterval > 0)) {
+      throw new RangeError(`resyncInterval must be positive, got ${this.resyncInterval}`)
     }
     if (this.alias != null && this.alias.length > MAX_ALIAS_LENGTH) {
       throw new RangeError(`alias is longer than ${MAX_ALIAS_LENGTH} characters`)
@@ -199,6 +206,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.started = true
     this.publishTokens = this.publishBurst
     this.tokensAt = Date.now()
+    this.armResync()
     await this.republish()
   }
 
@@ -210,6 +218,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.started = false
     clearTimeout(this.publishTimer)
     clearTimeout(this.refreshTimer)
+    clearTimeout(this.resyncTimer)
     try {
       await this.publishing
       const goodbye = await this.issue(true)
@@ -230,6 +239,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.shutdownController.abort()
     clearTimeout(this.publishTimer)
     clearTimeout(this.refreshTimer)
+    clearTimeout(this.resyncTimer)
     clearInterval(this.sweepTimer)
     for (const timer of this.probes.values()) {
       clearTimeout(timer)
@@ -519,6 +529,30 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     for (const [key, expires] of this.missing) {
       if (expires <= now) { this.missing.delete(key) }
     }
+  }
+
+  /**
+   * Check every 2.0.0 link: our summary's count and root to each neighbour
+   * (about 20 bytes); one holding other versions answers and the two sync
+   * what differs. 1.0.0 neighbours have no such frame: they are repaired by
+   * refreshes and reconnects, as before.
+   */
+  private armResync (): void {
+    clearTimeout(this.resyncTimer)
+    this.resyncTimer = setTimeout(() => {
+      if (!this.started) {
+        return
+      }
+      const frame = rootFrame(summarise(this.liveRecords()))
+      for (const peer of this.flooder.peers()) {
+        if (this.legacy.has(peer.toString())) {
+          continue
+        }
+        this.counters.resyncsSent++
+        this.writeChannel(peer, [frame]).catch(err => { this.log('could not send a summary to %p - %e', peer, err) })
+      }
+      this.armResync()
+    }, resyncDelay(this.resyncInterval))
   }
 
   // --- neighbours ---
