@@ -348,6 +348,73 @@ describe('network map: record store', () => {
     assert.deepEqual(store.edges(), [])
     assert.equal(store.size, 1)
   })
+
+  for (const timeouts of [0, 1e9]) {
+    it(`keeps what it reaches between sweeps and walks on from what grew: the same map as a whole walk every time (timeouts ${timeouts})`, async () => {
+      // The store walks the whole map only after a change that can shrink what it reaches; this checks
+      // it against a whole walk after every sweep, over a seeded random run of claims added, claims
+      // removed, goodbyes, returns and expiries. With both timeouts 0 a sweep drops every live node it
+      // does not reach and brings back every pruned one it does, so the live nodes are exactly those a
+      // two-sided path from us reaches; with both timeouts far off nothing is dropped, and the reached
+      // nodes are the live ones whose unreachable timer is not running
+      const ids = (await identities(24)).map(i => i.id)
+      const [self] = ids
+      const { store } = storeFor(self, timeouts, timeouts)
+      let seed = 7
+      const random = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31 }
+      const pick = <T>(xs: T[]): T => xs[Math.floor(random() * xs.length)]
+      const state = new Map<PeerId, { seq: bigint, claims: Set<PeerId>, departing: boolean }>(ids.map(id => [id, { seq: 1n, claims: new Set<PeerId>(), departing: false }]))
+      const now = 1_000_000
+      const issue = (id: PeerId, expires = now + 60_000): void => {
+        const s = state.get(id)!
+        s.seq++
+        put(store, id, { seq: s.seq, neighbours: [...s.claims], departing: s.departing, expires }, now)
+      }
+      const expected = (): string[] => {
+        const claims = (key: string): Set<string> | undefined => {
+          const r = store.record(key)
+          return r == null || r.state === 'departed' ? undefined : new Set(r.claims.keys())
+        }
+        const seen = new Set([self.toString()])
+        const queue = [self.toString()]
+        while (queue.length > 0) {
+          const key = queue.pop()!
+          for (const next of claims(key) ?? []) {
+            if (!seen.has(next) && claims(next)?.has(key) === true) { seen.add(next); queue.push(next) }
+          }
+        }
+        return [...seen].filter(k => store.record(k)?.state === 'live').sort()
+      }
+      const reached = (): string[] => [...store.all()]
+        .filter(r => r.state === 'live' && (timeouts === 0 || r.unreachableSince == null))
+        .map(r => r.key).sort()
+      issue(self)
+      let grew = 0
+      let shrank = 0
+      for (let step = 0; step < 800; step++) {
+        const id = pick(ids)
+        const s = state.get(id)!
+        const op = random()
+        if (op < 0.75) {
+          const other = pick(ids)
+          if (other !== id) { s.claims.add(other); grew++ }
+        } else if (op < 0.9) {
+          s.claims.delete(pick([...s.claims, self]))
+          shrank++
+        } else if (op < 0.94 && id !== self) {
+          s.departing = !s.departing
+        }
+        issue(id, id !== self && random() < 0.02 ? now + step : now + 60_000)
+        if (random() < 0.7) {
+          store.sweep(now + step)
+          assert.deepEqual(reached(), expected(), `step ${step}`)
+        }
+      }
+      store.sweep(now + 800)
+      assert.deepEqual(reached(), expected(), 'at the end')
+      assert.ok(grew > 300 && shrank > 60, `both kinds of change were made (${grew} added, ${shrank} removed)`)
+    })
+  }
 })
 
 describe('network map: refreshes and link kinds', () => {

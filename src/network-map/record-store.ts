@@ -236,6 +236,14 @@ function edgeEnds (a: string, b: string): [string, string] {
   return a < b ? [a, b] : [b, a]
 }
 
+/** Every node `prev` claims, `next` claims too */
+function claimsWithin (prev: StoredRecord, next: StoredRecord): boolean {
+  for (const key of prev.claims.keys()) {
+    if (!next.claims.has(key)) { return false }
+  }
+  return true
+}
+
 function sameEdge (a: MapEdge, b: MapEdge): boolean {
   return a.kind === b.kind && a.rtt === b.rtt
 }
@@ -250,6 +258,19 @@ export class RecordStore {
   /** Two-sided edges, under both ends */
   private readonly adjacency = new Map<string, Map<string, MapEdge>>()
   private liveCount = 0
+  /**
+   * What the last reachability pass reached (ourselves included), kept
+   * between sweeps: undefined until the first pass, and after any change that
+   * can shrink it (a record that lost a claim or changed state, a record
+   * deleted), when the next sweep walks the whole map again
+   */
+  private reached?: Set<string>
+  /** Records put since the last sweep that can only add to `reached`: the next sweep walks on from these alone */
+  private readonly grown = new Set<string>()
+  /** Live records not in `reached`: the only ones whose unreachable and lost timers a sweep checks */
+  private readonly unreached = new Set<string>()
+  /** The earliest expiry of a record held (ours aside): a sweep before it deletes nothing */
+  private nextExpiry = Infinity
 
   constructor (init: RecordStoreInit) {
     this.self = init.self
@@ -339,6 +360,18 @@ export class RecordStore {
     }
     stored.refresh = wasLive && stored.state === 'live' && sameClaims(prev, stored)
     this.records.set(stored.key, stored)
+    // a version that only adds claims can only add to what we reach; anything else may take from it
+    if (prev != null && (prev.state !== stored.state || !claimsWithin(prev, stored))) {
+      this.reached = undefined
+    } else {
+      this.grown.add(stored.key)
+    }
+    if (stored.state === 'live' && this.reached?.has(stored.key) !== true) {
+      this.unreached.add(stored.key)
+    }
+    if (stored.key !== this.selfKey && stored.expires < this.nextExpiry) {
+      this.nextExpiry = stored.expires
+    }
     this.liveCount += Number(stored.state === 'live') - Number(wasLive)
     if (stored.state === 'live') {
       this.emit(wasLive ? 'node:update' : 'node:add', stored.node)
@@ -368,6 +401,7 @@ export class RecordStore {
       return false
     }
     this.records.delete(victim.key)
+    this.reached = undefined
     return true
   }
 
@@ -375,6 +409,10 @@ export class RecordStore {
     this.records.clear()
     this.adjacency.clear()
     this.liveCount = 0
+    this.reached = undefined
+    this.grown.clear()
+    this.unreached.clear()
+    this.nextExpiry = Infinity
   }
 
   /**
@@ -436,58 +474,134 @@ export class RecordStore {
    * caller floods these now.
    */
   sweep (now = Date.now(), linked: (key: string) => boolean = () => false): StoredRecord[] {
+    if (now >= this.nextExpiry) {
+      this.expire(now)
+    }
     const revived: StoredRecord[] = []
+    // what a pass newly reached: clear its timers, and bring back a pruned node a path now reaches
+    const reach = (stored: StoredRecord): void => {
+      stored.unreachableSince = undefined
+      stored.reached = true
+      this.unreached.delete(stored.key)
+      if (stored.state === 'pruned') {
+        stored.state = 'live'
+        this.liveCount++
+        this.emit('node:add', stored.node)
+        this.updateEdges(stored.key)
+        revived.push(stored)
+      }
+    }
+    if (this.reached == null) {
+      // reachability over two-sided claims of live and pruned records, so a pruned node comes back when a path to it appears
+      this.reached = new Set([this.selfKey])
+      this.grown.clear()
+      this.walk([this.selfKey])
+      this.unreached.clear()
+      for (const stored of [...this.records.values()]) {
+        if (stored.state === 'departed') {
+          continue
+        }
+        if (this.reached.has(stored.key)) {
+          reach(stored)
+        } else if (stored.state === 'live') {
+          this.unreached.add(stored.key)
+        }
+      }
+    } else if (this.grown.size > 0) {
+      // only claims were added since the last pass: walk on from the records that gained them
+      const reached = this.reached
+      const from: string[] = []
+      for (const key of this.grown) {
+        const stored = this.records.get(key)
+        if (stored == null || stored.state === 'departed') {
+          continue
+        }
+        if (reached.has(key) || [...stored.claims.keys()].some(k => reached.has(k) && this.twoSided(k, key))) {
+          from.push(key)
+        }
+      }
+      this.grown.clear()
+      for (const key of from) {
+        if (!reached.has(key)) {
+          reached.add(key)
+          reach(this.records.get(key)!)
+        }
+      }
+      if (from.length > 0) {
+        for (const key of this.walk(from)) {
+          reach(this.records.get(key)!)
+        }
+      }
+    }
+    // a node that a node we reach still claims is changing links, not lost: the other end's record may be on its way
+    let claimed: Set<string> | undefined
+    const claimedByReached = (): Set<string> => {
+      claimed = new Set()
+      for (const key of this.reached ?? []) {
+        for (const other of this.records.get(key)?.claims.keys() ?? []) { claimed.add(other) }
+      }
+      return claimed
+    }
+    for (const key of [...this.unreached]) {
+      const stored = this.records.get(key)
+      if (stored == null || stored.state !== 'live' || this.reached?.has(key) === true) {
+        this.unreached.delete(key)
+        continue
+      }
+      stored.unreachableSince ??= now
+      const lost = stored.reached === true && !(claimed ?? claimedByReached()).has(stored.key) && !linked(stored.key)
+      if (now - stored.unreachableSince >= (lost ? this.lostTimeout : this.unreachableTimeout)) {
+        this.unreached.delete(key)
+        this.drop(stored)
+      }
+    }
+    return revived
+  }
+
+  /** Delete expired records (ours aside) and find the next expiry */
+  private expire (now: number): void {
+    let next = Infinity
     for (const stored of [...this.records.values()]) {
-      if (stored.key !== this.selfKey && stored.expires <= now) {
+      if (stored.key === this.selfKey) {
+        continue
+      }
+      if (stored.expires <= now) {
         if (stored.state === 'live') {
           this.drop(stored)
         }
         this.records.delete(stored.key)
+        this.unreached.delete(stored.key)
+        this.reached = undefined
+      } else if (stored.expires < next) {
+        next = stored.expires
       }
     }
-    // reachability over two-sided claims of live and pruned records, so a pruned node comes back when a path to it appears
-    const reached = new Set<string>([this.selfKey])
-    const queue = [this.selfKey]
+    this.nextExpiry = next
+  }
+
+  /** `b`'s record is live or pruned and claims `a`, whose record claims `b` */
+  private twoSided (a: string, b: string): boolean {
+    const other = this.records.get(b)
+    return other != null && other.state !== 'departed' && other.claims.has(a) && this.records.get(a)?.claims.has(b) === true
+  }
+
+  /** Add to `reached` every node a two-sided path from `from` (reached already) reaches; returns those added */
+  private walk (from: string[]): string[] {
+    const reached = this.reached!
+    const added: string[] = []
+    const queue = [...from]
     while (queue.length > 0) {
       const key = queue.pop()!
       for (const next of this.records.get(key)?.claims.keys() ?? []) {
         const other = this.records.get(next)
         if (!reached.has(next) && other != null && other.state !== 'departed' && other.claims.has(key)) {
           reached.add(next)
+          added.push(next)
           queue.push(next)
         }
       }
     }
-    // a node that a node we reach still claims is changing links, not lost: the other end's record may be on its way
-    const claimed = new Set<string>()
-    for (const key of reached) {
-      for (const other of this.records.get(key)?.claims.keys() ?? []) { claimed.add(other) }
-    }
-    for (const stored of [...this.records.values()]) {
-      if (stored.state === 'departed') {
-        continue
-      }
-      if (reached.has(stored.key)) {
-        stored.unreachableSince = undefined
-        stored.reached = true
-        if (stored.state === 'pruned') {
-          stored.state = 'live'
-          this.liveCount++
-          this.emit('node:add', stored.node)
-          this.updateEdges(stored.key)
-          revived.push(stored)
-        }
-        continue
-      }
-      if (stored.state === 'live') {
-        stored.unreachableSince ??= now
-        const lost = stored.reached === true && !claimed.has(stored.key) && !linked(stored.key)
-        if (now - stored.unreachableSince >= (lost ? this.lostTimeout : this.unreachableTimeout)) {
-          this.drop(stored)
-        }
-      }
-    }
-    return revived
+    return added
   }
 
   /** Take a node out of the map (expired or unreachable); its record stays as `pruned` */
