@@ -6,7 +6,7 @@ import { fork } from 'node:child_process'
 import { availableParallelism, loadavg } from 'node:os'
 import { metric, percentile } from './metric.js'
 import { randomGraph } from './graph.js'
-import { DEFAULT_RECORD_TTL } from '../src/network-map/constants.js'
+import { DEFAULT_RECORD_TTL, REFRESH_MAX, REFRESH_MIN } from '../src/network-map/constants.js'
 import type { BenchOptions, Metric } from './metric.js'
 import type { Counters, DialLink, NodeInfo, StartOptions } from './network-map-worker.js'
 import type { ChildProcess } from 'node:child_process'
@@ -16,9 +16,8 @@ const DEGREE = 5
 /** A newcomer links to this many existing nodes */
 const JOIN_LINKS = 2
 const DEFAULT_TTL = DEFAULT_RECORD_TTL
-/** The mean and the latest refresh, as shares of the TTL (REFRESH_MIN..REFRESH_MAX of constants.ts) */
-const REFRESH_MEAN = (0.3 + 0.65) / 2
-const REFRESH_MAX = 0.65
+/** The mean refresh, as a share of the TTL */
+const REFRESH_MEAN = (REFRESH_MIN + REFRESH_MAX) / 2
 /** 1 % of the nodes join and 1 % leave per minute */
 const CHURN_PER_MIN = 0.01
 /** Above this event-loop delay p99 (ms) a worker is the bottleneck, not the map */
@@ -332,7 +331,8 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
     heapPerNode = (await cluster.heap() - before) / n
     // what a join or leave costs: every map byte sent meanwhile but the refreshes pushed (records that
     // changed nothing but seq, expiry and RTTs), which come at their own rate whatever the churn
-    const changeBytes = async (): Promise<number> => { const c = await cluster.counters(); return c.bytesSent - c.refreshBytesSent }
+    // and the records issued by then, from the same poll of the workers
+    const changeBytes = async (): Promise<{ bytes: number, issued: number }> => { const c = await cluster.counters(); return { bytes: c.bytesSent - c.refreshBytesSent, issued: c.recordsIssued } }
 
     await cluster.loop()
     for (let r = 0; r < options.rounds; r++) {
@@ -356,9 +356,8 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
         // the newcomer's and its neighbours' re-issues have settled once every map agrees
         await sleep(500)
         const b1 = await changeBytes()
-        const i1 = (await cluster.counters()).recordsIssued
         if (joinMissed === 0 && dialled.failed === 0) {
-          joinBytes.push(b1 - b0)
+          joinBytes.push(b1.bytes - b0.bytes)
         }
 
         await cluster.all('arm', { kind: 'leave', peer: info.peerId, links: JOIN_LINKS })
@@ -369,10 +368,9 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
         missed[how === 'clean' ? 'leave' : 'abrupt'] += leaveMissed
         await sleep(500)
         const b3 = await changeBytes()
-        const i3 = (await cluster.counters()).recordsIssued
         if (leaveMissed === 0) {
-          leaveBytes.push(b3 - b1)
-          if (how === 'clean' && i3 > i1) { perVersion.push((b3 - b1) / (i3 - i1)) }
+          leaveBytes.push(b3.bytes - b1.bytes)
+          if (how === 'clean' && b3.issued > b1.issued) { perVersion.push((b3.bytes - b1.bytes) / (b3.issued - b1.issued)) }
         }
         if (how === 'abrupt') { await host.call('newcomer:stop', { index }) }
         log(`membrane N=${n} round ${r} ${how}: join p99 ${percentileOrNull(joined.flatMap(j => j.times.map(t => t - dialled.t0)), joinMissed, 99)?.toFixed(0)} ms (${joinMissed} missed), leave p99 ${percentileOrNull(gone.flatMap(j => j.times.map(t => t - left.t0)), leaveMissed, 99)?.toFixed(0)} ms (${leaveMissed} missed)`)

@@ -8,7 +8,7 @@ import { identify } from '@libp2p/identify'
 import { memory } from '@libp2p/memory'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
-import { DEFAULT_RECORD_TTL } from '../src/network-map/constants.js'
+import { DEFAULT_RECORD_TTL, REFRESH_MAX, REFRESH_MIN } from '../src/network-map/constants.js'
 import { networkMap } from '../src/network-map/index.js'
 import { metric, percentile } from './metric.js'
 import { randomGraph } from './graph.js'
@@ -30,8 +30,8 @@ const JOIN_LINKS = 2
  */
 const RECORD_TTL: Record<number, number> = { 50: 30_000, 100: 60_000, 200: 120_000 }
 export const DEFAULT_TTL = DEFAULT_RECORD_TTL
-/** The mean refresh interval, as a share of the TTL (REFRESH_MIN..REFRESH_MAX of constants.ts) */
-const REFRESH_SHARE = (0.3 + 0.65) / 2
+/** The mean refresh interval, as a share of the TTL */
+const REFRESH_SHARE = (REFRESH_MIN + REFRESH_MAX) / 2
 /** 1 % of the nodes join and 1 % leave per minute */
 const CHURN_PER_MIN = 0.01
 const EVENT_TIMEOUT = 60_000

@@ -142,7 +142,7 @@ export interface NetworkMapStats {
   streamsRefused: number
   /** Map streams we opened: one per neighbour and link on 2.0.0 (more only after a failure or an idle close); one per push or sync to a 1.0.0 neighbour */
   streamsOpened: number
-  /** Periodic link checks sent: one summary per 2.0.0 neighbour per `resyncInterval` */
+  /** Periodic link checks written: one summary per 2.0.0 neighbour per `resyncInterval` */
   resyncsSent: number
 }
 

@@ -545,11 +545,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       }
       const frame = rootFrame(summarise(this.liveRecords()))
       for (const peer of this.flooder.peers()) {
-        if (this.legacy.has(peer.toString())) {
-          continue
-        }
-        this.counters.resyncsSent++
-        this.writeChannel(peer, [frame]).catch(err => { this.log('could not send a summary to %p - %e', peer, err) })
+        // writeChannel() writes nothing to a 1.0.0 neighbour (false)
+        this.writeChannel(peer, [frame]).then(written => {
+          if (written) { this.counters.resyncsSent++ }
+        }, err => { this.log('could not send a summary to %p - %e', peer, err) })
       }
       this.armResync()
     }, resyncDelay(this.resyncInterval))

@@ -527,10 +527,8 @@ export class RecordStore {
           reach(this.records.get(key)!)
         }
       }
-      if (from.length > 0) {
-        for (const key of this.walk(from)) {
-          reach(this.records.get(key)!)
-        }
+      for (const key of this.walk(from)) {
+        reach(this.records.get(key)!)
       }
     }
     // a node that a node we reach still claims is changing links, not lost: the other end's record may be on its way
@@ -593,8 +591,7 @@ export class RecordStore {
     while (queue.length > 0) {
       const key = queue.pop()!
       for (const next of this.records.get(key)?.claims.keys() ?? []) {
-        const other = this.records.get(next)
-        if (!reached.has(next) && other != null && other.state !== 'departed' && other.claims.has(key)) {
+        if (!reached.has(next) && this.twoSided(key, next)) {
           reached.add(next)
           added.push(next)
           queue.push(next)
