@@ -163,20 +163,20 @@ async function seedsFor (protocol: string, target: PeerId, others: PeerId[], ran
     }
     const digest = [target, ...others].map(id => ({ peerId: bytesOf(id), seq: 1n }))
     const conversations: Conversation[] = [
-      [NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: records as Array<Uint8Array<ArrayBuffer>>, want: [], more: false })],
-      [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false })],
-      [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: true }),
-        NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [], records: records.slice(0, 2) as Array<Uint8Array<ArrayBuffer>>, want: [bytesOf(target)], more: false })]
+      [NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: records as Array<Uint8Array<ArrayBuffer>>, want: [], more: false, deltas: [] })],
+      [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false, deltas: [] })],
+      [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: true, deltas: [] }),
+        NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [], records: records.slice(0, 2) as Array<Uint8Array<ArrayBuffer>>, want: [bytesOf(target)], more: false, deltas: [] })]
     ]
     if (!protocol.endsWith('/1.0.0')) {
       // 2.0.0: the connect-time summary sync on one long-lived stream
       const buckets = Array.from({ length: 64 }, () => BigInt(random.int(2 ** 31)) * BigInt(random.int(2 ** 31)))
       conversations.push(
-        [NetmapMessage.encode({ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: { count: 4, root: 12345n, buckets: [] } }),
-          NetmapMessage.encode({ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: { count: 4, root: 12345n, buckets } })],
-        [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false, scope: 0b1011n })],
-        [NetmapMessage.encode({ type: NetmapMessage.Type.RECORDS, digest: [], records: records as Array<Uint8Array<ArrayBuffer>>, want: [bytesOf(target)], more: false }),
-          NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: records.slice(2) as Array<Uint8Array<ArrayBuffer>>, want: [], more: false })]
+        [NetmapMessage.encode({ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, deltas: [], summary: { count: 4, root: 12345n, buckets: [] } }),
+          NetmapMessage.encode({ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, deltas: [], summary: { count: 4, root: 12345n, buckets } })],
+        [NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false, deltas: [], scope: 0b1011n })],
+        [NetmapMessage.encode({ type: NetmapMessage.Type.RECORDS, digest: [], records: records as Array<Uint8Array<ArrayBuffer>>, want: [bytesOf(target)], more: false, deltas: [] }),
+          NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: records.slice(2) as Array<Uint8Array<ArrayBuffer>>, want: [], more: false, deltas: [] })]
       )
     }
     return conversations

@@ -244,7 +244,7 @@ describe('per-stream deadlines on a long-lived signal', () => {
     let written = 0
     const write = async (count: number): Promise<void> => {
       for (let i = 0; i < count; i++) {
-        await channel.write([{ type: NetmapMessage.Type.PUSH, digest: [], records: [Uint8Array.from([written++ & 0xff])], want: [], more: false }])
+        await channel.write([{ type: NetmapMessage.Type.PUSH, digest: [], records: [Uint8Array.from([written++ & 0xff])], want: [], more: false, deltas: [] }])
       }
       await waitFor(() => read === written, 'the neighbour read every frame')
     }

@@ -163,7 +163,7 @@ describe('network map rejects hostile input over real streams', () => {
     // capture the honest node's current record by syncing like a 1.0.0 newcomer (one stream, request and reply)
     const stream = await node.dialProtocol(multiaddr(tcpAddr(victim)), NETWORK_MAP_LEGACY_PROTOCOL)
     const lp = lpStream(stream, { maxDataLength: 1024 * 1024 })
-    await lp.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [], records: [], want: [], more: false }))
+    await lp.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [], records: [], want: [], more: false, deltas: [] }))
     const reply = NetmapMessage.decode(await lp.read({ signal: AbortSignal.timeout(10_000) }))
     await stream.close()
     const captured = reply.records.map(r => ({ bytes: r, record: NetmapRecord.decode(RecordEnvelope.createFromProtobuf(r).payload) }))
@@ -323,7 +323,8 @@ describe('the worst inputs neither stall the event loop nor grow the map past it
       digest: Array.from({ length: 30 }, () => ({ peerId: new Uint8Array(32 * 1024).fill(0xab), seq: 1n })),
       records: [],
       want: [],
-      more: false
+      more: false,
+      deltas: []
     })
     const pings = await pingsDuring(async () => { await sendFrames(node, victim, [frame]) },
       () => rejections.some(r => r.from.equals(node.peerId) && r.error.name === 'MalformedFrameError'))
@@ -339,7 +340,7 @@ describe('the worst inputs neither stall the event loop nor grow the map past it
     const pings = await pingsDuring(async () => {
       const stream = await node.dialProtocol(multiaddr(tcpAddr(victim)), NETWORK_MAP_LEGACY_PROTOCOL)
       const lp = lpStream(stream, { maxDataLength: 1024 * 1024 })
-      await lp.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false }))
+      await lp.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false, deltas: [] }))
       const reply = NetmapMessage.decode(await lp.read({ signal: AbortSignal.timeout(10_000) }))
       want = reply.want.length
       stream.abort(new Error('done'))

@@ -60,6 +60,7 @@ class Side {
       offer: (theirs, scope) => [...this.held.values()].filter(r => inScope(scope, hashOf(r).bucket) && (theirs.get(r.key) ?? -1n) < r.seq).map(r => r.envelope),
       give: (keys) => keys.flatMap(k => this.held.has(k) ? [this.held.get(k)!.envelope] : []),
       noteKnown: () => {},
+      acceptDeltas: async (deltas) => { this.rejected.push(...deltas.map(() => 'UnexpectedDelta')) },
       accept: async (envelopes) => {
         for (const bytes of envelopes) {
           try {
@@ -163,7 +164,7 @@ async function readerOf (side: Side): Promise<{ write(bytes: Uint8Array): Promis
 }
 
 function frame (message: Partial<NetmapMessage> & Pick<NetmapMessage, 'type'>): Bytes {
-  return NetmapMessage.encode({ digest: [], records: [], want: [], more: false, ...message })
+  return NetmapMessage.encode({ digest: [], records: [], want: [], more: false, deltas: [], ...message })
 }
 
 describe('network map 2.0.0: summaries', () => {
@@ -360,14 +361,14 @@ describe('network map 2.0.0: the writer', () => {
     let opens = 0
     const channel = new Channel(channelInit({ open: async () => pairs[opens++][0] }))
     const first = lpStream(pairs[0][1])
-    await Promise.all([1, 2, 3].map(async i => channel.write([{ type: NetmapMessage.Type.PUSH, digest: [], records: [Uint8Array.from([i])] as Bytes[], want: [], more: false }])))
+    await Promise.all([1, 2, 3].map(async i => channel.write([{ type: NetmapMessage.Type.PUSH, digest: [], records: [Uint8Array.from([i])] as Bytes[], want: [], more: false, deltas: [] }])))
     for (const i of [1, 2, 3]) {
       assert.deepEqual(NetmapMessage.decode(await first.read()).records.map(r => r[0]), [i])
     }
     assert.equal(opens, 1)
     pairs[0][1].abort(new Error('the neighbour reset our stream'))
     await waitFor(() => pairs[0][0].status !== 'open', 'the reset reached the writer')
-    await channel.write([{ type: NetmapMessage.Type.PUSH, digest: [], records: [Uint8Array.from([4])] as Bytes[], want: [], more: false }])
+    await channel.write([{ type: NetmapMessage.Type.PUSH, digest: [], records: [Uint8Array.from([4])] as Bytes[], want: [], more: false, deltas: [] }])
     assert.equal(opens, 2)
     assert.deepEqual(NetmapMessage.decode(await lpStream(pairs[1][1]).read()).records.map(r => r[0]), [4])
     await channel.close()
@@ -379,9 +380,9 @@ describe('network map 2.0.0: the writer', () => {
     const channel = new Channel(channelInit({
       open: async () => pairs[opens++][0],
       idleTimeout: 50,
-      reopened: () => [{ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: { count: 7, root: 9n, buckets: [] } }]
+      reopened: () => [{ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, deltas: [], summary: { count: 7, root: 9n, buckets: [] } }]
     }))
-    const push = (i: number): NetmapMessage => ({ type: NetmapMessage.Type.PUSH, digest: [], records: [Uint8Array.from([i])] as Bytes[], want: [], more: false })
+    const push = (i: number): NetmapMessage => ({ type: NetmapMessage.Type.PUSH, digest: [], records: [Uint8Array.from([i])] as Bytes[], want: [], more: false, deltas: [] })
     await channel.write([push(1)])
     const first = lpStream(pairs[0][1])
     assert.deepEqual(NetmapMessage.decode(await first.read()).records.map(r => r[0]), [1])
@@ -407,7 +408,7 @@ describe('network map 2.0.0: the writer', () => {
       writeTimeout: 200,
       maxQueuedBytes: 2048
     }))
-    const big = (n: number): NetmapMessage => ({ type: NetmapMessage.Type.PUSH, digest: [], records: [new Uint8Array(n)] as Bytes[], want: [], more: false })
+    const big = (n: number): NetmapMessage => ({ type: NetmapMessage.Type.PUSH, digest: [], records: [new Uint8Array(n)] as Bytes[], want: [], more: false, deltas: [] })
     const pending = channel.write([big(1500)])
     await assert.rejects(channel.write([big(1500)]), { name: 'ChannelFullError' })
     assert.ok(channel.queuedBytes > 1500)

@@ -598,7 +598,7 @@ describe('network map: wire flows over a stream pair', () => {
     await listener.hold(me)
     const [a, b] = await framePair()
     const signal = AbortSignal.timeout(10_000)
-    await a.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [{ peerId: them.id.toMultihash().bytes, seq: 1n }, { peerId: new Uint8Array(30_000).fill(0xab), seq: 1n }], records: [], want: [], more: false }), { signal })
+    await a.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [{ peerId: them.id.toMultihash().bytes, seq: 1n }, { peerId: new Uint8Array(30_000).fill(0xab), seq: 1n }], records: [], want: [], more: false, deltas: [] }), { signal })
     const ctx = listener.context()
     await assert.rejects(async () => { await answerSync(b, await readFrame(b, ctx, signal), ctx, signal) }, { name: 'MalformedFrameError' })
   })
@@ -610,11 +610,11 @@ describe('network map: wire flows over a stream pair', () => {
     const signal = AbortSignal.timeout(10_000)
     const ctx = listener.context()
     const answering = (async () => { await answerSync(b, await readFrame(b, ctx, signal), ctx, signal) })()
-    await a.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [{ peerId: ids[1].id.toMultihash().bytes, seq: 1n }], records: [], want: [], more: false }), { signal })
+    await a.write(NetmapMessage.encode({ type: NetmapMessage.Type.SYNC, digest: [{ peerId: ids[1].id.toMultihash().bytes, seq: 1n }], records: [], want: [], more: false, deltas: [] }), { signal })
     const reply = NetmapMessage.decode(await a.read({ signal }))
     assert.deepEqual(reply.want.map(w => uint8ArrayToString(w, 'base58btc')), [ids[1].id.toString()])
     // answer with the wanted record and one nobody asked for
-    await a.write(NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: [await signedRecord(ids[1]), await signedRecord(ids[2])] as Bytes[], want: [], more: false }), { signal })
+    await a.write(NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: [await signedRecord(ids[1]), await signedRecord(ids[2])] as Bytes[], want: [], more: false, deltas: [] }), { signal })
     await assert.rejects(answering, { name: 'UnexpectedRecordError' })
   })
 
@@ -633,8 +633,8 @@ describe('network map: wire flows over a stream pair', () => {
     assert.equal(listener.spent, 2)
     assert.equal(listener.held.size, 2)
     const [c, d] = await framePair()
-    await c.write(NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: envelopes as Bytes[], want: [], more: true }), { signal })
-    await c.write(NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: [envelopes[0]] as Bytes[], want: [], more: false }), { signal })
+    await c.write(NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: envelopes as Bytes[], want: [], more: true, deltas: [] }), { signal })
+    await c.write(NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: [envelopes[0]] as Bytes[], want: [], more: false, deltas: [] }), { signal })
     await assert.rejects(async () => { await receivePush(d, await readFrame(d, ctx, signal), ctx, signal) }, { name: 'MalformedFrameError' })
   })
 

@@ -23,8 +23,10 @@ import { TimeoutError } from '@libp2p/interface'
 import type { Logger, Stream } from '@libp2p/interface'
 
 export interface ChannelInit {
-  /** Open a fresh 2.0.0 stream to the neighbour (rejects when there is no connection or it does not speak 2.0.0) */
+  /** Open a fresh 2.1.0 or 2.0.0 stream to the neighbour (rejects when there is no connection or it speaks neither) */
   open(signal: AbortSignal): Promise<Stream>
+  /** The protocol a stream must have negotiated to carry record deltas */
+  deltaProtocol?: string
   maxFrameSize: number
   /** Every write (and the open before it) must finish within this, in ms */
   writeTimeout: number
@@ -58,9 +60,15 @@ export class Channel {
   private lastFailure = 0
   private idleTimer?: ReturnType<typeof setTimeout>
   private retryTimer?: ReturnType<typeof setTimeout>
+  private protocol?: string
 
   constructor (init: ChannelInit) {
     this.init = init
+  }
+
+  /** The neighbour reads record deltas: the last stream we opened to it negotiated the delta protocol */
+  get readsDeltas (): boolean {
+    return this.protocol != null && this.protocol === this.init.deltaProtocol
   }
 
   /** Bytes queued, not yet handed to the stream */
@@ -78,12 +86,13 @@ export class Channel {
       throw new ChannelFullError('the channel is closed')
     }
     const frames = messages.map(m => NetmapMessage.encode(m))
+    const deltas = messages.some(m => m.deltas.length > 0)
     const size = frames.reduce((s, f) => s + f.byteLength, 0)
     if (this.queued > 0 && this.queued + size > this.init.maxQueuedBytes) {
       throw new ChannelFullError(`${this.queued} bytes already queued`)
     }
     this.queued += size
-    const run = this.tail.then(async () => { await this.writeNow(frames, signal) })
+    const run = this.tail.then(async () => { await this.writeNow(frames, deltas, signal) })
     this.tail = run.catch(() => {})
     try {
       await run
@@ -135,7 +144,7 @@ export class Channel {
     stream?.abort(err)
   }
 
-  private async writeNow (frames: Uint8Array[], signal?: AbortSignal): Promise<void> {
+  private async writeNow (frames: Uint8Array[], deltas: boolean, signal?: AbortSignal): Promise<void> {
     if (this.closed) {
       throw new ChannelFullError('the channel is closed')
     }
@@ -145,6 +154,11 @@ export class Channel {
     const deadline = operationDeadline(this.init.writeTimeout, this.init.signal, signal)
     try {
       const lp = await this.writable(deadline.signal)
+      if (deltas && !this.readsDeltas) {
+        // the stream was reopened to a peer that no longer reads deltas: a 2.0.0 reader would skip
+        // them unseen. Refused (and, as after any failed write, a resync within a second)
+        throw new ChannelFullError(`the stream negotiated ${this.protocol}, which carries no record deltas`)
+      }
       for (const frame of frames) {
         this.init.stats.bytesSent += frame.byteLength
         await lp.write(frame, { signal: deadline.signal })
@@ -203,6 +217,7 @@ export class Channel {
       }
     }, { once: true })
     this.stream = stream
+    this.protocol = stream.protocol
     // the neighbour never writes on our stream: a small read buffer bounds what it could make us hold
     const lp = lpStream(stream, { maxDataLength: this.init.maxFrameSize, maxBufferSize: 1024 })
     this.lp = lp
@@ -235,6 +250,8 @@ export interface ChannelContext extends WireOptions {
   noteKnown(key: string, seq: bigint): void
   /** Verify and store received envelopes */
   accept(envelopes: Uint8Array[]): Promise<void>
+  /** Rebuild received deltas on the versions we hold, then verify and store them; ask for the full records of the rest */
+  acceptDeltas(deltas: Uint8Array[]): Promise<void>
   /** Spend the peer's push budget; throws when it is exhausted */
   spend(count: number): void
   /** Records we asked the peer for (a SYNC or a want list): they do not spend its push budget */
@@ -246,7 +263,7 @@ export interface ChannelContext extends WireOptions {
 }
 
 function syncFrame (digest: DigestEntry[], scope?: bigint): NetmapMessage {
-  return { type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false, scope }
+  return { type: NetmapMessage.Type.SYNC, digest, records: [], want: [], more: false, deltas: [], scope }
 }
 
 /**
@@ -269,7 +286,7 @@ export function openingFrame (ctx: ChannelContext): NetmapMessage {
  * runs from there
  */
 export function rootFrame (summary: SummaryValue): NetmapMessage {
-  return { type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: { count: summary.count, root: summary.root, buckets: [] } }
+  return { type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, deltas: [], summary: { count: summary.count, root: summary.root, buckets: [] } }
 }
 
 /** About the encoded size of one digest entry (an inlined Ed25519 PeerId and a seq) */
@@ -317,8 +334,11 @@ export function digestFrames (ctx: Pick<ChannelContext, 'digest' | 'maxFrameSize
 export async function handleFrame (frame: NetmapMessage, ctx: ChannelContext): Promise<void> {
   switch (frame.type) {
     case NetmapMessage.Type.PUSH:
-      ctx.spend(frame.records.length)
+      ctx.spend(frame.records.length + frame.deltas.length)
       await ctx.accept(frame.records)
+      if (frame.deltas.length > 0) {
+        await ctx.acceptDeltas(frame.deltas)
+      }
       return
     case NetmapMessage.Type.RECORDS: {
       const unasked = ctx.consume(frame.records.length)
@@ -362,7 +382,7 @@ function answerSummary (frame: NetmapMessage, ctx: ChannelContext): void {
       ctx.grant(ctx.maxEntries)
       ctx.reply([syncFrame(ctx.digest())])
     } else {
-      ctx.reply([{ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, summary: ours }])
+      ctx.reply([{ type: NetmapMessage.Type.SUMMARY, digest: [], records: [], want: [], more: false, deltas: [], summary: ours }])
     }
     return
   }

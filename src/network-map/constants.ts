@@ -7,6 +7,13 @@ export const PROTOCOL_VERSION = '2.0.0'
 export const PROTOCOL = `/membrane/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
 
 /**
+ * 2.0.0 plus record deltas on a PUSH (`delta.ts`): a new version as what
+ * changed against the one the neighbour holds. Our stream asks for it first
+ * and falls back to 2.0.0, so a 2.0.0 peer gets full records as before.
+ */
+export const DELTA_PROTOCOL = `/membrane/${PROTOCOL_NAME}/2.1.0`
+
+/**
  * The protocol before it (a stream per push, a full digest on connect:
  * `sync.ts`). It is still served, and spoken to a neighbour that does not
  * speak 2.0.0, so a 1.0.0 peer keeps its behaviour and its place in the map.

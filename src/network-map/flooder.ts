@@ -10,8 +10,8 @@ import type { Logger, PeerId } from '@libp2p/interface'
 export interface FlooderInit {
   /** Batching window per neighbour, in ms */
   floodDelay: number
-  /** Push records to one neighbour; rejects when the push failed */
-  send(peer: PeerId, records: StoredRecord[]): Promise<void>
+  /** Push records to one neighbour; `held`: the version of each it was known to hold before. Rejects when the push failed */
+  send(peer: PeerId, records: StoredRecord[], held: Array<bigint | undefined>): Promise<void>
   /** True while `record` is still the version the map holds (older versions queued meanwhile are skipped) */
   isCurrent(record: StoredRecord): boolean
   log: Logger
@@ -150,11 +150,12 @@ export class Flooder {
       return
     }
     outbox.sending = true
+    const held = batch.map(r => known.get(r.key))
     for (const r of batch) {
       known.set(r.key, r.seq)
     }
     try {
-      await this.init.send(outbox.peer, batch)
+      await this.init.send(outbox.peer, batch, held)
     } catch (err) {
       this.init.log('could not push %d records to %p - %e', batch.length, outbox.peer, err)
       // let the next change or the sync on reconnection repair it

@@ -144,6 +144,13 @@ export interface NetworkMapStats {
   streamsOpened: number
   /** Periodic link checks written: one summary per 2.0.0 neighbour per `resyncInterval` */
   resyncsSent: number
+  /**
+   * New versions pushed as deltas (to a 2.1.0 neighbour known to hold the
+   * version they replace) instead of whole records
+   */
+  deltasSent: number
+  /** Deltas received whose base version we did not hold (or that did not rebuild a signed record): the full records were asked for */
+  deltasUnmatched: number
 }
 
 export interface NetworkMap extends TypedEventTarget<NetworkMapEvents> {

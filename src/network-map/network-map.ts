@@ -8,9 +8,10 @@ import {
   DEFAULT_PUBLISH_BURST, DEFAULT_PUBLISH_DELAY, DEFAULT_PUBLISH_INTERVAL, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_STREAM_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_FRAME_SIZE, MAX_MULTIADDRS, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_RECORD_SIZE,
   LEGACY_PROTOCOL, MAX_PUBLISH_HOLD, MAX_QUEUED_BYTES, MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, PUBLISH_LATE, UNMEASURED_RTT, channelIdleTimeout, refreshDelay,
-  DEFAULT_RESYNC_INTERVAL, resyncDelay
+  DEFAULT_RESYNC_INTERVAL, DELTA_PROTOCOL, resyncDelay
 } from './constants.js'
-import { ChannelFullError, MalformedRecordError, MapFullError, RecordRateLimitError, StaleRecordError, UnexpectedRecordError } from './errors.js'
+import { applyDelta, decodeDelta, makeDelta } from './delta.js'
+import { ChannelFullError, MalformedRecordError, MapFullError, RecordRateLimitError, RecordSignatureError, StaleRecordError, UnexpectedRecordError } from './errors.js'
 import { Channel, openingFrame, readChannel, rootFrame } from './channel.js'
 import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
@@ -85,7 +86,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly store: RecordStore
   private readonly flooder: Flooder
   private readonly penalties: Penalties
-  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, recordsIssued: 0, reissuesSkipped: 0, refreshBytesSent: 0, reissuesHeld: 0, streamsRefused: 0, streamsOpened: 0, resyncsSent: 0 }
+  private readonly counters: Counters = { bytesSent: 0, bytesReceived: 0, recordsAccepted: 0, recordsRejected: 0, recordsIssued: 0, reissuesSkipped: 0, refreshBytesSent: 0, reissuesHeld: 0, streamsRefused: 0, streamsOpened: 0, resyncsSent: 0, deltasSent: 0, deltasUnmatched: 0 }
   /** Nodes refused because the map was full, with the expiry of the record refused: the map is partial while any is left */
   private readonly missing = new Map<string, number>()
   /** Our 2.0.0 stream to each neighbour (and to a peer we answer) */
@@ -151,10 +152,17 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.store = new RecordStore({ self: components.peerId, unreachableTimeout, lostTimeout, emit })
     this.flooder = new Flooder({
       floodDelay: init.floodDelay ?? DEFAULT_FLOOD_DELAY,
-      send: async (peer, records) => {
-        if (await this.send(peer, records.map(r => r.envelope))) {
-          // each record field of a frame: its tag, its length varint and the envelope
-          this.counters.refreshBytesSent += records.reduce((s, r) => r.refresh === true ? s + 1 + varint(r.envelope.byteLength).byteLength + r.envelope.byteLength : s, 0)
+      send: async (peer, records, held) => {
+        // a version the neighbour holds the base of goes as a delta, when it reads them
+        const deltas = this.channels.get(peer.toString())?.readsDeltas === true
+        const wire = records.map((r, i) => deltas && r.delta != null && r.delta.base === held[i] ? r.delta.bytes : undefined)
+        if (await this.send(peer, records.filter((_, i) => wire[i] == null).map(r => r.envelope), undefined, wire.filter(d => d != null))) {
+          this.counters.deltasSent += wire.filter(d => d != null).length
+          // each record or delta field of a frame: its tag, its length varint and the bytes
+          this.counters.refreshBytesSent += records.reduce((s, r, i) => {
+            const bytes = wire[i] ?? r.envelope
+            return r.refresh === true ? s + 1 + varint(bytes.byteLength).byteLength + bytes.byteLength : s
+          }, 0)
         }
       },
       isCurrent: (record) => this.store.record(record.key) === record,
@@ -189,6 +197,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     setMaxListeners(Infinity, this.shutdownController.signal)
     const limits = { maxInboundStreams: this.maxInboundStreams, maxOutboundStreams: this.maxOutboundStreams, runOnLimitedConnection: true }
     await this.components.registrar.handle(PROTOCOL, this.handleChannel, limits)
+    await this.components.registrar.handle(DELTA_PROTOCOL, this.handleChannel, limits)
     await this.components.registrar.handle(LEGACY_PROTOCOL, this.handleStream, limits)
     // a neighbour is linked by whichever protocol it speaks (a 2.0.0 peer speaks both: linked once)
     for (const protocol of [PROTOCOL, LEGACY_PROTOCOL]) {
@@ -253,6 +262,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       this.components.registrar.unregister(id)
     }
     await this.components.registrar.unhandle(PROTOCOL)
+    await this.components.registrar.unhandle(DELTA_PROTOCOL)
     await this.components.registrar.unhandle(LEGACY_PROTOCOL)
     for (const channel of this.channels.values()) {
       channel.abort(new Error('the network map stopped'))
@@ -509,6 +519,12 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
 
   /** Put a verified record in the map, note that its sender holds it, flood it on */
   private put (stored: StoredRecord, from: PeerId | undefined): void {
+    const previous = this.store.record(stored.key)
+    if (previous != null && previous.seq < stored.seq && [...this.channels.values()].some(c => c.readsDeltas)) {
+      // what a neighbour holding the version replaced gets instead of the whole record
+      const bytes = makeDelta(previous.envelope, stored.envelope)
+      stored.delta = bytes == null ? undefined : { base: previous.seq, bytes }
+    }
     this.store.put(stored)
     this.missing.delete(stored.key)
     const fromKey = from?.toString()
@@ -641,8 +657,9 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
             throw new ChannelFullError(`no connection to ${key}`)
           }
           this.counters.streamsOpened++
-          return connection.newStream(PROTOCOL, { signal, runOnLimitedConnection: true })
+          return connection.newStream([DELTA_PROTOCOL, PROTOCOL], { signal, runOnLimitedConnection: true })
         },
+        deltaProtocol: DELTA_PROTOCOL,
         maxFrameSize: this.maxFrameSize,
         writeTimeout: this.streamTimeout,
         idleTimeout: this.idleTimeout,
@@ -679,11 +696,18 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
   }
 
-  /** Push envelopes to one neighbour: on our long-lived stream, or a fresh 1.0.0 stream; false when there was no connection to push on */
-  private async send (peer: PeerId, envelopes: Uint8Array[], signal?: AbortSignal): Promise<boolean> {
+  /**
+   * Push envelopes (and deltas, to a neighbour that reads them) to one
+   * neighbour: on our long-lived stream, or a fresh 1.0.0 stream; false when
+   * there was no connection to push on
+   */
+  private async send (peer: PeerId, envelopes: Uint8Array[], signal?: AbortSignal, deltas: Uint8Array[] = []): Promise<boolean> {
     const ctx = { maxFrameSize: this.maxFrameSize, maxEntries: this.maxEntries }
-    if (await this.writeChannel(peer, recordFrames(NetmapMessage.Type.PUSH, envelopes, [], ctx), signal)) {
+    if (await this.writeChannel(peer, recordFrames(NetmapMessage.Type.PUSH, envelopes, [], ctx, deltas), signal)) {
       return true
+    }
+    if (deltas.length > 0) {
+      throw new ChannelFullError('record deltas for a neighbour that does not read them')
     }
     const connection = bestConnection(this.components.connectionManager.getConnections(peer), { allowLimited: true })
     if (connection == null) {
@@ -722,7 +746,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     // what we would offer: a goodbye matters only to a peer holding an older version of the node's record
     const offerable = (stored: StoredRecord, held: bigint | undefined): boolean =>
       stored.state !== 'pruned' && !(stored.state === 'departed' && held == null) && (held ?? -1n) < stored.seq
-    return {
+    const ctx: SyncContext & ChannelContext = {
       maxFrameSize: this.maxFrameSize,
       maxEntries: this.maxEntries,
       stats: this.counters,
@@ -767,6 +791,14 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         claim(claimed, key, seq)
       },
       accept: async (envelopes: Uint8Array[], wanted?: Set<string>) => { await this.acceptAll(peer, envelopes, claimed, wanted) },
+      acceptDeltas: async (deltas: Uint8Array[]) => {
+        const want = await this.acceptDeltas(peer, deltas, claimed)
+        if (want.length > 0) {
+          // their answer is ours to pay for, not the peer's push budget
+          ctx.grant(want.length)
+          ctx.reply(recordFrames(NetmapMessage.Type.RECORDS, [], want, ctx))
+        }
+      },
       spend: (count) => { this.penalties.spend(peerKey, count) },
       grant: (count) => {
         this.allowances.set(peerKey, Math.min(2 * this.maxEntries, (this.allowances.get(peerKey) ?? 0) + count))
@@ -783,6 +815,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         this.writeChannel(peer, frames).catch(err => { this.log('could not answer %p - %e', peer, err) })
       }
     }
+    return ctx
   }
 
   private * liveRecords (): Generator<StoredRecord> {
@@ -893,6 +926,67 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
   }
 
+  /**
+   * True when we hold version `seq` of `key`'s record already (noted as held
+   * by the sender too); throws when we hold a newer one. Notes that the
+   * stream carried `seq`.
+   */
+  private seen (from: PeerId, key: string, seq: bigint, claimed: Map<string, bigint>): boolean {
+    const existing = this.store.record(key)
+    // going back below a version the same stream already carried is what only a misbehaving sender does
+    const regressed = (claimed.get(key) ?? -1n) > seq
+    claim(claimed, key, seq)
+    if (existing == null || seq > existing.seq) {
+      return false
+    }
+    if (seq === existing.seq) {
+      this.flooder.noteKnown(from.toString(), key, seq)
+      return true
+    }
+    // versions cross in the floods, arrive late from slow peers, and separate streams are processed
+    // concurrently: an older version is delay, not an offence, unless this stream itself went back
+    const error = new StaleRecordError(`record ${seq} about ${key} is older than ${existing.seq}`)
+    throw regressed ? error : Object.assign(error, { excused: true })
+  }
+
+  /**
+   * Received deltas: each rebuilt on the version we hold and then accepted as
+   * a full record. Returns the PeerIds whose full records to ask for: we hold
+   * no record of the node or another version than the delta's base (expired,
+   * pruned, refused at the cap), or the rebuilt record's signature failed (a
+   * base that is not the one the subject signed on: the full record settles
+   * whose fault it is). Typed errors count as offences, as for records.
+   */
+  private async acceptDeltas (from: PeerId, deltas: Uint8Array[], claimed: Map<string, bigint>): Promise<Uint8Array[]> {
+    const want: Uint8Array[] = []
+    for (const bytes of deltas) {
+      try {
+        const { key, delta } = decodeDelta(bytes, { maxRecordSize: this.maxRecordSize, maxNeighbours: this.maxNeighbours })
+        if (this.seen(from, key, delta.seq, claimed)) {
+          continue
+        }
+        const base = this.store.record(key)
+        if (base == null || base.seq !== delta.baseSeq || base.envelope.byteLength === 0) {
+          this.counters.deltasUnmatched++
+          want.push(delta.peerId)
+          continue
+        }
+        try {
+          await this.accept(from, applyDelta(base.envelope, delta), claimed)
+        } catch (err) {
+          if (!(err instanceof RecordSignatureError)) {
+            throw err
+          }
+          this.counters.deltasUnmatched++
+          want.push(delta.peerId)
+        }
+      } catch (err) {
+        this.offence(from, err as Error)
+      }
+    }
+    return want
+  }
+
   /** Verify one signed record; store it when newer. Throws a typed error otherwise */
   private async accept (from: PeerId, bytes: Uint8Array, claimed: Map<string, bigint>, wanted?: Set<string>): Promise<void> {
     const decoded = decodeRecord(bytes, { maxRecordSize: this.maxRecordSize, maxNeighbours: this.maxNeighbours })
@@ -904,19 +998,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
     // most records arrive several times over; drop copies before the signature check
     const existing = this.store.record(key)
-    const fromKey = from.toString()
-    // going back below a version the same stream already carried is what only a misbehaving sender does
-    const regressed = (claimed.get(key) ?? -1n) > record.seq
-    claim(claimed, key, record.seq)
-    if (existing != null && record.seq === existing.seq) {
-      this.flooder.noteKnown(fromKey, key, record.seq)
+    if (this.seen(from, key, record.seq, claimed)) {
       return
-    }
-    if (existing != null && record.seq < existing.seq) {
-      // versions cross in the floods, arrive late from slow peers, and separate streams are processed
-      // concurrently: an older version is delay, not an offence, unless this stream itself went back
-      const error = new StaleRecordError(`record ${record.seq} about ${key} is older than ${existing.seq}`)
-      throw regressed ? error : Object.assign(error, { excused: true })
     }
     const { subject, signed } = signerOf(decoded)
     if (key === this.self) {

@@ -13,6 +13,7 @@ import { NetmapRecord } from './pb/netmap.js'
 import type { LinkKind, MapEdge, MapNeighbour, MapNode, PathOptions } from './index.js'
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import type { StoredDelta } from './delta.js'
 
 /** A record we hold, verified */
 export interface StoredRecord {
@@ -43,6 +44,8 @@ export interface StoredRecord {
    * kinds, addresses, alias and roles. Counted apart in the map's stats
    */
   refresh?: boolean
+  /** This version as a delta against the version it replaced here, when one is smaller (`delta.ts`) */
+  delta?: StoredDelta
 }
 
 /** The events the store emits, as the service's public events name them */

@@ -55,22 +55,25 @@ export async function writeFrame (lp: FrameStream, message: NetmapMessage, optio
   await lp.write(bytes, { signal })
 }
 
-/** Envelopes in as many frames as the frame size needs; `want` rides on the last */
-export function recordFrames (type: NetmapMessage.Type, envelopes: Uint8Array[], want: Uint8Array[], options: Pick<WireOptions, 'maxFrameSize' | 'maxEntries'>): NetmapMessage[] {
+/** Envelopes (then deltas, on a 2.1.0 PUSH) in as many frames as the frame size needs; `want` rides on the last */
+export function recordFrames (type: NetmapMessage.Type, envelopes: Uint8Array[], want: Uint8Array[], options: Pick<WireOptions, 'maxFrameSize' | 'maxEntries'>, deltas: Uint8Array[] = []): NetmapMessage[] {
   const budget = options.maxFrameSize - 1024 - want.reduce((s, w) => s + w.byteLength + 2, 0)
   const frames: NetmapMessage[] = []
-  let frame: Bytes[] = []
+  let frame: NetmapMessage = { type, digest: [], records: [], want: [], more: false, deltas: [] }
   let size = 0
-  for (const envelope of envelopes) {
-    if (frame.length > 0 && (size + envelope.byteLength + 4 > budget || frame.length >= options.maxEntries)) {
-      frames.push({ type, digest: [], records: frame, want: [], more: true })
-      frame = []
+  const add = (bytes: Uint8Array, field: 'records' | 'deltas'): void => {
+    const entries = frame.records.length + frame.deltas.length
+    if (entries > 0 && (size + bytes.byteLength + 4 > budget || entries >= options.maxEntries)) {
+      frames.push({ ...frame, more: true })
+      frame = { type, digest: [], records: [], want: [], more: false, deltas: [] }
       size = 0
     }
-    frame.push(envelope as Bytes)
-    size += envelope.byteLength + 4
+    frame[field].push(bytes as Bytes)
+    size += bytes.byteLength + 4
   }
-  frames.push({ type, digest: [], records: frame, want: want as Bytes[], more: false })
+  for (const envelope of envelopes) { add(envelope, 'records') }
+  for (const delta of deltas) { add(delta, 'deltas') }
+  frames.push({ ...frame, want: want as Bytes[] })
   return frames
 }
 
@@ -96,7 +99,7 @@ export async function readFrame (lp: FrameStream, options: WireOptions, signal: 
   }
   options.stats.bytesReceived += bytes.byteLength
   try {
-    return NetmapMessage.decode(bytes, { limits: { digest: options.maxEntries, records: options.maxEntries, want: options.maxEntries, summary: { buckets: SUMMARY_BUCKETS } } })
+    return NetmapMessage.decode(bytes, { limits: { digest: options.maxEntries, records: options.maxEntries, want: options.maxEntries, deltas: options.maxEntries, summary: { buckets: SUMMARY_BUCKETS } } })
   } catch (err) {
     throw new MalformedFrameError(`invalid frame - ${(err as Error).message}`)
   }
@@ -117,7 +120,7 @@ export async function push (lp: FrameStream, envelopes: Uint8Array[], options: W
 
 /** Dialer: send our digest, take what the peer has newer, give what it wants */
 export async function runSync (lp: FrameStream, ctx: SyncContext, signal: AbortSignal): Promise<void> {
-  await writeFrame(lp, { type: NetmapMessage.Type.SYNC, digest: ctx.digest(), records: [], want: [], more: false }, ctx, signal)
+  await writeFrame(lp, { type: NetmapMessage.Type.SYNC, digest: ctx.digest(), records: [], want: [], more: false, deltas: [] }, ctx, signal)
   let want: Uint8Array[] = []
   let received = 0
   while (true) {

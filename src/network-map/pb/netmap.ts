@@ -620,6 +620,7 @@ export interface NetmapMessage {
   more: boolean
   summary?: Summary
   scope?: bigint
+  deltas: Uint8Array<ArrayBuffer>[]
 }
 
 export namespace NetmapMessage {
@@ -693,6 +694,13 @@ export namespace NetmapMessage {
           w.fixed64(obj.scope)
         }
 
+        if (obj.deltas != null && obj.deltas.length > 0) {
+          for (const value of obj.deltas) {
+            w.uint32(66)
+            w.bytes(value)
+          }
+        }
+
         if (opts.lengthDelimited !== false) {
           w.ldelim()
         }
@@ -702,7 +710,8 @@ export namespace NetmapMessage {
           digest: [],
           records: [],
           want: [],
-          more: false
+          more: false,
+          deltas: []
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -755,6 +764,14 @@ export namespace NetmapMessage {
               obj.scope = reader.fixed64()
               break
             }
+            case 8: {
+              if (opts.limits?.deltas != null && obj.deltas.length === opts.limits.deltas) {
+                throw new MaxLengthError('Decode error - repeated field "deltas" had too many elements')
+              }
+
+              obj.deltas.push(reader.bytes())
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -767,7 +784,8 @@ export namespace NetmapMessage {
         const obj = {
           digest: 0,
           records: 0,
-          want: 0
+          want: 0,
+          deltas: 0
         }
 
         const end = length == null ? reader.len : reader.pos + length
@@ -852,6 +870,21 @@ export namespace NetmapMessage {
               }
               break
             }
+            case 8: {
+              if (opts.limits?.deltas != null && obj.deltas === opts.limits.deltas) {
+                throw new MaxLengthError('Streaming decode error - repeated field "deltas" had too many elements')
+              }
+
+              yield {
+                field: `${prefix}.deltas[]`,
+                index: obj.deltas,
+                value: reader.bytes()
+              }
+
+              obj.deltas++
+
+              break
+            }
             default: {
               reader.skipType(tag & 7)
               break
@@ -919,6 +952,12 @@ export namespace NetmapMessage {
     value: bigint
   }
 
+  export interface NetmapMessageDeltasFieldEvent {
+    field: '$.deltas[]'
+    index: number
+    value: Uint8Array<ArrayBuffer>
+  }
+
   export function encode (obj: Partial<NetmapMessage>): Uint8Array<ArrayBuffer> {
     return encodeMessage(obj, NetmapMessage.codec())
   }
@@ -927,8 +966,379 @@ export namespace NetmapMessage {
     return decodeMessage(buf, NetmapMessage.codec(), opts)
   }
 
-  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<NetmapMessage>): Generator<NetmapMessageTypeFieldEvent | NetmapMessageDigestPeerIdFieldEvent | NetmapMessageDigestSeqFieldEvent | NetmapMessageRecordsFieldEvent | NetmapMessageWantFieldEvent | NetmapMessageMoreFieldEvent | NetmapMessageSummaryCountFieldEvent | NetmapMessageSummaryRootFieldEvent | NetmapMessageSummaryBucketsFieldEvent | NetmapMessageScopeFieldEvent> {
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<NetmapMessage>): Generator<NetmapMessageTypeFieldEvent | NetmapMessageDigestPeerIdFieldEvent | NetmapMessageDigestSeqFieldEvent | NetmapMessageRecordsFieldEvent | NetmapMessageWantFieldEvent | NetmapMessageMoreFieldEvent | NetmapMessageSummaryCountFieldEvent | NetmapMessageSummaryRootFieldEvent | NetmapMessageSummaryBucketsFieldEvent | NetmapMessageScopeFieldEvent | NetmapMessageDeltasFieldEvent> {
     return streamMessage(buf, NetmapMessage.codec(), opts)
+  }
+}
+
+export interface RecordDelta {
+  peerId: Uint8Array<ArrayBuffer>
+  baseSeq: bigint
+  seq: bigint
+  expires: bigint
+  neighbours: RecordDelta.Slot[]
+  signature: Uint8Array<ArrayBuffer>
+}
+
+export namespace RecordDelta {
+  export interface Slot {
+    base?: number
+    rtt?: number
+    neighbour?: Uint8Array<ArrayBuffer>
+  }
+
+  export namespace Slot {
+    let _codec: Codec<Slot>
+
+    export const codec = (): Codec<Slot> => {
+      if (_codec == null) {
+        _codec = message<Slot>((obj, w, opts = {}) => {
+          if (opts.lengthDelimited !== false) {
+            w.fork()
+          }
+
+          if (obj.base != null) {
+            w.uint32(8)
+            w.uint32(obj.base)
+          }
+
+          if (obj.rtt != null) {
+            w.uint32(16)
+            w.uint32(obj.rtt)
+          }
+
+          if (obj.neighbour != null) {
+            w.uint32(26)
+            w.bytes(obj.neighbour)
+          }
+
+          if (opts.lengthDelimited !== false) {
+            w.ldelim()
+          }
+        }, (reader, length, opts = {}) => {
+          const obj: any = {}
+
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                obj.base = reader.uint32()
+                break
+              }
+              case 2: {
+                obj.rtt = reader.uint32()
+                break
+              }
+              case 3: {
+                obj.neighbour = reader.bytes()
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+
+          return obj
+        }, function * (reader, length, prefix, opts = {}) {
+          const end = length == null ? reader.len : reader.pos + length
+
+          while (reader.pos < end) {
+            const tag = reader.uint32()
+
+            switch (tag >>> 3) {
+              case 1: {
+                yield {
+                  field: `${prefix}.base`,
+                  value: reader.uint32()
+                }
+                break
+              }
+              case 2: {
+                yield {
+                  field: `${prefix}.rtt`,
+                  value: reader.uint32()
+                }
+                break
+              }
+              case 3: {
+                yield {
+                  field: `${prefix}.neighbour`,
+                  value: reader.bytes()
+                }
+                break
+              }
+              default: {
+                reader.skipType(tag & 7)
+                break
+              }
+            }
+          }
+        })
+      }
+
+      return _codec
+    }
+
+    export interface SlotBaseFieldEvent {
+      field: '$.base'
+      value: number
+    }
+
+    export interface SlotRttFieldEvent {
+      field: '$.rtt'
+      value: number
+    }
+
+    export interface SlotNeighbourFieldEvent {
+      field: '$.neighbour'
+      value: Uint8Array<ArrayBuffer>
+    }
+
+    export function encode (obj: Partial<Slot>): Uint8Array<ArrayBuffer> {
+      return encodeMessage(obj, Slot.codec())
+    }
+
+    export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Slot>): Slot {
+      return decodeMessage(buf, Slot.codec(), opts)
+    }
+
+    export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<Slot>): Generator<SlotBaseFieldEvent | SlotRttFieldEvent | SlotNeighbourFieldEvent> {
+      return streamMessage(buf, Slot.codec(), opts)
+    }
+  }
+
+  let _codec: Codec<RecordDelta>
+
+  export const codec = (): Codec<RecordDelta> => {
+    if (_codec == null) {
+      _codec = message<RecordDelta>((obj, w, opts = {}) => {
+        if (opts.lengthDelimited !== false) {
+          w.fork()
+        }
+
+        if ((obj.peerId != null && obj.peerId.byteLength > 0)) {
+          w.uint32(10)
+          w.bytes(obj.peerId)
+        }
+
+        if ((obj.baseSeq != null && obj.baseSeq !== 0n)) {
+          w.uint32(16)
+          w.uint64(obj.baseSeq)
+        }
+
+        if ((obj.seq != null && obj.seq !== 0n)) {
+          w.uint32(24)
+          w.uint64(obj.seq)
+        }
+
+        if ((obj.expires != null && obj.expires !== 0n)) {
+          w.uint32(32)
+          w.uint64(obj.expires)
+        }
+
+        if (obj.neighbours != null && obj.neighbours.length > 0) {
+          for (const value of obj.neighbours) {
+            w.uint32(42)
+            RecordDelta.Slot.codec().encode(value, w)
+          }
+        }
+
+        if ((obj.signature != null && obj.signature.byteLength > 0)) {
+          w.uint32(50)
+          w.bytes(obj.signature)
+        }
+
+        if (opts.lengthDelimited !== false) {
+          w.ldelim()
+        }
+      }, (reader, length, opts = {}) => {
+        const obj: any = {
+          peerId: uint8ArrayAlloc(0),
+          baseSeq: 0n,
+          seq: 0n,
+          expires: 0n,
+          neighbours: [],
+          signature: uint8ArrayAlloc(0)
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              obj.peerId = reader.bytes()
+              break
+            }
+            case 2: {
+              obj.baseSeq = reader.uint64()
+              break
+            }
+            case 3: {
+              obj.seq = reader.uint64()
+              break
+            }
+            case 4: {
+              obj.expires = reader.uint64()
+              break
+            }
+            case 5: {
+              if (opts.limits?.neighbours != null && obj.neighbours.length === opts.limits.neighbours) {
+                throw new MaxLengthError('Decode error - repeated field "neighbours" had too many elements')
+              }
+
+              obj.neighbours.push(RecordDelta.Slot.codec().decode(reader, reader.uint32(), {
+                limits: opts.limits?.neighbours$
+              }))
+              break
+            }
+            case 6: {
+              obj.signature = reader.bytes()
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+
+        return obj
+      }, function * (reader, length, prefix, opts = {}) {
+        const obj = {
+          neighbours: 0
+        }
+
+        const end = length == null ? reader.len : reader.pos + length
+
+        while (reader.pos < end) {
+          const tag = reader.uint32()
+
+          switch (tag >>> 3) {
+            case 1: {
+              yield {
+                field: `${prefix}.peerId`,
+                value: reader.bytes()
+              }
+              break
+            }
+            case 2: {
+              yield {
+                field: `${prefix}.baseSeq`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 3: {
+              yield {
+                field: `${prefix}.seq`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 4: {
+              yield {
+                field: `${prefix}.expires`,
+                value: reader.uint64()
+              }
+              break
+            }
+            case 5: {
+              if (opts.limits?.neighbours != null && obj.neighbours === opts.limits.neighbours) {
+                throw new MaxLengthError('Streaming decode error - repeated field "neighbours" had too many elements')
+              }
+
+              for (const evt of RecordDelta.Slot.codec().stream(reader, reader.uint32(), `${prefix}.neighbours[]`, {
+                limits: opts.limits?.neighbours$
+              })) {
+                yield {
+                  ...evt,
+                  index: obj.neighbours
+                }
+              }
+
+              obj.neighbours++
+
+              break
+            }
+            case 6: {
+              yield {
+                field: `${prefix}.signature`,
+                value: reader.bytes()
+              }
+              break
+            }
+            default: {
+              reader.skipType(tag & 7)
+              break
+            }
+          }
+        }
+      })
+    }
+
+    return _codec
+  }
+
+  export interface RecordDeltaPeerIdFieldEvent {
+    field: '$.peerId'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export interface RecordDeltaBaseSeqFieldEvent {
+    field: '$.baseSeq'
+    value: bigint
+  }
+
+  export interface RecordDeltaSeqFieldEvent {
+    field: '$.seq'
+    value: bigint
+  }
+
+  export interface RecordDeltaExpiresFieldEvent {
+    field: '$.expires'
+    value: bigint
+  }
+
+  export interface RecordDeltaNeighboursBaseFieldEvent {
+    field: '$.neighbours[].base'
+    value: number
+    index: number
+  }
+
+  export interface RecordDeltaNeighboursRttFieldEvent {
+    field: '$.neighbours[].rtt'
+    value: number
+    index: number
+  }
+
+  export interface RecordDeltaNeighboursNeighbourFieldEvent {
+    field: '$.neighbours[].neighbour'
+    value: Uint8Array<ArrayBuffer>
+    index: number
+  }
+
+  export interface RecordDeltaSignatureFieldEvent {
+    field: '$.signature'
+    value: Uint8Array<ArrayBuffer>
+  }
+
+  export function encode (obj: Partial<RecordDelta>): Uint8Array<ArrayBuffer> {
+    return encodeMessage(obj, RecordDelta.codec())
+  }
+
+  export function decode (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RecordDelta>): RecordDelta {
+    return decodeMessage(buf, RecordDelta.codec(), opts)
+  }
+
+  export function stream (buf: Uint8Array | Uint8ArrayList, opts?: DecodeOptions<RecordDelta>): Generator<RecordDeltaPeerIdFieldEvent | RecordDeltaBaseSeqFieldEvent | RecordDeltaSeqFieldEvent | RecordDeltaExpiresFieldEvent | RecordDeltaNeighboursBaseFieldEvent | RecordDeltaNeighboursRttFieldEvent | RecordDeltaNeighboursNeighbourFieldEvent | RecordDeltaSignatureFieldEvent> {
+    return streamMessage(buf, RecordDelta.codec(), opts)
   }
 }
 
