@@ -178,6 +178,8 @@ interface Run {
   /** The rest of the steady traffic: the links' periodic checks (at their default interval) and the syncs they start */
   otherBytesPerNodeS: number
   loop: Record<string, number>
+  /** Over the whole run: versions sent as deltas, deltas whose base the receiver lacked, records accepted */
+  deltas: { sent: number, unmatched: number, records: number }
 }
 
 async function run (n: number, rounds: number): Promise<Run> {
@@ -251,7 +253,8 @@ async function run (n: number, rounds: number): Promise<Run> {
       }
     }
     loop.churn = loopDelay(h)
-    return { fullS, issued, join, leave, abrupt, joinBytes, leaveBytes, missed, refreshBytesPerNodeS, otherBytesPerNodeS, loop }
+    const deltas = { sent: sum([], stats => stats.deltasSent), unmatched: sum([], stats => stats.deltasUnmatched), records: sum([], stats => stats.recordsAccepted) }
+    return { fullS, issued, join, leave, abrupt, joinBytes, leaveBytes, missed, refreshBytesPerNodeS, otherBytesPerNodeS, loop, deltas }
   } finally {
     h.disable()
     await Promise.allSettled(nodes.map(async x => x.stop()))
@@ -290,7 +293,8 @@ export async function networkMapBench (options: BenchOptions): Promise<Metric[]>
       metric('map.converge.join.p99', 'ms', percentile(r.join, 99), null, n, { ...extra, samples: r.join.length, event_loop_p99_ms: r.loop.churn }),
       metric('map.converge.leave.p99', 'ms', percentile(r.leave, 99), null, n, { ...extra, how: 'clean stop (goodbye)', samples: r.leave.length, event_loop_p99_ms: r.loop.churn }),
       metric('map.converge.leave_abrupt.p99', 'ms', percentile(r.abrupt, 99), null, n, { ...extra, how: 'links aborted, no goodbye; detection is immediate on the memory transport', samples: r.abrupt.length, event_loop_p99_ms: r.loop.churn }),
-      metric('map.bytes_per_join', 'B', mean(r.joinBytes), null, n, { ...extra, per_node: Math.round(mean(r.joinBytes) / n), leave_bytes: Math.round(mean(r.leaveBytes)), counted: 'map frame bytes all nodes sent from the first dial until every map agrees, + 0.5 s, but the refreshes pushed meanwhile (NetworkMapStats.refreshBytesSent)', event_loop_p99_ms: r.loop.churn }),
+      metric('map.bytes_per_join', 'B', mean(r.joinBytes), null, n, { ...extra, per_node: Math.round(mean(r.joinBytes) / n), leave_bytes: Math.round(mean(r.leaveBytes)),
+        deltas_sent: r.deltas.sent, deltas_unmatched: r.deltas.unmatched, records_accepted: r.deltas.records, counted: 'map frame bytes all nodes sent from the first dial until every map agrees, + 0.5 s, but the refreshes pushed meanwhile (NetworkMapStats.refreshBytesSent)', event_loop_p99_ms: r.loop.churn }),
       metric('map.bytes_per_node_s', 'B/s', refreshAtDefault + r.otherBytesPerNodeS + churnPerNodeS, null, n, {
         ...extra,
         refresh_measured: Math.round(r.refreshBytesPerNodeS),

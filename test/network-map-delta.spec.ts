@@ -85,12 +85,14 @@ describe('network map: record deltas, the parts', () => {
     assert.deepEqual(delta.neighbours.map(s => s.base), [1, 3, 2, undefined])
     assert.equal(delta.neighbours[0].rtt, 35)
 
-    const rebuilt = applyDelta(base, delta)
+    const { bytes: rebuilt, decoded: direct } = applyDelta(base, delta)
     assert.deepEqual(payloadOf(rebuilt), payloadOf(next))
     const decoded = decodeRecord(rebuilt, LIMITS)
     await verifySignature(signerOf(decoded))
     assert.equal(decoded.record.seq, 11n)
     assert.equal(decoded.record.alias, 'x')
+    // what applyDelta() decoded is what decoding its envelope gives
+    assert.deepEqual(NetmapRecord.encode(direct.record), NetmapRecord.encode(decoded.record))
   })
 
   it('makes no delta when more than seq, expiry and neighbours changed, or for an older version', async () => {
@@ -126,19 +128,25 @@ describe('network map: record deltas between nodes', () => {
     await Promise.allSettled(nodes.splice(0).map(async n => n.stop()))
   })
 
-  it('a re-issue reaches a 2.1.0 neighbour as a delta, and its map holds the new link', async () => {
+  it('a re-issue travels as a delta over two hops, and every map holds the new link', async () => {
     const a = await startNode()
     const b = await startNode()
+    const x = await startNode()
     const c = await startNode()
     await link(a, b)
-    await waitFor(() => hasEdge(a, a, b) && hasEdge(b, a, b), 'a-b in both maps')
-    const before = b.services.networkMap.stats().deltasSent
-    await link(c, b)
-    await waitFor(() => hasEdge(a, b, c), 'a holds b-c')
-    assert.ok(b.services.networkMap.stats().deltasSent > before, 'b sent its new version to a as a delta')
-    assert.equal(a.services.networkMap.stats().deltasUnmatched, 0)
-    assert.equal(a.services.networkMap.stats().recordsRejected, 0)
-    assert.equal(a.services.networkMap.get(b.peerId)?.seq, b.services.networkMap.get(b.peerId)?.seq)
+    await link(b, x)
+    await waitFor(() => [a, b, x].every(n => hasEdge(n, a, b) && hasEdge(n, b, x)), 'a-b-x in every map')
+    const before = { x: x.services.networkMap.stats().deltasSent, b: b.services.networkMap.stats().deltasSent }
+    await link(c, x)
+    await waitFor(() => hasEdge(a, x, c), 'a holds x-c')
+    assert.ok(x.services.networkMap.stats().deltasSent > before.x, 'x sent its new version as a delta')
+    // b's own record did not change: the deltas it sent carried x's new version on
+    assert.ok(b.services.networkMap.stats().deltasSent > before.b, 'b forwarded the delta to a')
+    for (const n of [a, b]) {
+      assert.equal(n.services.networkMap.stats().deltasUnmatched, 0)
+      assert.equal(n.services.networkMap.stats().recordsRejected, 0)
+      assert.equal(n.services.networkMap.get(x.peerId)?.seq, x.services.networkMap.get(x.peerId)?.seq)
+    }
   })
 
   it('a peer that speaks only 2.0.0 gets whole records and a whole map', async () => {

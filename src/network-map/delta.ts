@@ -16,7 +16,8 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { MalformedRecordError, RecordTooLargeError } from './errors.js'
 import { NetmapRecord, RecordDelta, SignedEnvelope } from './pb/netmap.js'
-import { isPeerIdBytes } from './validate.js'
+import { checkShape, isPeerIdBytes } from './validate.js'
+import type { DecodedRecord } from './validate.js'
 
 /** Bytes as the generated protobuf code types them */
 type Bytes = Uint8Array<ArrayBuffer>
@@ -53,8 +54,8 @@ function sameBytesList (a: Uint8Array[], b: Uint8Array[]): boolean {
   return a.length === b.length && a.every((x, i) => uint8ArrayEquals(x, b[i]))
 }
 
-/** The payload `delta` describes, built on `base` */
-function rebuild (base: NetmapRecord, delta: RecordDelta): Uint8Array {
+/** The record `delta` describes, built on `base` */
+function rebuilt (base: NetmapRecord, delta: RecordDelta): NetmapRecord {
   const neighbours = delta.neighbours.map((slot, i): NetmapRecord.Neighbour => {
     if (slot.base != null) {
       const from = base.neighbours[slot.base]
@@ -72,7 +73,7 @@ function rebuild (base: NetmapRecord, delta: RecordDelta): Uint8Array {
       throw new MalformedRecordError(`delta neighbour ${i} does not decode - ${(err as Error).message}`)
     }
   })
-  return NetmapRecord.encode({ ...base, seq: delta.seq, expires: delta.expires, neighbours })
+  return { ...base, seq: delta.seq, expires: delta.expires, neighbours }
 }
 
 /**
@@ -106,7 +107,7 @@ export function makeDelta (base: Uint8Array, next: Uint8Array): Uint8Array | und
   })
   const delta: RecordDelta = { peerId: r.peerId, baseSeq: from.seq, seq: r.seq, expires: r.expires, neighbours, signature: to.envelope.signature }
   // only what rebuilds the signed payload exactly is worth sending
-  if (!uint8ArrayEquals(rebuild(from, delta), to.envelope.payload)) {
+  if (!uint8ArrayEquals(NetmapRecord.encode(rebuilt(from, delta)), to.envelope.payload)) {
     return undefined
   }
   const bytes = RecordDelta.encode(delta)
@@ -135,9 +136,11 @@ export function decodeDelta (bytes: Uint8Array, limits: DeltaLimits): DecodedDel
 
 /**
  * The signed envelope `delta` describes, built on the envelope of its base
- * version; the caller checks it as any received record (size, fields, signature)
+ * version, and that envelope decoded (its PeerIds byte-checked, as
+ * `decodeRecord()` does); the caller checks the rest as for any received
+ * record (size, fields, signature)
  */
-export function applyDelta (base: Uint8Array, delta: RecordDelta): Uint8Array {
+export function applyDelta (base: Uint8Array, delta: RecordDelta): { bytes: Uint8Array, decoded: DecodedRecord } {
   let from: { envelope: SignedEnvelope, record: NetmapRecord }
   try {
     from = unpack(base)
@@ -147,6 +150,8 @@ export function applyDelta (base: Uint8Array, delta: RecordDelta): Uint8Array {
   if (from.record.seq !== delta.baseSeq) {
     throw new MalformedRecordError(`delta applies to ${delta.baseSeq}, the base is ${from.record.seq}`)
   }
-  const payload = rebuild(from.record, delta) as Bytes
-  return SignedEnvelope.encode({ publicKey: from.envelope.publicKey, payloadType: from.envelope.payloadType, payload, signature: delta.signature })
+  const record = rebuilt(from.record, delta)
+  checkShape(record)
+  const envelope: SignedEnvelope = { publicKey: from.envelope.publicKey, payloadType: from.envelope.payloadType, payload: NetmapRecord.encode(record) as Bytes, signature: delta.signature }
+  return { bytes: SignedEnvelope.encode(envelope), decoded: { envelope, record } }
 }

@@ -11,7 +11,7 @@ import {
   DEFAULT_RESYNC_INTERVAL, DELTA_PROTOCOL, resyncDelay
 } from './constants.js'
 import { applyDelta, decodeDelta, makeDelta } from './delta.js'
-import { ChannelFullError, MalformedRecordError, MapFullError, RecordRateLimitError, RecordSignatureError, StaleRecordError, UnexpectedRecordError } from './errors.js'
+import { ChannelFullError, MalformedRecordError, MapFullError, RecordRateLimitError, RecordSignatureError, RecordTooLargeError, StaleRecordError, UnexpectedRecordError } from './errors.js'
 import { Channel, openingFrame, readChannel, rootFrame } from './channel.js'
 import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
@@ -20,6 +20,8 @@ import { RecordStore, kindToPb, ownPeerId, sameClaims, storedRecord } from './re
 import { hashOf, inScope, summarise } from './summary.js'
 import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
+import type { DecodedRecord } from './validate.js'
+import type { StoredDelta } from './delta.js'
 import { operationDeadline, timeoutSignal } from '../utils/timeout-signal.js'
 import { varint } from '../utils/length-prefix.js'
 import type { Deadline } from '../utils/timeout-signal.js'
@@ -520,7 +522,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   /** Put a verified record in the map, note that its sender holds it, flood it on */
   private put (stored: StoredRecord, from: PeerId | undefined): void {
     const previous = this.store.record(stored.key)
-    if (previous != null && previous.seq < stored.seq && [...this.channels.values()].some(c => c.readsDeltas)) {
+    if (stored.delta == null && previous != null && previous.seq < stored.seq && this.readsDeltas()) {
       // what a neighbour holding the version replaced gets instead of the whole record
       const bytes = makeDelta(previous.envelope, stored.envelope)
       stored.delta = bytes == null ? undefined : { base: previous.seq, bytes }
@@ -532,6 +534,14 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       this.flooder.noteKnown(fromKey, stored.key, stored.seq)
     }
     this.flooder.flood(stored, fromKey)
+  }
+
+  /** Some neighbour reads record deltas */
+  private readsDeltas (): boolean {
+    for (const channel of this.channels.values()) {
+      if (channel.readsDeltas) { return true }
+    }
+    return false
   }
 
   private sweep (): void {
@@ -971,8 +981,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
           want.push(delta.peerId)
           continue
         }
+        const { bytes: envelope, decoded } = applyDelta(base.envelope, delta)
         try {
-          await this.accept(from, applyDelta(base.envelope, delta), claimed)
+          // what came in is what a neighbour holding the same base gets
+          await this.accept(from, envelope, claimed, undefined, { decoded, delta: { base: base.seq, bytes: new Uint8Array(bytes) } })
         } catch (err) {
           if (!(err instanceof RecordSignatureError)) {
             throw err
@@ -988,8 +1000,11 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   }
 
   /** Verify one signed record; store it when newer. Throws a typed error otherwise */
-  private async accept (from: PeerId, bytes: Uint8Array, claimed: Map<string, bigint>, wanted?: Set<string>): Promise<void> {
-    const decoded = decodeRecord(bytes, { maxRecordSize: this.maxRecordSize, maxNeighbours: this.maxNeighbours })
+  private async accept (from: PeerId, bytes: Uint8Array, claimed: Map<string, bigint>, wanted?: Set<string>, rebuilt?: { decoded: DecodedRecord, delta: StoredDelta }): Promise<void> {
+    if (rebuilt != null && bytes.byteLength > this.maxRecordSize) {
+      throw new RecordTooLargeError(`record of ${bytes.byteLength} bytes exceeds ${this.maxRecordSize}`)
+    }
+    const decoded = rebuilt?.decoded ?? decodeRecord(bytes, { maxRecordSize: this.maxRecordSize, maxNeighbours: this.maxNeighbours })
     const { record } = decoded
     // the subject passed a byte check of its shape (at most 44 bytes): encoding it is cheap
     const key = uint8ArrayToString(record.peerId, 'base58btc')
@@ -1034,6 +1049,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     if ((this.store.record(key)?.seq ?? -1n) >= record.seq || !this.started) {
       return
     }
+    stored.delta = rebuilt?.delta
     this.counters.recordsAccepted++
     this.put(stored, from)
   }
