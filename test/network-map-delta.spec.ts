@@ -85,14 +85,12 @@ describe('network map: record deltas, the parts', () => {
     assert.deepEqual(delta.neighbours.map(s => s.base), [1, 3, 2, undefined])
     assert.equal(delta.neighbours[0].rtt, 35)
 
-    const { bytes: rebuilt, decoded: direct } = applyDelta(base, delta)
+    const rebuilt = applyDelta(base, delta)
     assert.deepEqual(payloadOf(rebuilt), payloadOf(next))
     const decoded = decodeRecord(rebuilt, LIMITS)
     await verifySignature(signerOf(decoded))
     assert.equal(decoded.record.seq, 11n)
     assert.equal(decoded.record.alias, 'x')
-    // what applyDelta() decoded is what decoding its envelope gives
-    assert.deepEqual(NetmapRecord.encode(direct.record), NetmapRecord.encode(decoded.record))
   })
 
   it('makes no delta when more than seq, expiry and neighbours changed, or for an older version', async () => {

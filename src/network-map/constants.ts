@@ -14,6 +14,14 @@ export const PROTOCOL = `/membrane/${PROTOCOL_NAME}/${PROTOCOL_VERSION}`
 export const DELTA_PROTOCOL = `/membrane/${PROTOCOL_NAME}/2.1.0`
 
 /**
+ * How long a new version keeps its delta (ms): its flood leaves within
+ * `floodDelay` of its arrival, so this only covers queued and slow writes.
+ * Held longer, every record would keep ≈ 200 B more than it needs; a
+ * neighbour that links later syncs whole records.
+ */
+export const DELTA_HOLD = 10_000
+
+/**
  * The protocol before it (a stream per push, a full digest on connect:
  * `sync.ts`). It is still served, and spoken to a neighbour that does not
  * speak 2.0.0, so a 1.0.0 peer keeps its behaviour and its place in the map.

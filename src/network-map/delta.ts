@@ -16,8 +16,7 @@ import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { MalformedRecordError, RecordTooLargeError } from './errors.js'
 import { NetmapRecord, RecordDelta, SignedEnvelope } from './pb/netmap.js'
-import { checkShape, isPeerIdBytes } from './validate.js'
-import type { DecodedRecord } from './validate.js'
+import { isPeerIdBytes } from './validate.js'
 
 /** Bytes as the generated protobuf code types them */
 type Bytes = Uint8Array<ArrayBuffer>
@@ -136,11 +135,9 @@ export function decodeDelta (bytes: Uint8Array, limits: DeltaLimits): DecodedDel
 
 /**
  * The signed envelope `delta` describes, built on the envelope of its base
- * version, and that envelope decoded (its PeerIds byte-checked, as
- * `decodeRecord()` does); the caller checks the rest as for any received
- * record (size, fields, signature)
+ * version; the caller checks it as any received record (size, fields, signature)
  */
-export function applyDelta (base: Uint8Array, delta: RecordDelta): { bytes: Uint8Array, decoded: DecodedRecord } {
+export function applyDelta (base: Uint8Array, delta: RecordDelta): Uint8Array {
   let from: { envelope: SignedEnvelope, record: NetmapRecord }
   try {
     from = unpack(base)
@@ -150,8 +147,6 @@ export function applyDelta (base: Uint8Array, delta: RecordDelta): { bytes: Uint
   if (from.record.seq !== delta.baseSeq) {
     throw new MalformedRecordError(`delta applies to ${delta.baseSeq}, the base is ${from.record.seq}`)
   }
-  const record = rebuilt(from.record, delta)
-  checkShape(record)
-  const envelope: SignedEnvelope = { publicKey: from.envelope.publicKey, payloadType: from.envelope.payloadType, payload: NetmapRecord.encode(record) as Bytes, signature: delta.signature }
-  return { bytes: SignedEnvelope.encode(envelope), decoded: { envelope, record } }
+  const payload = NetmapRecord.encode(rebuilt(from.record, delta)) as Bytes
+  return SignedEnvelope.encode({ publicKey: from.envelope.publicKey, payloadType: from.envelope.payloadType, payload, signature: delta.signature })
 }

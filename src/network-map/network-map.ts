@@ -8,10 +8,10 @@ import {
   DEFAULT_PUBLISH_BURST, DEFAULT_PUBLISH_DELAY, DEFAULT_PUBLISH_INTERVAL, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_STREAM_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_FRAME_SIZE, MAX_MULTIADDRS, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_RECORD_SIZE,
   LEGACY_PROTOCOL, MAX_PUBLISH_HOLD, MAX_QUEUED_BYTES, MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, PUBLISH_LATE, UNMEASURED_RTT, channelIdleTimeout, refreshDelay,
-  DEFAULT_RESYNC_INTERVAL, DELTA_PROTOCOL, resyncDelay
+  DEFAULT_RESYNC_INTERVAL, DELTA_HOLD, DELTA_PROTOCOL, resyncDelay
 } from './constants.js'
 import { applyDelta, decodeDelta, makeDelta } from './delta.js'
-import { ChannelFullError, MalformedRecordError, MapFullError, RecordRateLimitError, RecordSignatureError, RecordTooLargeError, StaleRecordError, UnexpectedRecordError } from './errors.js'
+import { ChannelFullError, MalformedRecordError, MapFullError, RecordRateLimitError, RecordSignatureError, StaleRecordError, UnexpectedRecordError } from './errors.js'
 import { Channel, openingFrame, readChannel, rootFrame } from './channel.js'
 import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
@@ -20,7 +20,6 @@ import { RecordStore, kindToPb, ownPeerId, sameClaims, storedRecord } from './re
 import { hashOf, inScope, summarise } from './summary.js'
 import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
-import type { DecodedRecord } from './validate.js'
 import type { StoredDelta } from './delta.js'
 import { operationDeadline, timeoutSignal } from '../utils/timeout-signal.js'
 import { varint } from '../utils/length-prefix.js'
@@ -95,6 +94,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly channels = new Map<string, Channel>()
   /** Neighbours that do not speak 2.0.0: they get 1.0.0 streams */
   private readonly legacy = new Set<string>()
+  /** Versions that carry a delta for their flood, until when (the delta is dropped then: a later neighbour syncs) */
+  private readonly deltas = new Map<StoredRecord, number>()
   /** Records we asked each peer for (SYNC, want), which its push budget does not pay for */
   private readonly allowances = new Map<string, number>()
   private readonly idleTimeout: number
@@ -272,6 +273,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.channels.clear()
     this.legacy.clear()
     this.allowances.clear()
+    this.deltas.clear()
     this.store.clear()
     this.penalties.clear()
     this.missing.clear()
@@ -528,6 +530,9 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       stored.delta = bytes == null ? undefined : { base: previous.seq, bytes }
     }
     this.store.put(stored)
+    if (stored.delta != null) {
+      this.deltas.set(stored, Date.now() + DELTA_HOLD)
+    }
     this.missing.delete(stored.key)
     const fromKey = from?.toString()
     if (fromKey != null) {
@@ -552,6 +557,12 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       this.flooder.flood(revived)
     }
     this.penalties.prune(now)
+    // held in the order they were made: the oldest first
+    for (const [stored, until] of this.deltas) {
+      if (until > now) { break }
+      stored.delta = undefined
+      this.deltas.delete(stored)
+    }
     for (const [key, expires] of this.missing) {
       if (expires <= now) { this.missing.delete(key) }
     }
@@ -981,10 +992,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
           want.push(delta.peerId)
           continue
         }
-        const { bytes: envelope, decoded } = applyDelta(base.envelope, delta)
+        const envelope = applyDelta(base.envelope, delta)
         try {
           // what came in is what a neighbour holding the same base gets
-          await this.accept(from, envelope, claimed, undefined, { decoded, delta: { base: base.seq, bytes: new Uint8Array(bytes) } })
+          await this.accept(from, envelope, claimed, undefined, { base: base.seq, bytes: new Uint8Array(bytes) })
         } catch (err) {
           if (!(err instanceof RecordSignatureError)) {
             throw err
@@ -1000,11 +1011,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   }
 
   /** Verify one signed record; store it when newer. Throws a typed error otherwise */
-  private async accept (from: PeerId, bytes: Uint8Array, claimed: Map<string, bigint>, wanted?: Set<string>, rebuilt?: { decoded: DecodedRecord, delta: StoredDelta }): Promise<void> {
-    if (rebuilt != null && bytes.byteLength > this.maxRecordSize) {
-      throw new RecordTooLargeError(`record of ${bytes.byteLength} bytes exceeds ${this.maxRecordSize}`)
-    }
-    const decoded = rebuilt?.decoded ?? decodeRecord(bytes, { maxRecordSize: this.maxRecordSize, maxNeighbours: this.maxNeighbours })
+  private async accept (from: PeerId, bytes: Uint8Array, claimed: Map<string, bigint>, wanted?: Set<string>, delta?: StoredDelta): Promise<void> {
+    // a record rebuilt from a delta is decoded again too: its addresses are then views of its own
+    // bytes, which the store holds as spans of the envelope it keeps anyway
+    const decoded = decodeRecord(bytes, { maxRecordSize: this.maxRecordSize, maxNeighbours: this.maxNeighbours })
     const { record } = decoded
     // the subject passed a byte check of its shape (at most 44 bytes): encoding it is cheap
     const key = uint8ArrayToString(record.peerId, 'base58btc')
@@ -1049,7 +1059,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     if ((this.store.record(key)?.seq ?? -1n) >= record.seq || !this.started) {
       return
     }
-    stored.delta = rebuilt?.delta
+    stored.delta = delta
     this.counters.recordsAccepted++
     this.put(stored, from)
   }

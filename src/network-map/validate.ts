@@ -88,12 +88,6 @@ export function decodeRecord (bytes: Uint8Array, limits: DecodeLimits): DecodedR
     }
     throw new MalformedRecordError(`invalid record payload - ${(err as Error).message}`)
   }
-  checkShape(record)
-  return { envelope, record }
-}
-
-/** The PeerIds of a decoded record have the shape of PeerId multihashes (byte checks) */
-export function checkShape (record: NetmapRecord): void {
   if (!isPeerIdBytes(record.peerId)) {
     throw new MalformedRecordError(`record subject is not a PeerId multihash (${record.peerId.byteLength} bytes)`)
   }
@@ -102,6 +96,7 @@ export function checkShape (record: NetmapRecord): void {
       throw new MalformedRecordError(`neighbour is not a PeerId multihash (${n.peerId.byteLength} bytes)`)
     }
   }
+  return { envelope, record }
 }
 
 /** Public fields within their limits and the record not expired */
