@@ -250,6 +250,8 @@ export interface ChannelContext extends WireOptions {
   noteKnown(key: string, seq: bigint): void
   /** Verify and store received envelopes */
   accept(envelopes: Uint8Array[]): Promise<void>
+  /** A RECORDS frame (an answer to our SYNC or want) was taken in */
+  answered?(): void
   /** Rebuild received deltas on the versions we hold, then verify and store them; ask for the full records of the rest */
   acceptDeltas(deltas: Uint8Array[]): Promise<void>
   /** Spend the peer's push budget; throws when it is exhausted */
@@ -348,6 +350,7 @@ export async function handleFrame (frame: NetmapMessage, ctx: ChannelContext): P
       // the PeerIds first: a malformed want refuses the frame before any record is verified
       const keys = frame.want.map(id => peerKey(id, 'want'))
       await ctx.accept(frame.records)
+      ctx.answered?.()
       if (keys.length > 0) {
         ctx.reply(recordFrames(NetmapMessage.Type.RECORDS, ctx.give(keys), [], ctx))
       }

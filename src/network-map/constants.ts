@@ -22,6 +22,12 @@ export const DELTA_PROTOCOL = `/membrane/${PROTOCOL_NAME}/2.1.0`
 export const DELTA_HOLD = 10_000
 
 /**
+ * How long the syncs of a newcomer's other links wait for its first sync's
+ * answer (ms), so that it downloads the map once, not once per link
+ */
+export const BOOTSTRAP_WAIT = 2_000
+
+/**
  * The protocol before it (a stream per push, a full digest on connect:
  * `sync.ts`). It is still served, and spoken to a neighbour that does not
  * speak 2.0.0, so a 1.0.0 peer keeps its behaviour and its place in the map.

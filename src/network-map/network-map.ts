@@ -8,7 +8,7 @@ import {
   DEFAULT_PUBLISH_BURST, DEFAULT_PUBLISH_DELAY, DEFAULT_PUBLISH_INTERVAL, DEFAULT_RECORD_BURST, DEFAULT_RECORD_TTL, DEFAULT_STREAM_TIMEOUT, DEFAULT_UNREACHABLE_TIMEOUT, MAX_ALIAS_LENGTH,
   DEFAULT_MAX_INBOUND_STREAMS, DEFAULT_MAX_FRAME_SIZE, MAX_MULTIADDRS, DEFAULT_MAX_NEIGHBOURS, DEFAULT_MAX_NODES, DEFAULT_MAX_OUTBOUND_STREAMS, DEFAULT_MAX_RECORD_SIZE,
   LEGACY_PROTOCOL, MAX_PUBLISH_HOLD, MAX_QUEUED_BYTES, MAX_ROLE_LENGTH, MAX_ROLES, OFFENCE_POINTS, PENALTY_HALF_LIFE, PROTOCOL, PUBLISH_LATE, UNMEASURED_RTT, channelIdleTimeout, refreshDelay,
-  DEFAULT_RESYNC_INTERVAL, DELTA_HOLD, DELTA_PROTOCOL, resyncDelay
+  DEFAULT_RESYNC_INTERVAL, BOOTSTRAP_WAIT, DELTA_HOLD, DELTA_PROTOCOL, resyncDelay
 } from './constants.js'
 import { applyDelta, decodeDelta, makeDelta } from './delta.js'
 import { ChannelFullError, MalformedRecordError, MapFullError, RecordRateLimitError, RecordSignatureError, StaleRecordError, UnexpectedRecordError } from './errors.js'
@@ -94,6 +94,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly channels = new Map<string, Channel>()
   /** Neighbours that do not speak 2.0.0: they get 1.0.0 streams */
   private readonly legacy = new Set<string>()
+  /** The bootstrap sync in progress, if any (`startBootstrap()`) */
+  private bootstrap?: { key: string, wait(key: string): Promise<void>, resolve(): void }
   /** Versions that carry a delta for their flood, until when (the delta is dropped then: a later neighbour syncs) */
   private readonly deltas = new Map<StoredRecord, number>()
   /** Records we asked each peer for (SYNC, want), which its push budget does not pay for */
@@ -274,6 +276,9 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.legacy.clear()
     this.allowances.clear()
     this.deltas.clear()
+    if (this.bootstrap != null) {
+      this.bootstrapped(this.bootstrap.key)
+    }
     this.store.clear()
     this.penalties.clear()
     this.missing.clear()
@@ -812,6 +817,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         claim(claimed, key, seq)
       },
       accept: async (envelopes: Uint8Array[], wanted?: Set<string>) => { await this.acceptAll(peer, envelopes, claimed, wanted) },
+      answered: () => { this.bootstrapped(peerKey) },
       acceptDeltas: async (deltas: Uint8Array[]) => {
         const want = await this.acceptDeltas(peer, deltas, claimed)
         if (want.length > 0) {
@@ -845,14 +851,51 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
   }
 
+  /**
+   * A newcomer (holding only its own record) opens each new link's sync with
+   * its whole digest, and each neighbour answers with every record it holds:
+   * with two links up at once it would download the map twice. The first such
+   * sync is a bootstrap; the syncs of other links wait until its answer came
+   * (or `BOOTSTRAP_WAIT`), and then start from the map it brought.
+   */
+  private startBootstrap (key: string): void {
+    let resolve = (): void => {}
+    const done = new Promise<void>(r => { resolve = r })
+    const timer = setTimeout(() => { this.bootstrapped(key) }, BOOTSTRAP_WAIT)
+    this.bootstrap = {
+      key,
+      wait: async (other) => { if (other !== key) { await done } },
+      resolve: () => { clearTimeout(timer); resolve() }
+    }
+  }
+
+  /** The bootstrap sync with `key` is over (records came, or it failed) */
+  private bootstrapped (key: string): void {
+    if (this.bootstrap?.key === key) {
+      this.bootstrap.resolve()
+      this.bootstrap = undefined
+    }
+  }
+
   /** Dialer side of the connect-time sync: a summary on our 2.0.0 stream, or a 1.0.0 digest sync */
   private async sync (peer: PeerId, connection: Connection): Promise<void> {
+    const key = peer.toString()
+    await this.bootstrap?.wait(key)
+    if (!this.started) {
+      return
+    }
     try {
-      if (await this.writeChannel(peer, [openingFrame(this.syncContext(peer))])) {
+      const frame = openingFrame(this.syncContext(peer))
+      // only a node holding no record but its own: any neighbour has at least its own record to answer with
+      if (frame.type === NetmapMessage.Type.SYNC && this.bootstrap == null && this.store.held <= 1) {
+        this.startBootstrap(key)
+      }
+      if (await this.writeChannel(peer, [frame])) {
         return
       }
     } catch (err) {
       this.log('sync with %p failed - %e', peer, err)
+      this.bootstrapped(key)
       return
     }
     const deadline = this.streamSignal()
@@ -870,6 +913,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       this.offence(peer, err as Error)
     } finally {
       deadline.clear()
+      this.bootstrapped(key)
     }
   }
 

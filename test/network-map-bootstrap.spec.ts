@@ -1,0 +1,65 @@
+/**
+ * A newcomer that links to two members at once downloads the map once
+ * (issue 19.2): its first sync is a bootstrap, and its other link's sync
+ * waits for that answer instead of asking for every record again. Real nodes
+ * over the memory transport (Noise + yamux).
+ */
+import assert from 'node:assert/strict'
+import { afterEach, describe, it } from 'node:test'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { identify } from '@libp2p/identify'
+import { memory } from '@libp2p/memory'
+import { createLibp2p } from 'libp2p'
+import { networkMap } from '../src/network-map/index.js'
+import { waitFor } from './fixtures/wait.js'
+import type { NetworkMap } from '../src/network-map/index.js'
+import type { Libp2p } from '@libp2p/interface'
+
+type Node = Libp2p<{ networkMap: NetworkMap }>
+
+let counter = 0
+const nodes: Node[] = []
+
+async function startNode (): Promise<Node> {
+  const node: Node = await createLibp2p({
+    addresses: { listen: [`/memory/netmap-bootstrap-${process.pid}-${counter++}`] },
+    // 20 ms per buffer, as on a real network: the two links come up while the first answer is on its way
+    transports: [memory({ latency: 20 })],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: { identify: identify(), networkMap: networkMap({ publishDelay: 20 }) }
+  })
+  nodes.push(node)
+  return node
+}
+
+const complete = (node: Node, size: number): boolean => node.services.networkMap.size === size
+
+describe('network map: a newcomer bootstraps once', () => {
+  afterEach(async () => {
+    await Promise.allSettled(nodes.splice(0).map(async n => n.stop()))
+  })
+
+  it('linking to two members at once costs about one download of the map, not two', async () => {
+    // a ring of 16 members: every map holds 16 records
+    const ring = await Promise.all(Array.from({ length: 16 }, async () => startNode()))
+    await Promise.all(ring.map(async (node, i) => node.dial(ring[(i + 1) % ring.length].getMultiaddrs()[0])))
+    await waitFor(() => ring.every(n => complete(n, 16) && n.services.networkMap.edges().length === 16), 'every ring map complete', 30_000)
+    const [a, b] = [ring[0], ring[8]]
+
+    // the reference: a newcomer with one link
+    const single = await startNode()
+    await single.dial(a.getMultiaddrs()[0])
+    await waitFor(() => complete(single, 17) && ring.every(n => complete(n, 17)), 'the single-link newcomer is in every map')
+    const once = single.services.networkMap.stats().bytesReceived
+
+    // two links at once: the second sync waits for the first's answer
+    const double = await startNode()
+    await Promise.all([a, b].map(async to => double.dial(to.getMultiaddrs()[0])))
+    await waitFor(() => complete(double, 18) && ring.every(n => complete(n, 18)), 'the two-link newcomer is in every map')
+    const twice = double.services.networkMap.stats().bytesReceived
+    assert.ok(twice < 1.5 * once, `two links received ${twice} B, one link ${once} B`)
+    assert.ok(double.services.networkMap.edges().some(e => e.from.equals(double.peerId) || e.to.equals(double.peerId)))
+  })
+})
