@@ -96,8 +96,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private readonly legacy = new Set<string>()
   /** The bootstrap sync in progress, if any (`startBootstrap()`) */
   private bootstrap?: { key: string, wait(key: string): Promise<void>, resolve(): void }
-  /** Versions that carry a delta for their flood, until when (the delta is dropped then: a later neighbour syncs) */
-  private readonly deltas = new Map<StoredRecord, number>()
+  /** When the sweep next drops the deltas of versions older than DELTA_HOLD (a later neighbour syncs whole records) */
+  private deltaSweepAt = 0
   /** Records we asked each peer for (SYNC, want), which its push budget does not pay for */
   private readonly allowances = new Map<string, number>()
   private readonly idleTimeout: number
@@ -275,7 +275,6 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.channels.clear()
     this.legacy.clear()
     this.allowances.clear()
-    this.deltas.clear()
     if (this.bootstrap != null) {
       this.bootstrapped(this.bootstrap.key)
     }
@@ -535,9 +534,6 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       stored.delta = bytes == null ? undefined : { base: previous.seq, bytes }
     }
     this.store.put(stored)
-    if (stored.delta != null) {
-      this.deltas.set(stored, Date.now() + DELTA_HOLD)
-    }
     this.missing.delete(stored.key)
     const fromKey = from?.toString()
     if (fromKey != null) {
@@ -562,11 +558,12 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       this.flooder.flood(revived)
     }
     this.penalties.prune(now)
-    // held in the order they were made: the oldest first
-    for (const [stored, until] of this.deltas) {
-      if (until > now) { break }
-      stored.delta = undefined
-      this.deltas.delete(stored)
+    if (now >= this.deltaSweepAt) {
+      // a pass over the map every DELTA_HOLD: deltas older than that have been flooded
+      this.deltaSweepAt = now + DELTA_HOLD
+      for (const stored of this.store.all()) {
+        if (stored.delta != null && stored.acceptedAt <= now - DELTA_HOLD) { stored.delta = undefined }
+      }
     }
     for (const [key, expires] of this.missing) {
       if (expires <= now) { this.missing.delete(key) }
