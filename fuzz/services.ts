@@ -31,6 +31,7 @@ import { Challenge, Solution } from '../src/admission/pb/admission.js'
 import { CircuitRequest } from '../src/circuit/pb/circuit.js'
 import { DirectMessage } from '../src/direct-messages/pb/dm.js'
 import { DEFAULT_MAX_RECORD_SIZE } from '../src/network-map/constants.js'
+import { makeDelta } from '../src/network-map/delta.js'
 import { NetmapMessage, NetmapRecord } from '../src/network-map/pb/netmap.js'
 import { sealRecord } from '../src/network-map/validate.js'
 import { PeerExchangeResponse } from '../src/peer-exchange/pb/px.js'
@@ -147,6 +148,8 @@ async function seedsFor (protocol: string, target: PeerId, others: PeerId[], ran
   const authorId = peerIdFromPrivateKey(author)
   if (protocol.includes('/netmap/')) {
     const records: Uint8Array[] = []
+    /** Each record's next version as a delta against it (2.1.0) */
+    const deltas: Uint8Array[] = []
     for (let i = 0; i < 4; i++) {
       const key = await generateKeyPair('Ed25519')
       const id = peerIdFromPrivateKey(key)
@@ -159,7 +162,11 @@ async function seedsFor (protocol: string, target: PeerId, others: PeerId[], ran
         multiaddrs: [multiaddr('/ip4/127.0.0.1/tcp/4001').bytes as Uint8Array<ArrayBuffer>],
         departing: false
       }
-      records.push(await sealRecord(record, key, DEFAULT_MAX_RECORD_SIZE))
+      const sealed = await sealRecord(record, key, DEFAULT_MAX_RECORD_SIZE)
+      records.push(sealed)
+      const next = await sealRecord({ ...record, seq: record.seq + 1n, neighbours: record.neighbours.map(n => ({ ...n, rtt: 6 })).reverse() }, key, DEFAULT_MAX_RECORD_SIZE)
+      const delta = makeDelta(sealed, next)
+      if (delta != null) { deltas.push(delta) }
     }
     const digest = [target, ...others].map(id => ({ peerId: bytesOf(id), seq: 1n }))
     const conversations: Conversation[] = [
@@ -178,6 +185,13 @@ async function seedsFor (protocol: string, target: PeerId, others: PeerId[], ran
         [NetmapMessage.encode({ type: NetmapMessage.Type.RECORDS, digest: [], records: records as Array<Uint8Array<ArrayBuffer>>, want: [bytesOf(target)], more: false, deltas: [] }),
           NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: records.slice(2) as Array<Uint8Array<ArrayBuffer>>, want: [], more: false, deltas: [] })]
       )
+    }
+    if (protocol.endsWith('/2.1.0')) {
+      // the records, then their next versions as deltas
+      conversations.push([
+        NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: records as Array<Uint8Array<ArrayBuffer>>, want: [], more: false, deltas: [] }),
+        NetmapMessage.encode({ type: NetmapMessage.Type.PUSH, digest: [], records: [], want: [], more: false, deltas: deltas as Array<Uint8Array<ArrayBuffer>> })
+      ])
     }
     return conversations
   }

@@ -35,9 +35,9 @@ describe('fuzz (seeded CI pass)', () => {
     const fuzzed = new Set(outcomes.map(o => `${o.target} ${o.protocol}`))
     for (const expected of [
       'bootstrap /membrane/admission/1.0.0', 'bootstrap /membrane/channels/route/1.0.0', 'bootstrap /membrane/circuit/1.0.0',
-      'bootstrap /membrane/ice/1.0.0', 'bootstrap /membrane/netmap/1.0.0', 'bootstrap /membrane/netmap/2.0.0', 'bootstrap /membrane/px/1.0.0',
+      'bootstrap /membrane/ice/1.0.0', 'bootstrap /membrane/netmap/1.0.0', 'bootstrap /membrane/netmap/2.0.0', 'bootstrap /membrane/netmap/2.1.0', 'bootstrap /membrane/px/1.0.0',
       'member /membrane/admission/1.0.0', 'member /membrane/channels/route/1.0.0', 'member /membrane/circuit/1.0.0',
-      'member /membrane/dm/1.0.0', 'member /membrane/netmap/1.0.0', 'member /membrane/netmap/2.0.0', 'member /membrane/request/1.0.0', 'member /membrane/transfer/1.0.0'
+      'member /membrane/dm/1.0.0', 'member /membrane/netmap/1.0.0', 'member /membrane/netmap/2.0.0', 'member /membrane/netmap/2.1.0', 'member /membrane/request/1.0.0', 'member /membrane/transfer/1.0.0'
     ]) {
       assert.ok(fuzzed.has(expected), `${expected} was fuzzed (${[...fuzzed].join(', ')})`)
     }

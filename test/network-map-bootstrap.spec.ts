@@ -6,30 +6,17 @@
  */
 import assert from 'node:assert/strict'
 import { afterEach, describe, it } from 'node:test'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { createLibp2p } from 'libp2p'
-import { networkMap } from '../src/network-map/index.js'
+import { startMemoryMapNode } from './fixtures/netmap.js'
 import { waitFor } from './fixtures/wait.js'
-import type { NetworkMap } from '../src/network-map/index.js'
-import type { Libp2p } from '@libp2p/interface'
+import type { MemoryMapNode } from './fixtures/netmap.js'
 
-type Node = Libp2p<{ networkMap: NetworkMap }>
+type Node = MemoryMapNode
 
-let counter = 0
 const nodes: Node[] = []
 
 async function startNode (): Promise<Node> {
-  const node: Node = await createLibp2p({
-    addresses: { listen: [`/memory/netmap-bootstrap-${process.pid}-${counter++}`] },
-    // 20 ms per buffer, as on a real network: the two links come up while the first answer is on its way
-    transports: [memory({ latency: 20 })],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), networkMap: networkMap({ publishDelay: 20 }) }
-  })
+  // 20 ms per buffer, as on a real network: the two links come up while the first answer is on its way
+  const node = await startMemoryMapNode({}, { latency: 20 })
   nodes.push(node)
   return node
 }

@@ -16,30 +16,24 @@ import { createLibp2p } from 'libp2p'
 import { DEFAULT_MAX_RECORD_SIZE, DELTA_PROTOCOL, PROTOCOL } from '../src/network-map/constants.js'
 import { applyDelta, decodeDelta, makeDelta } from '../src/network-map/delta.js'
 import { MalformedRecordError } from '../src/network-map/errors.js'
-import { networkMap } from '../src/network-map/index.js'
 import { NetmapMessage, NetmapRecord, RecordDelta, SignedEnvelope } from '../src/network-map/pb/netmap.js'
 import { decodeRecord, sealRecord, signerOf, verifySignature } from '../src/network-map/validate.js'
+import { linkMapNodes, startMemoryMapNode } from './fixtures/netmap.js'
 import { identities, recordOf } from './fixtures/netmap-records.js'
 import { waitFor } from './fixtures/wait.js'
-import type { NetworkMap, NetworkMapInit, RecordRejection } from '../src/network-map/index.js'
+import type { NetworkMapInit, RecordRejection } from '../src/network-map/index.js'
+import type { MemoryMapNode } from './fixtures/netmap.js'
 import type { Libp2p } from '@libp2p/interface'
 
 type Bytes = Uint8Array<ArrayBuffer>
-type Node = Libp2p<{ networkMap: NetworkMap }>
+type Node = MemoryMapNode
 
 const LIMITS = { maxRecordSize: DEFAULT_MAX_RECORD_SIZE, maxNeighbours: 64 }
 
-let counter = 0
 const nodes: Libp2p[] = []
 
 async function startNode (init: NetworkMapInit = {}): Promise<Node> {
-  const node: Node = await createLibp2p({
-    addresses: { listen: [`/memory/netmap-delta-${process.pid}-${counter++}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), networkMap: networkMap({ publishDelay: 20, ...init }) }
-  })
+  const node = await startMemoryMapNode(init)
   nodes.push(node)
   return node
 }
@@ -51,12 +45,7 @@ async function startOldNode (): Promise<Node> {
   return node
 }
 
-async function link (a: Node, b: Node): Promise<void> {
-  await a.dial(b.getMultiaddrs()[0])
-  await waitFor(async () => (await a.peerStore.get(b.peerId)).protocols.includes(PROTOCOL) &&
-    a.services.networkMap.neighbours(a.peerId).some(p => p.equals(b.peerId)) &&
-    b.services.networkMap.neighbours(b.peerId).some(p => p.equals(a.peerId)), 'both ends list the link')
-}
+const link = linkMapNodes
 
 /** `node`'s map holds an edge between `x` and `y` */
 function hasEdge (node: Node, x: Node, y: Node): boolean {

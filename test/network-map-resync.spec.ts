@@ -7,40 +7,23 @@
  */
 import assert from 'node:assert/strict'
 import { afterEach, describe, it } from 'node:test'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
-import { identify } from '@libp2p/identify'
-import { memory } from '@libp2p/memory'
-import { createLibp2p } from 'libp2p'
-import { DEFAULT_RECORD_TTL, PROTOCOL, resyncDelay } from '../src/network-map/constants.js'
-import { networkMap } from '../src/network-map/index.js'
+import { DEFAULT_RECORD_TTL, resyncDelay } from '../src/network-map/constants.js'
+import { linkMapNodes, startMemoryMapNode } from './fixtures/netmap.js'
 import { waitFor } from './fixtures/wait.js'
-import type { NetworkMap, NetworkMapInit } from '../src/network-map/index.js'
-import type { Libp2p } from '@libp2p/interface'
+import type { NetworkMapInit } from '../src/network-map/index.js'
+import type { MemoryMapNode } from './fixtures/netmap.js'
 
-type Node = Libp2p<{ networkMap: NetworkMap }>
+type Node = MemoryMapNode
 
-let counter = 0
 const nodes: Node[] = []
 
 async function startNode (init: NetworkMapInit = {}): Promise<Node> {
-  const node: Node = await createLibp2p({
-    addresses: { listen: [`/memory/netmap-resync-${process.pid}-${counter++}`] },
-    transports: [memory()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify(), networkMap: networkMap({ publishDelay: 20, ...init }) }
-  })
+  const node = await startMemoryMapNode(init)
   nodes.push(node)
   return node
 }
 
-async function link (a: Node, b: Node): Promise<void> {
-  await a.dial(b.getMultiaddrs()[0])
-  await waitFor(async () => (await a.peerStore.get(b.peerId)).protocols.includes(PROTOCOL) &&
-    a.services.networkMap.neighbours(a.peerId).some(p => p.equals(b.peerId)) &&
-    b.services.networkMap.neighbours(b.peerId).some(p => p.equals(a.peerId)), 'both ends list the link')
-}
+const link = linkMapNodes
 
 describe('network map: periodic link checks', () => {
   afterEach(async () => {
