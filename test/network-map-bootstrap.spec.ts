@@ -28,6 +28,26 @@ describe('network map: a newcomer bootstraps once', () => {
     await Promise.allSettled(nodes.splice(0).map(async n => n.stop()))
   })
 
+  it('a newcomer\'s first version anyone sees lists its first link', async () => {
+    // no added latency: the sync is over well within the re-issue's publishDelay
+    const fast = async (): Promise<Node> => { const node = await startMemoryMapNode(); nodes.push(node); return node }
+    const [a, b] = await Promise.all([fast(), fast()])
+    await a.dial(b.getMultiaddrs()[0])
+    await waitFor(() => complete(a, 2) && complete(b, 2) && a.services.networkMap.edges().length === 1, 'a-b in both maps')
+    const newcomer = await fast()
+    // how many neighbours its record listed when each member first added it
+    const firstSeen = new Map<string, number>()
+    for (const member of [a, b]) {
+      member.services.networkMap.addEventListener('node:add', (evt) => {
+        if (evt.detail.id.equals(newcomer.peerId)) { firstSeen.set(member.peerId.toString(), evt.detail.neighbours.length) }
+      })
+    }
+    await newcomer.dial(a.getMultiaddrs()[0])
+    await waitFor(() => [a, b].every(m => m.services.networkMap.edges().length === 2) && firstSeen.size === 2, 'both members hold the newcomer and its link')
+    // its record of no links (issued at start) was not offered while the re-issue listing the link was due
+    assert.deepEqual([...firstSeen.values()], [1, 1])
+  })
+
   it('linking to two members at once costs about one download of the map, not two', async () => {
     // a ring of 16 members: every map holds 16 records
     const ring = await Promise.all(Array.from({ length: 16 }, async () => startNode()))

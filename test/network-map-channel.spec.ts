@@ -11,6 +11,7 @@ import { defaultLogger } from '@libp2p/logger'
 import { tcp } from '@libp2p/tcp'
 import { lpStream, streamPair } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { createLibp2p } from 'libp2p'
 import { Channel, digestFrames, openingFrame, readChannel } from '../src/network-map/channel.js'
 import { DEFAULT_MAX_RECORD_SIZE } from '../src/network-map/constants.js'
@@ -457,7 +458,9 @@ describe('network map: a peer that speaks only 1.0.0 keeps its 1.0.0 behaviour',
     await waitFor(() => member.services.networkMap.edges().some(e => e.from.equals(old.id) || e.to.equals(old.id)), 'a two-sided edge to the 1.0.0 peer')
     await waitFor(() => streams.some(s => s.first === NetmapMessage.Type.PUSH && s.records.length > 0), 'a push on a 1.0.0 stream')
     assert.equal(streams[0].first, NetmapMessage.Type.SYNC, 'the member ran a 1.0.0 digest sync')
-    assert.ok(streams[0].digest.length >= 1)
+    // the member's own record reached the old peer whole on a 1.0.0 push (in the sync's digest only when its
+    // record already listed the link: one listing no link is held back while the re-issue is due)
+    assert.ok(streams.some(s => s.first === NetmapMessage.Type.PUSH && s.records.some(r => uint8ArrayEquals(decodeRecord(r, { maxRecordSize: DEFAULT_MAX_RECORD_SIZE, maxNeighbours: 64 }).record.peerId, member.peerId.toMultihash().bytes))))
     assert.ok(member.services.networkMap.stats().streamsOpened - opened >= 2, 'the 2.0.0 attempt and 1.0.0 streams are counted')
     assert.equal(member.services.networkMap.penalty(old.id), 0)
     assert.deepEqual(member.services.networkMap.neighbours(old.id).map(String), [member.peerId.toString()])

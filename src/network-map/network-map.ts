@@ -460,6 +460,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       if (change && last != null && sameClaims(last, next)) {
         this.counters.reissuesSkipped++
         this.publishTokens = Math.min(this.publishBurst, this.publishTokens + 1)
+        // a record of no links held back from syncs while this re-issue was due (heldBack()) goes now
+        this.flooder.flood(last)
         return
       }
       const stored = await this.seal(record, next)
@@ -540,6 +542,18 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       this.flooder.noteKnown(fromKey, stored.key, stored.seq)
     }
     this.flooder.flood(stored, fromKey)
+  }
+
+  /**
+   * Our own record, listing no link, while a re-issue for a link change is
+   * due (within `publishDelay`): a sync does not offer it, since every node
+   * would check it and then, a moment later, the version that lists the
+   * link. At a join that is one record flooded instead of two; at a mass
+   * start, one version of every node fewer. If the re-issue finds nothing
+   * new to claim, it floods this record instead.
+   */
+  private heldBack (stored: StoredRecord): boolean {
+    return stored.key === this.self && stored.claims.size === 0 && stored.state === 'live' && this.publishTimer != null
   }
 
   /** Some neighbour reads record deltas */
@@ -778,7 +792,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       digest: (scope?: bigint) => {
         const entries = []
         for (const stored of this.store.all()) {
-          if (stored.state === 'pruned') { continue }
+          if (stored.state === 'pruned' || this.heldBack(stored)) { continue }
           const { peerId, bucket } = hashOf(stored)
           if (inScope(scope, bucket)) {
             entries.push({ peerId: peerId as Uint8Array<ArrayBuffer>, seq: stored.seq })
@@ -791,7 +805,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         const envelopes: Uint8Array[] = []
         for (const stored of this.store.all()) {
           const held = theirs.get(stored.key)
-          if (offerable(stored, held) && (scope == null || inScope(scope, hashOf(stored).bucket))) {
+          if (offerable(stored, held) && !this.heldBack(stored) && (scope == null || inScope(scope, hashOf(stored).bucket))) {
             envelopes.push(stored.envelope)
             this.flooder.noteKnown(peerKey, stored.key, stored.seq)
           }
@@ -802,7 +816,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         const envelopes: Uint8Array[] = []
         for (const key of keys) {
           const stored = this.store.record(key)
-          if (stored != null && stored.state !== 'pruned') {
+          if (stored != null && stored.state !== 'pruned' && !this.heldBack(stored)) {
             envelopes.push(stored.envelope)
             this.flooder.noteKnown(peerKey, stored.key, stored.seq)
           }
