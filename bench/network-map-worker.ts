@@ -94,7 +94,8 @@ async function createNode (index: number, options: StartOptions): Promise<Node> 
     services: {
       identify: identify(),
       pubsub: gossipsub(),
-      ...(options.kind === 'membrane' ? { networkMap: networkMap({ recordTtl: options.recordTtl, maxNodes: options.maxNodes }) } : {})
+      // record deltas on, as in bench/network-map.ts
+      ...(options.kind === 'membrane' ? { networkMap: networkMap({ recordTtl: options.recordTtl, maxNodes: options.maxNodes, recordDeltas: process.env.MEMBRANE_BENCH_NETMAP_DELTAS !== '0' }) } : {})
     }
   }) as Promise<Node>
 }

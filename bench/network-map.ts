@@ -49,7 +49,8 @@ export async function startNode (recordTtl: number, withGossip: boolean, withMap
     services: {
       identify: identify(),
       ...(withGossip ? { pubsub: gossipsub() } : {}),
-      ...(withMap ? { networkMap: networkMap({ recordTtl }) } : {})
+      // record deltas on, as measured in BENCHMARKS.md (off by default for now); MEMBRANE_BENCH_NETMAP_DELTAS=0 measures without
+      ...(withMap ? { networkMap: networkMap({ recordTtl, recordDeltas: process.env.MEMBRANE_BENCH_NETMAP_DELTAS !== '0' }) } : {})
     }
   })
 }
@@ -281,7 +282,7 @@ export async function networkMapBench (options: BenchOptions): Promise<Metric[]>
   for (const { n, rounds } of sizes) {
     const r = await run(n, rounds)
     const ttl = RECORD_TTL[n] ?? 120_000
-    const extra = { nodes: n, degree: DEGREE, join_links: JOIN_LINKS, transport: 'memory (in-process, noise + yamux)', rounds, missed: r.missed, record_ttl_ms: ttl }
+    const extra = { nodes: n, degree: DEGREE, join_links: JOIN_LINKS, transport: 'memory (in-process, noise + yamux)', rounds, missed: r.missed, record_ttl_ms: ttl, record_deltas: process.env.MEMBRANE_BENCH_NETMAP_DELTAS !== '0' }
     // refreshes scale with 1 / TTL; the link checks run at their default interval whatever the TTL
     // (the syncs they start also catch the short TTL's extra refreshes in flight: counted, not scaled)
     const refreshAtDefault = r.refreshBytesPerNodeS * ttl / DEFAULT_TTL

@@ -33,7 +33,7 @@ const LIMITS = { maxRecordSize: DEFAULT_MAX_RECORD_SIZE, maxNeighbours: 64 }
 const nodes: Libp2p[] = []
 
 async function startNode (init: NetworkMapInit = {}): Promise<Node> {
-  const node = await startMemoryMapNode(init)
+  const node = await startMemoryMapNode({ recordDeltas: true, ...init })
   nodes.push(node)
   return node
 }

@@ -109,6 +109,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   private sweepTimer?: ReturnType<typeof setInterval>
   private resyncTimer?: ReturnType<typeof setTimeout>
   private readonly resyncInterval: number
+  private readonly recordDeltas: boolean
   private publishing: Promise<void> = Promise.resolve()
   private shutdownController = new AbortController()
 
@@ -137,6 +138,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.linkKind = init.linkKind ?? defaultLinkKind
     this.idleTimeout = init.idleTimeout ?? channelIdleTimeout(this.recordTtl)
     this.resyncInterval = init.resyncInterval ?? DEFAULT_RESYNC_INTERVAL
+    this.recordDeltas = init.recordDeltas ?? false
     const unreachableTimeout = init.unreachableTimeout ?? DEFAULT_UNREACHABLE_TIMEOUT
     const lostTimeout = init.lostTimeout ?? DEFAULT_LOST_TIMEOUT
 
@@ -694,7 +696,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
             throw new ChannelFullError(`no connection to ${key}`)
           }
           this.counters.streamsOpened++
-          return connection.newStream([DELTA_PROTOCOL, PROTOCOL], { signal, runOnLimitedConnection: true })
+          // asking for 2.1.0 first is what makes a neighbour a delta reader (recordDeltas)
+          return connection.newStream(this.recordDeltas ? [DELTA_PROTOCOL, PROTOCOL] : PROTOCOL, { signal, runOnLimitedConnection: true })
         },
         deltaProtocol: DELTA_PROTOCOL,
         maxFrameSize: this.maxFrameSize,

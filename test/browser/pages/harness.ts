@@ -421,3 +421,8 @@ export async function stop (): Promise<void> {
 globalThis.addEventListener('pagehide', (evt) => { if (goodbyeSuppressed) { evt.stopImmediatePropagation() } })
 globalThis.addEventListener('error', (evt) => { errors.push(String(evt.message)) })
 globalThis.addEventListener('unhandledrejection', (evt) => { errors.push(String(evt.reason)) })
+
+/** The network map's counters (`NetworkMap.stats()`), for diagnosing a test that failed */
+export function mapStats (): Record<string, number> {
+  return { ...member().services.networkMap.stats() }
+}
