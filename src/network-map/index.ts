@@ -246,8 +246,9 @@ export interface NetworkMapInit {
    * neighbours known to hold the version before. Deltas from others are read
    * either way. Off by default for now: with it on, a Chromium mesh test
    * (`test/browser/mesh.spec.ts`, the bootstrap peer stopped) failed in two
-   * quiet CI runs out of two, with a page's map holding an old version of a
-   * neighbour's record, and the cause is not found yet
+   * quiet CI runs out of two: a page's map lacked two edges of a stable
+   * link for about a second, so `connect()` found no route. The cause is not
+   * found yet
    *
    * @default false
    */
