@@ -163,8 +163,9 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         // a version the neighbour holds the base of goes as a delta, when it reads them
         const deltas = this.channels.get(peer.toString())?.readsDeltas === true
         const wire = records.map((r, i) => deltas && r.delta != null && r.delta.base === held[i] ? r.delta.bytes : undefined)
-        if (await this.send(peer, records.filter((_, i) => wire[i] == null).map(r => r.envelope), undefined, wire.filter(d => d != null))) {
-          this.counters.deltasSent += wire.filter(d => d != null).length
+        const sent = wire.filter(d => d != null)
+        if (await this.send(peer, records.filter((_, i) => wire[i] == null).map(r => r.envelope), undefined, sent)) {
+          this.counters.deltasSent += sent.length
           // each record or delta field of a frame: its tag, its length varint and the bytes
           this.counters.refreshBytesSent += records.reduce((s, r, i) => {
             const bytes = wire[i] ?? r.envelope
@@ -558,8 +559,11 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     return stored.key === this.self && stored.claims.size === 0 && stored.state === 'live' && this.publishTimer != null
   }
 
-  /** Some neighbour reads record deltas */
+  /** Some neighbour reads record deltas (only a stream we opened asking for 2.1.0 can) */
   private readsDeltas (): boolean {
+    if (!this.recordDeltas) {
+      return false
+    }
     for (const channel of this.channels.values()) {
       if (channel.readsDeltas) { return true }
     }
@@ -783,9 +787,11 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     // versions this stream carried so far (frames on one stream are ordered; separate streams are not)
     const claimed = new Map<string, bigint>()
     this.flooder.track(peerKey)
+    // what a sync may list or send at all: not a pruned record, nor our own held back (heldBack())
+    const shown = (stored: StoredRecord): boolean => stored.state !== 'pruned' && !this.heldBack(stored)
     // what we would offer: a goodbye matters only to a peer holding an older version of the node's record
     const offerable = (stored: StoredRecord, held: bigint | undefined): boolean =>
-      stored.state !== 'pruned' && !(stored.state === 'departed' && held == null) && (held ?? -1n) < stored.seq
+      shown(stored) && !(stored.state === 'departed' && held == null) && (held ?? -1n) < stored.seq
     const ctx: SyncContext & ChannelContext = {
       maxFrameSize: this.maxFrameSize,
       maxEntries: this.maxEntries,
@@ -795,7 +801,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       digest: (scope?: bigint) => {
         const entries = []
         for (const stored of this.store.all()) {
-          if (stored.state === 'pruned' || this.heldBack(stored)) { continue }
+          if (!shown(stored)) { continue }
           const { peerId, bucket } = hashOf(stored)
           if (inScope(scope, bucket)) {
             entries.push({ peerId: peerId as Uint8Array<ArrayBuffer>, seq: stored.seq })
@@ -808,7 +814,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         const envelopes: Uint8Array[] = []
         for (const stored of this.store.all()) {
           const held = theirs.get(stored.key)
-          if (offerable(stored, held) && !this.heldBack(stored) && (scope == null || inScope(scope, hashOf(stored).bucket))) {
+          if (offerable(stored, held) && (scope == null || inScope(scope, hashOf(stored).bucket))) {
             envelopes.push(stored.envelope)
             this.flooder.noteKnown(peerKey, stored.key, stored.seq)
           }
@@ -819,7 +825,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         const envelopes: Uint8Array[] = []
         for (const key of keys) {
           const stored = this.store.record(key)
-          if (stored != null && stored.state !== 'pruned' && !this.heldBack(stored)) {
+          if (stored != null && shown(stored)) {
             envelopes.push(stored.envelope)
             this.flooder.noteKnown(peerKey, stored.key, stored.seq)
           }
