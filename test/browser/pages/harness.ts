@@ -426,3 +426,8 @@ globalThis.addEventListener('unhandledrejection', (evt) => { errors.push(String(
 export function mapStats (): Record<string, number> {
   return { ...member().services.networkMap.stats() }
 }
+
+/** The records this page holds: each node's sequence number and the neighbours it claims, for diagnosing a test that failed */
+export function mapRecords (): Array<{ id: string, seq: string, neighbours: string[] }> {
+  return member().services.networkMap.nodes().map(n => ({ id: n.id.toString(), seq: n.seq.toString(), neighbours: n.neighbours.map(x => `${x.id.toString()}:${x.kind}`) }))
+}
