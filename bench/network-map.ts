@@ -49,7 +49,7 @@ export async function startNode (recordTtl: number, withGossip: boolean, withMap
     services: {
       identify: identify(),
       ...(withGossip ? { pubsub: gossipsub() } : {}),
-      // record deltas on, as measured in BENCHMARKS.md (off by default for now); MEMBRANE_BENCH_NETMAP_DELTAS=0 measures without
+      // record deltas on (the default), as measured in BENCHMARKS.md; MEMBRANE_BENCH_NETMAP_DELTAS=0 measures without
       ...(withMap ? { networkMap: networkMap({ recordTtl, recordDeltas: process.env.MEMBRANE_BENCH_NETMAP_DELTAS !== '0' }) } : {})
     }
   })

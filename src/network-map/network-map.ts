@@ -138,7 +138,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     this.linkKind = init.linkKind ?? defaultLinkKind
     this.idleTimeout = init.idleTimeout ?? channelIdleTimeout(this.recordTtl)
     this.resyncInterval = init.resyncInterval ?? DEFAULT_RESYNC_INTERVAL
-    this.recordDeltas = init.recordDeltas ?? false
+    this.recordDeltas = init.recordDeltas ?? true
     const unreachableTimeout = init.unreachableTimeout ?? DEFAULT_UNREACHABLE_TIMEOUT
     const lostTimeout = init.lostTimeout ?? DEFAULT_LOST_TIMEOUT
 
