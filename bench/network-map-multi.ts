@@ -36,6 +36,8 @@ export interface MultiOptions {
   windowMs?: number
   /** Deadline of the cold-start convergence, in ms */
   fullTimeout?: (n: number) => number
+  /** Deadline of the cold start's dials, in ms (default 120 s + 0.6 s per node) */
+  dialTimeout?: (n: number) => number
   /** Deadline of each join or leave, in ms */
   eventTimeout?: number
   log?: (line: string) => void
@@ -283,7 +285,7 @@ async function runOne (n: number, options: MultiOptions, log: (l: string) => voi
     const before = await cluster.heap()
     await cluster.start({ kind: 'membrane', recordTtl: ttl, maxNodes, topic: TOPIC }, 120_000 + n * 200)
     await cluster.loop()
-    failedDials = await cluster.connect(pairs, 120_000 + n * 600)
+    failedDials = await cluster.connect(pairs, options.dialTimeout?.(n) ?? 120_000 + n * 600)
     // map.full.s: from the last dial of a cold start until every map holds every node and edge
     const lastDial = now()
     edges = await cluster.edgeCount()
@@ -464,12 +466,14 @@ export async function runNetworkMapMulti (options: MultiOptions): Promise<Metric
  * picks other sizes, `MEMBRANE_BENCH_NETMAP_WORKERS` the worker count (default:
  * one per core), `MEMBRANE_BENCH_NETMAP_WINDOW_S` the steady window (default
  * 0.65 TTL, so that every node re-issues about once, at most 2 minutes), `MEMBRANE_BENCH_NETMAP_ROUNDS`
- * the join/leave rounds (default 3, `--quick` 2).
+ * the join/leave rounds (default 3, `--quick` 2), `MEMBRANE_BENCH_NETMAP_DIAL_S` the deadline of
+ * the cold start's dials (default 120 s + 0.6 s per node: 720 s at N = 1 000).
  */
 export async function networkMapMultiBench (options: BenchOptions): Promise<Metric[]> {
   const custom = process.env.MEMBRANE_BENCH_NETMAP_N?.split(',').map(Number).filter(n => n > 1)
   const sizes = custom != null && custom.length > 0 ? custom : options.quick ? [200] : [100, 300, 1000]
   const window = process.env.MEMBRANE_BENCH_NETMAP_WINDOW_S
+  const dial = process.env.MEMBRANE_BENCH_NETMAP_DIAL_S
   return runNetworkMapMulti({
     sizes,
     workers: Number(process.env.MEMBRANE_BENCH_NETMAP_WORKERS ?? availableParallelism()),
@@ -478,6 +482,7 @@ export async function networkMapMultiBench (options: BenchOptions): Promise<Metr
     // the full run: the default TTL, as users run it (a 5 min TTL refreshed every node during the 1 000-node
     // wiring, and those floods kept it from finishing); refresh bytes then come from the clean leaves
     recordTtl: options.quick ? 60_000 : DEFAULT_TTL,
-    windowMs: window == null ? undefined : Number(window) * 1000
+    windowMs: window == null ? undefined : Number(window) * 1000,
+    dialTimeout: dial == null ? undefined : () => Number(dial) * 1000
   })
 }
