@@ -161,7 +161,15 @@ class Cluster {
       byWorker[this.owner.get(a) ?? 0].push({ from: a, addr: this.addr(a, b) })
     }
     const deadline = now() + timeout
-    const results = await Promise.all(this.workers.map(async (w, k) => w.call<{ failed: number, errors: string[] }>('dial', { links: byWorker[k], deadline }, timeout + 30_000)))
+    const started = now()
+    let done = false
+    const dialled = Promise.all(this.workers.map(async (w, k) => w.call<{ failed: number, errors: string[] }>('dial', { links: byWorker[k], deadline }, timeout + 30_000))).finally(() => { done = true })
+    // a long cold start (N = 1 000 on 2 cores) logs how far it got once a minute
+    while (!done) {
+      await Promise.race([dialled.catch(() => {}), sleep(60_000)])
+      if (!done) { this.log(`dials: ${await this.edgeCount()} of ${pairs.length} links open after ${Math.round((now() - started) / 1000)} s`) }
+    }
+    const results = await dialled
     const errors = results.flatMap(r => r.errors)
     if (errors.length > 0) { this.log(`dial failures, e.g. ${errors.join('; ')}`) }
     return results.reduce((s, r) => s + r.failed, 0)
