@@ -20,6 +20,8 @@ const REPUBLISH = 5000
 /** A host not heard from for this long is dropped from the list */
 const HOST_TTL = 30_000
 const MAX_RESOURCES = 100
+/** After the host's "sending", its transfer must begin within this long, or the fetch fails saying so */
+const TRANSFER_START_TIMEOUT = 30_000
 
 interface Resource { name: string, size: number, type: string }
 interface Listing { resources: Resource[] }
@@ -126,7 +128,10 @@ function fetcher (node: Membrane): (host: PeerId, resource: Resource) => void {
       return
     }
     const key = `${host.toString()}/${resource.name}`
-    expected.set(key, async (transfer) => {
+    // the host answers "sending" and then sends; if its send cannot start (no link back to us), only this tells
+    let waiting: ReturnType<typeof setTimeout> | undefined
+    const receive = async (transfer: IncomingTransfer): Promise<void> => {
+      clearTimeout(waiting)
       expected.delete(key)
       const parts: Uint8Array[] = []
       const hasher = new ContentHasher()
@@ -146,9 +151,17 @@ function fetcher (node: Membrane): (host: PeerId, resource: Resource) => void {
       progress.value = 1
       $('viewer').dataset.digest = hex(await hasher.digest())
       showContent(resource, new Blob(parts as Uint8Array<ArrayBuffer>[], { type: resource.type }), 'by transfer, hash verified')
-    })
-    node.services.requests.request(host, FETCH, new TextEncoder().encode(resource.name), { timeout: 30_000 }).catch((err: Error) => {
-      expected.delete(key)
+    }
+    expected.set(key, receive)
+    node.services.requests.request(host, FETCH, new TextEncoder().encode(resource.name), { timeout: 30_000 }).then(() => {
+      waiting = setTimeout(() => {
+        if (expected.get(key) === receive) {
+          expected.delete(key)
+          failed(new Error(`the host said it is sending, but no transfer began within ${TRANSFER_START_TIMEOUT / 1000} s`))
+        }
+      }, TRANSFER_START_TIMEOUT)
+    }, (err: Error) => {
+      if (expected.get(key) === receive) { expected.delete(key) }
       failed(err)
     })
   }

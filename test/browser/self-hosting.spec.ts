@@ -12,7 +12,12 @@ import type { Browser } from '../fixtures/browser.js'
 import type { Server } from 'node:http'
 import type { Page } from 'playwright-core'
 
-interface PageNode { getConnections(): Array<{ remotePeer: { toString(): string } }>, peerId: { toString(): string } }
+interface PageNode { getConnections(): Array<{ remotePeer: { toString(): string }, remoteAddr: { toString(): string } }>, peerId: { toString(): string } }
+
+/** A page's open connections, as `peer via address`, for a failure's message */
+async function linksOf (page: Page): Promise<string[]> {
+  return page.evaluate(() => (globalThis as unknown as { membrane: PageNode }).membrane.getConnections().map(c => `${c.remotePeer.toString().slice(-6)} via ${c.remoteAddr.toString()}`))
+}
 
 describe('the self-hosting demo in Chromium: publish on one page, fetch from another after the host\'s bootstrap peer stopped', () => {
   // the first page's bootstrap peer, and the one the other pages use; they mesh with each other
@@ -90,7 +95,8 @@ describe('the self-hosting demo in Chromium: publish on one page, fetch from ano
     // small: by request (the list still shows the host: its page republishes over the page links)
     await reader.waitForSelector(`#resources li[data-host="${hostId}"][data-name="hello.txt"]`, { timeout: 30_000 })
     await reader.click(`#resources li[data-host="${hostId}"][data-name="hello.txt"] button`)
-    await reader.waitForSelector('#viewer[data-state="done"]', { timeout: 30_000 })
+    await reader.waitForSelector('#viewer[data-state="done"], #viewer[data-state="failed"]', { timeout: 30_000 })
+    assert.equal(await reader.getAttribute('#viewer', 'data-state'), 'done', `the reader says: ${await reader.textContent('#viewer-status')}`)
     assert.equal(await reader.textContent('#content'), 'hello from the first page')
     assert.match(await reader.textContent('#viewer-status') ?? '', /by request/)
 
@@ -102,7 +108,10 @@ describe('the self-hosting demo in Chromium: publish on one page, fetch from ano
       new MutationObserver(() => { seen.push(bar.value) }).observe(bar, { attributes: true, attributeFilter: ['value'] })
     })
     await reader.click(`#resources li[data-host="${hostId}"][data-name="big.bin"] button`)
-    await reader.waitForSelector('#viewer[data-state="done"][data-digest]', { timeout: 60_000 })
+    // done, or failed with its reason shown; either way the assertion below names what the page says
+    await reader.waitForSelector('#viewer[data-state="done"][data-digest], #viewer[data-state="failed"]', { timeout: 60_000 })
+    assert.equal(await reader.getAttribute('#viewer', 'data-state'), 'done', `the reader says: ${await reader.textContent('#viewer-status')}; the host says: ${await host.textContent('#status')}; ` +
+      `host ${hostId.slice(-6)} links: ${(await linksOf(host)).join(', ')}; reader links: ${(await linksOf(reader)).join(', ')}`)
     assert.match(await reader.textContent('#viewer-status') ?? '', /3145728 bytes by transfer, hash verified/)
     assert.equal(await reader.getAttribute('#viewer', 'data-digest'), uint8ArrayToString(await contentHash(big), 'base16'))
     const seen = await reader.evaluate(() => (globalThis as unknown as { progressSeen: number[] }).progressSeen)
