@@ -13,6 +13,7 @@ import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { networkMap } from '../src/network-map/index.js'
+import { RECORD_DELTAS } from './network-map.js'
 import type { NetworkMap } from '../src/network-map/index.js'
 import type { Libp2p } from '@libp2p/interface'
 
@@ -94,8 +95,7 @@ async function createNode (index: number, options: StartOptions): Promise<Node> 
     services: {
       identify: identify(),
       pubsub: gossipsub(),
-      // record deltas on, as in bench/network-map.ts
-      ...(options.kind === 'membrane' ? { networkMap: networkMap({ recordTtl: options.recordTtl, maxNodes: options.maxNodes, recordDeltas: process.env.MEMBRANE_BENCH_NETMAP_DELTAS !== '0' }) } : {})
+      ...(options.kind === 'membrane' ? { networkMap: networkMap({ recordTtl: options.recordTtl, maxNodes: options.maxNodes, recordDeltas: RECORD_DELTAS }) } : {})
     }
   }) as Promise<Node>
 }

@@ -20,6 +20,9 @@ import type { Histogram } from 'node:perf_hooks'
 type Node = Libp2p<{ networkMap: NetworkMap }>
 
 /** Average degree of the random graph (ring plus random chords), as the issue's harness */
+/** Record deltas on (the default), as measured in BENCHMARKS.md; `MEMBRANE_BENCH_NETMAP_DELTAS=0` measures without */
+export const RECORD_DELTAS = process.env.MEMBRANE_BENCH_NETMAP_DELTAS !== '0'
+
 const DEGREE = 5
 /** A newcomer links to this many existing nodes */
 const JOIN_LINKS = 2
@@ -49,8 +52,7 @@ export async function startNode (recordTtl: number, withGossip: boolean, withMap
     services: {
       identify: identify(),
       ...(withGossip ? { pubsub: gossipsub() } : {}),
-      // record deltas on (the default), as measured in BENCHMARKS.md; MEMBRANE_BENCH_NETMAP_DELTAS=0 measures without
-      ...(withMap ? { networkMap: networkMap({ recordTtl, recordDeltas: process.env.MEMBRANE_BENCH_NETMAP_DELTAS !== '0' }) } : {})
+      ...(withMap ? { networkMap: networkMap({ recordTtl, recordDeltas: RECORD_DELTAS }) } : {})
     }
   })
 }
@@ -282,7 +284,7 @@ export async function networkMapBench (options: BenchOptions): Promise<Metric[]>
   for (const { n, rounds } of sizes) {
     const r = await run(n, rounds)
     const ttl = RECORD_TTL[n] ?? 120_000
-    const extra = { nodes: n, degree: DEGREE, join_links: JOIN_LINKS, transport: 'memory (in-process, noise + yamux)', rounds, missed: r.missed, record_ttl_ms: ttl, record_deltas: process.env.MEMBRANE_BENCH_NETMAP_DELTAS !== '0' }
+    const extra = { nodes: n, degree: DEGREE, join_links: JOIN_LINKS, transport: 'memory (in-process, noise + yamux)', rounds, missed: r.missed, record_ttl_ms: ttl, record_deltas: RECORD_DELTAS }
     // refreshes scale with 1 / TTL; the link checks run at their default interval whatever the TTL
     // (the syncs they start also catch the short TTL's extra refreshes in flight: counted, not scaled)
     const refreshAtDefault = r.refreshBytesPerNodeS * ttl / DEFAULT_TTL

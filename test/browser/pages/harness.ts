@@ -421,13 +421,3 @@ export async function stop (): Promise<void> {
 globalThis.addEventListener('pagehide', (evt) => { if (goodbyeSuppressed) { evt.stopImmediatePropagation() } })
 globalThis.addEventListener('error', (evt) => { errors.push(String(evt.message)) })
 globalThis.addEventListener('unhandledrejection', (evt) => { errors.push(String(evt.reason)) })
-
-/** The network map's counters (`NetworkMap.stats()`), for diagnosing a test that failed */
-export function mapStats (): Record<string, number> {
-  return { ...member().services.networkMap.stats() }
-}
-
-/** The records this page holds: each node's sequence number and the neighbours it claims, for diagnosing a test that failed */
-export function mapRecords (): Array<{ id: string, seq: string, neighbours: string[] }> {
-  return member().services.networkMap.nodes().map(n => ({ id: n.id.toString(), seq: n.seq.toString(), neighbours: n.neighbours.map(x => `${x.id.toString()}:${x.kind}`) }))
-}
