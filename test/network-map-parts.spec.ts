@@ -11,7 +11,8 @@ import { DEFAULT_MAX_RECORD_SIZE, REFRESH_MAX, REFRESH_MIN, refreshDelay } from 
 import { defaultLinkKind } from '../src/network-map/network-map.js'
 import { NetmapMessage, NetmapRecord } from '../src/network-map/pb/netmap.js'
 import { Penalties } from '../src/network-map/penalties.js'
-import { RecordStore, ownPeerId, storedRecord } from '../src/network-map/record-store.js'
+import { INDEXED } from '../src/network-map/keyed-list.js'
+import { RecordStore, storedRecord } from '../src/network-map/record-store.js'
 import { answerSync, push, readFrame, receivePush, runSync } from '../src/network-map/sync.js'
 import { decodeRecord, isPeerIdBytes, sealRecord, signerOf, verifySignature } from '../src/network-map/validate.js'
 import { identities, identity, recordOf, signedRecord } from './fixtures/netmap-records.js'
@@ -63,10 +64,13 @@ describe('network map: record store', () => {
     }
     const wire = (id: PeerId, neighbours: PeerId[]): NetmapRecord =>
       decoded(NetmapRecord.encode({ ...recordOf(id, { neighbours }), multiaddrs: [multiaddr('/ip4/127.0.0.1/tcp/4001').bytes] }))
-    const lookup = (key: string): PeerId | undefined => store.peerId(key)
-    store.put(storedRecord(ownPeerId(wire(b.id, [a.id]).peerId), wire(b.id, [a.id]), new Uint8Array(0), Date.now() + 60_000, Date.now(), lookup))
+    const lookup = (key: string, multihash: Uint8Array): PeerId => store.peerIdFor(key, multihash)
+    const recordB = wire(b.id, [a.id])
+    const storedB = storedRecord(store.peerIdFor(b.id.toString(), recordB.peerId), recordB, new Uint8Array(0), Date.now() + 60_000, Date.now(), lookup)
+    store.put(storedB)
     const recordA = wire(a.id, [self.id, b.id, c.id])
-    const stored = storedRecord(ownPeerId(recordA.peerId), recordA, new Uint8Array(0), Date.now() + 60_000, Date.now(), lookup)
+    const stored = storedRecord(store.peerIdFor(a.id.toString(), recordA.peerId), recordA, new Uint8Array(0), Date.now() + 60_000, Date.now(), lookup)
+    assert.equal(stored.node.id, storedB.claims.get(a.id.toString())?.id, 'a record that comes after a claim of its node takes the PeerId of that claim')
     store.put(stored)
     assert.equal(stored.claims.get(self.id.toString())?.id, self.id, 'our own PeerId, not a copy')
     assert.equal(stored.claims.get(b.id.toString())?.id, store.node(b.id.toString())?.id, 'the PeerId of the record held for b')
@@ -82,9 +86,53 @@ describe('network map: record store', () => {
     assert.deepEqual(stored.node.multiaddrs.map(String), ['/ip4/127.0.0.1/tcp/4001'])
     const bad = { ...recordOf(c.id), multiaddrs: [Uint8Array.of(0xff, 0xff, 0xff, 0x0f)] }
     assert.throws(() => storedRecord(c.id, bad, new Uint8Array(0), Date.now() + 60_000))
-    // the store answers the lookup with the node's PeerId once it holds a record of it
+    // the store answers the lookup with the node's PeerId once it holds a record of it, or a record claims it
     assert.equal(store.peerId(a.id.toString()), stored.node.id)
-    assert.equal(store.peerId(c.id.toString()), undefined)
+    assert.equal(store.peerId(c.id.toString()), stored.claims.get(c.id.toString())?.id)
+    assert.equal(store.peerId(self.id.toString()), self.id)
+  })
+
+  it('a node with more links than a list holds unindexed: every claim and edge found, edges come and go, paths go through it', async () => {
+    const [self, hub] = await identities(2)
+    const leaves = (await identities(INDEXED + 8)).map(i => i.id)
+    const { store, events } = storeFor(self.id)
+    const now = Date.now()
+    put(store, self.id, { neighbours: [hub.id] }, now)
+    put(store, hub.id, { neighbours: [self.id, ...leaves] }, now)
+    for (const leaf of leaves) { put(store, leaf, { neighbours: [hub.id] }, now) }
+    store.sweep(now)
+    assert.equal(store.record(hub.id.toString())?.claims.size, leaves.length + 1)
+    assert.ok(leaves.every(l => store.record(hub.id.toString())?.claims.get(l.toString())?.id.equals(l) === true), 'each claim under its key')
+    assert.deepEqual(edgeIds(store.edges()), [pair(self.id, hub.id), ...leaves.map(l => pair(hub.id, l))].sort())
+    assert.equal(store.neighbours(hub.id.toString()).length, leaves.length + 1)
+    assert.deepEqual(store.path(leaves[INDEXED + 3])?.map(String), [self.id, hub.id, leaves[INDEXED + 3]].map(String))
+    // the hub drops all but two leaves: its edges shrink back below the index threshold, one edge:remove each
+    events.length = 0
+    put(store, hub.id, { seq: 2n, neighbours: [self.id, leaves[0], leaves[INDEXED + 7]] }, now)
+    assert.equal(events.filter(e => e.type === 'edge:remove').length, leaves.length - 2)
+    assert.deepEqual(edgeIds(store.edges()), [pair(self.id, hub.id), pair(hub.id, leaves[0]), pair(hub.id, leaves[INDEXED + 7])].sort())
+    assert.equal(store.path(leaves[1]), undefined, 'no path to a leaf the hub dropped')
+    assert.deepEqual(store.path(leaves[INDEXED + 7])?.map(String), [self.id, hub.id, leaves[INDEXED + 7]].map(String))
+    // and it takes them back: edge:add once each
+    events.length = 0
+    put(store, hub.id, { seq: 3n, neighbours: [self.id, ...leaves] }, now)
+    assert.equal(events.filter(e => e.type === 'edge:add').length, leaves.length - 2)
+    assert.equal(store.edges().length, leaves.length + 1)
+  })
+
+  it('the PeerIds held for claimed nodes without a record go once no record claims them and they outnumber the records', async () => {
+    const [self, a] = await identities(2)
+    const claimed = await identities(70)
+    const { store } = storeFor(self.id)
+    const lookup = (key: string, multihash: Uint8Array): PeerId => store.peerIdFor(key, multihash)
+    const now = Date.now()
+    store.put(storedRecord(a.id, recordOf(a.id, { neighbours: claimed.map(c => c.id) }), new Uint8Array(0), now + 60_000, now, lookup))
+    store.sweep(now)
+    assert.ok(claimed.every(c => store.peerId(c.id.toString())?.equals(c.id) === true), 'still claimed: kept, however many')
+    store.put(storedRecord(a.id, recordOf(a.id, { seq: 2n, neighbours: [claimed[0].id] }), new Uint8Array(0), now + 60_000, now, lookup))
+    assert.equal(store.peerId(claimed[1].id.toString())?.equals(claimed[1].id), true, 'kept until the next sweep')
+    store.sweep(now)
+    assert.deepEqual(claimed.filter(c => store.peerId(c.id.toString()) != null).map(c => c.id.toString()), [claimed[0].id.toString()])
   })
 
   it('a record\'s addresses are read back whole from spans of its envelope copy, never from the frame it was decoded from', async () => {

@@ -16,7 +16,7 @@ import { Channel, openingFrame, readChannel, rootFrame } from './channel.js'
 import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
 import { Penalties } from './penalties.js'
-import { RecordStore, kindToPb, ownPeerId, sameClaims, storedRecord } from './record-store.js'
+import { RecordStore, kindToPb, sameClaims, storedRecord } from './record-store.js'
 import { hashOf, inScope, summarise } from './summary.js'
 import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
@@ -41,13 +41,6 @@ export function defaultLinkKind (connection: Connection): LinkKind | undefined {
 }
 
 type Counters = Omit<NetworkMapStats, 'recordsHeld' | 'nodesMissing'>
-
-/** Note that a stream carried `seq` of `key`'s record */
-function claim (claimed: Map<string, bigint>, key: string, seq: bigint): void {
-  if ((claimed.get(key) ?? -1n) < seq) {
-    claimed.set(key, seq)
-  }
-}
 
 /**
  * The network map service: it issues our own record, feeds verified records
@@ -174,6 +167,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         }
       },
       isCurrent: (record) => this.store.record(record.key) === record,
+      held: (key) => this.store.record(key),
       log: this.log
     })
     this.penalties = new Penalties({
@@ -521,7 +515,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
 
   /** Our record as the store will hold it, before it is signed (its envelope empty) */
   private unsealed (record: NetmapRecord): StoredRecord {
-    return storedRecord(this.components.peerId, record, new Uint8Array(0), Number(record.expires), Date.now(), k => this.store.peerId(k))
+    return storedRecord(this.components.peerId, record, new Uint8Array(0), Number(record.expires), Date.now(), (k, m) => this.store.peerIdFor(k, m))
   }
 
   /** Sign `record` into `stored` (the record as the store holds it) */
@@ -834,7 +828,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       },
       noteKnown: (key, seq) => {
         this.flooder.noteKnown(peerKey, key, seq)
-        claim(claimed, key, seq)
+        this.claim(claimed, key, seq)
       },
       accept: async (envelopes: Uint8Array[], wanted?: Set<string>) => { await this.acceptAll(peer, envelopes, claimed, wanted) },
       answered: () => { this.bootstrapped(peerKey) },
@@ -1012,6 +1006,19 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
   }
 
   /**
+   * Note that a stream carried `seq` of `key`'s record. A long-lived stream
+   * notes every node's record: under the map's own key string and bigint where
+   * it has them, not the copies a frame was decoded into, which cost about
+   * 130 B per record per neighbour (issue 19).
+   */
+  private claim (claimed: Map<string, bigint>, key: string, seq: bigint): void {
+    if ((claimed.get(key) ?? -1n) < seq) {
+      const held = this.store.record(key)
+      claimed.set(held?.key ?? this.store.peerId(key)?.toString() ?? key, held?.seq === seq ? held.seq : seq)
+    }
+  }
+
+  /**
    * True when we hold version `seq` of `key`'s record already (noted as held
    * by the sender too); throws when we hold a newer one. Notes that the
    * stream carried `seq`.
@@ -1020,7 +1027,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     const existing = this.store.record(key)
     // going back below a version the same stream already carried is what only a misbehaving sender does
     const regressed = (claimed.get(key) ?? -1n) > seq
-    claim(claimed, key, seq)
+    this.claim(claimed, key, seq)
     if (existing == null || seq > existing.seq) {
       return false
     }
@@ -1114,8 +1121,8 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     try {
       // copies of its own: a view would keep the whole received frame alive (and Buffer's slice() is a view);
       // the subject's and its neighbours' PeerIds are the ones the map holds already, when it does
-      const id = this.store.peerId(key) ?? ownPeerId(record.peerId)
-      stored = storedRecord(id, record, new Uint8Array(bytes), Math.min(Number(record.expires), now + this.maxRecordTtl), now, k => this.store.peerId(k), bytes)
+      const id = this.store.peerIdFor(key, record.peerId)
+      stored = storedRecord(id, record, new Uint8Array(bytes), Math.min(Number(record.expires), now + this.maxRecordTtl), now, (k, m) => this.store.peerIdFor(k, m), bytes)
     } catch (err) {
       throw new MalformedRecordError(`invalid neighbour or address - ${(err as Error).message}`)
     }

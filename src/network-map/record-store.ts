@@ -9,6 +9,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { LINK_KIND_RANK } from '../utils/connections.js'
 import { UNMEASURED_RTT } from './constants.js'
+import { Claims, EdgeList } from './keyed-list.js'
 import { NetmapRecord } from './pb/netmap.js'
 import type { LinkKind, MapEdge, MapNeighbour, MapNode, PathOptions } from './index.js'
 import type { PeerId } from '@libp2p/interface'
@@ -25,8 +26,8 @@ export interface StoredRecord {
   /** The marshaled signed envelope, forwarded as received (its own copy, never a view into a frame) */
   envelope: Uint8Array
   node: MapNode
-  /** Claimed neighbours by PeerId string */
-  claims: Map<string, MapNeighbour>
+  /** Claimed neighbours by PeerId string: the list `node.neighbours` is */
+  claims: Claims
   /** live: in the map; departed: said goodbye; pruned: unreachable (back to live when a path appears). Kept until expiry so older copies are not re-accepted */
   state: 'live' | 'departed' | 'pruned'
   acceptedAt: number
@@ -96,6 +97,9 @@ export function kindFromPb (neighbour: NetmapRecord.Neighbour): LinkKind {
 export function ownPeerId (multihash: Uint8Array): PeerId {
   return peerIdFromMultihash(Digest.decode(new Uint8Array(multihash)))
 }
+
+/** PeerIds held for claimed nodes without a record, beyond the records held, before a sweep drops the unclaimed ones */
+const CLAIMED_IDS_SLACK = 64
 
 const equalBytes = (a: Uint8Array, b: Uint8Array): boolean => a.byteLength === b.byteLength && a.every((x, i) => x === b[i])
 
@@ -190,22 +194,23 @@ function addressSpans (addresses: Uint8Array[], envelope: Uint8Array, decodedFro
 
 /**
  * A decoded, verified record in the form the store holds. Throws on a
- * neighbour id or address that does not parse. `peerId(key)` returns a
- * PeerId the map already holds for `key`, if any: every record of a map
- * names about `d` neighbours, and one PeerId (its digest, public key, bytes and
- * string) per claim instead of per node was most of the map's heap (issue 19).
+ * neighbour id or address that does not parse. `peerId(key, multihash)`
+ * returns the PeerId the map holds for `key` ({@link RecordStore.peerIdFor}):
+ * every record of a map names about `d` neighbours, and one PeerId (its
+ * digest, public key, bytes and string) per claim instead of per node was
+ * most of the map's heap (issue 19).
  * Whatever the record keeps is its own copy, never a view into `record`'s bytes.
  * `decodedFrom`: the bytes `record` was decoded from, when `envelope` is a copy
  * of them (the addresses are then held as spans of `envelope`).
  */
-export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8Array, expires: number, now = Date.now(), peerId?: (key: string) => PeerId | undefined, decodedFrom?: Uint8Array): StoredRecord {
+export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8Array, expires: number, now = Date.now(), peerId?: (key: string, multihash: Uint8Array) => PeerId, decodedFrom?: Uint8Array): StoredRecord {
   const key = id.toString()
   const claims = new Map<string, MapNeighbour>()
   for (const n of record.neighbours) {
     // the PeerId string is the base58btc of its multihash: look it up before parsing a new one
     const nkey = uint8ArrayToString(n.peerId, 'base58btc')
     if (nkey !== key) {
-      const nid = peerId?.(nkey) ?? ownPeerId(n.peerId)
+      const nid = peerId?.(nkey, n.peerId) ?? ownPeerId(n.peerId)
       claims.set(nid.toString(), { id: nid, kind: kindFromPb(n), ...(n.rtt != null ? { rtt: n.rtt } : {}) })
     }
   }
@@ -215,8 +220,9 @@ export function storedRecord (id: PeerId, record: NetmapRecord, envelope: Uint8A
   for (const bytes of record.multiaddrs) {
     multiaddr(bytes)
   }
-  const node = new HeldNode(id, record, expires, addressSpans(record.multiaddrs, envelope, decodedFrom), [...claims.values()])
-  return { key, seq: record.seq, expires, envelope, node, claims, state: record.departing ? 'departed' : 'live', acceptedAt: now }
+  const held = new Claims([...claims.values()])
+  const node = new HeldNode(id, record, expires, addressSpans(record.multiaddrs, envelope, decodedFrom), held.neighbours)
+  return { key, seq: record.seq, expires, envelope, node, claims: held, state: record.departing ? 'departed' : 'live', acceptedAt: now }
 }
 
 /**
@@ -258,8 +264,17 @@ export class RecordStore {
   private readonly lostTimeout: number
   private readonly emit: Emit
   private readonly records = new Map<string, StoredRecord>()
+  /**
+   * The PeerIds of nodes that records held claim as neighbours but whose own
+   * record we do not hold (yet): when it comes, it takes the same PeerId. Without
+   * this, every claim made before a node's record arrived kept a PeerId of its
+   * own (about 700 B each), two per record held at N = 120 (issue 19).
+   * Entries no record claims any more go at the next sweep once they outnumber
+   * the records held.
+   */
+  private readonly claimedIds = new Map<string, PeerId>()
   /** Two-sided edges, under both ends */
-  private readonly adjacency = new Map<string, Map<string, MapEdge>>()
+  private readonly adjacency = new Map<string, EdgeList>()
   private liveCount = 0
   /**
    * What the last reachability pass reached (ourselves included), kept
@@ -301,9 +316,19 @@ export class RecordStore {
     return this.records.values()
   }
 
-  /** The PeerId the map holds for `key` (ours, or that of a record held), so records share one per node */
+  /** The PeerId the map holds for `key` (ours, that of a record held, or that of a node records claim), so records share one per node */
   peerId (key: string): PeerId | undefined {
-    return key === this.selfKey ? this.self : this.records.get(key)?.node.id
+    return key === this.selfKey ? this.self : (this.records.get(key)?.node.id ?? this.claimedIds.get(key))
+  }
+
+  /** {@link peerId}, or a PeerId of its own parsed from `multihash` (copied), which the map then holds for `key` */
+  peerIdFor (key: string, multihash: Uint8Array): PeerId {
+    let id = this.peerId(key)
+    if (id == null) {
+      id = ownPeerId(multihash)
+      this.claimedIds.set(key, id)
+    }
+    return id
   }
 
   isLive (key: string): boolean {
@@ -363,6 +388,7 @@ export class RecordStore {
     }
     stored.refresh = wasLive && stored.state === 'live' && sameClaims(prev, stored)
     this.records.set(stored.key, stored)
+    this.claimedIds.delete(stored.key)
     // a version that only adds claims can only add to what we reach; anything else may take from it
     if (prev != null && (prev.state !== stored.state || !claimsWithin(prev, stored))) {
       this.reached = undefined
@@ -410,6 +436,7 @@ export class RecordStore {
 
   clear (): void {
     this.records.clear()
+    this.claimedIds.clear()
     this.adjacency.clear()
     this.liveCount = 0
     this.reached = undefined
@@ -479,6 +506,9 @@ export class RecordStore {
   sweep (now = Date.now(), linked: (key: string) => boolean = () => false): StoredRecord[] {
     if (now >= this.nextExpiry) {
       this.expire(now)
+    }
+    if (this.claimedIds.size > Math.max(CLAIMED_IDS_SLACK, this.records.size)) {
+      this.forgetUnclaimedIds()
     }
     const revived: StoredRecord[] = []
     // what a pass newly reached: clear its timers, and bring back a pruned node a path now reaches
@@ -559,6 +589,17 @@ export class RecordStore {
     return revived
   }
 
+  /** Drop the PeerIds held for nodes that no record held claims any more */
+  private forgetUnclaimedIds (): void {
+    const claimed = new Set<string>()
+    for (const stored of this.records.values()) {
+      for (const key of stored.claims.keys()) { claimed.add(key) }
+    }
+    for (const key of this.claimedIds.keys()) {
+      if (!claimed.has(key)) { this.claimedIds.delete(key) }
+    }
+  }
+
   /** Delete expired records (ours aside) and find the next expiry */
   private expire (now: number): void {
     let next = Infinity
@@ -616,7 +657,7 @@ export class RecordStore {
   private updateEdges (key: string): void {
     const record = this.records.get(key)
     const live = record?.state === 'live'
-    const current = this.adjacency.get(key) ?? new Map<string, MapEdge>()
+    const current = this.adjacency.get(key) ?? new EdgeList(key)
     const candidates = new Set([...current.keys(), ...(live ? record.claims.keys() : [])])
     for (const other of candidates) {
       const should = live && this.isLive(other) && record.claims.has(other) && this.records.get(other)!.claims.has(key)
@@ -640,21 +681,21 @@ export class RecordStore {
   }
 
   private link (a: string, b: string, edge: MapEdge): void {
-    for (const [x, y] of [[a, b], [b, a]]) {
-      let map = this.adjacency.get(x)
-      if (map == null) {
-        map = new Map()
-        this.adjacency.set(x, map)
+    for (const x of [a, b]) {
+      let edges = this.adjacency.get(x)
+      if (edges == null) {
+        edges = new EdgeList(x)
+        this.adjacency.set(x, edges)
       }
-      map.set(y, edge)
+      edges.set(edge)
     }
   }
 
   private unlink (a: string, b: string): void {
     for (const [x, y] of [[a, b], [b, a]]) {
-      const map = this.adjacency.get(x)
-      map?.delete(y)
-      if (map?.size === 0) {
+      const edges = this.adjacency.get(x)
+      edges?.delete(y)
+      if (edges?.size === 0) {
         this.adjacency.delete(x)
       }
     }
