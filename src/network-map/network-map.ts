@@ -1122,7 +1122,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       // copies of its own: a view would keep the whole received frame alive (and Buffer's slice() is a view);
       // the subject's and its neighbours' PeerIds are the ones the map holds already, when it does
       const id = this.store.peerIdFor(key, record.peerId)
-      stored = storedRecord(id, record, new Uint8Array(bytes), Math.min(Number(record.expires), now + this.maxRecordTtl), now, (k, m) => this.store.peerIdFor(k, m), bytes)
+      stored = storedRecord(id, record, new Uint8Array(bytes), Math.min(Number(record.expires), now + this.maxRecordTtl), now, (k, m) => this.store.peerIdFor(k, m), bytes, this.store.record(key))
     } catch (err) {
       throw new MalformedRecordError(`invalid neighbour or address - ${(err as Error).message}`)
     }
