@@ -120,19 +120,24 @@ describe('network map: record store', () => {
     assert.equal(store.edges().length, leaves.length + 1)
   })
 
-  it('the PeerIds held for claimed nodes without a record go once no record claims them and they outnumber the records', async () => {
-    const [self, a] = await identities(2)
-    const claimed = await identities(70)
+  it('the PeerIds held for claimed nodes without a record go once no record claims them and they outnumber the records and what the last cleanup kept', async () => {
+    const [self, a, b] = await identities(3)
+    const claimed = await identities(150)
     const { store } = storeFor(self.id)
     const lookup = (key: string, multihash: Uint8Array): PeerId => store.peerIdFor(key, multihash)
     const now = Date.now()
-    store.put(storedRecord(a.id, recordOf(a.id, { neighbours: claimed.map(c => c.id) }), new Uint8Array(0), now + 60_000, now, lookup))
+    const held = (): string[] => claimed.filter(c => store.peerId(c.id.toString())?.equals(c.id) === true).map(c => c.id.toString())
+    store.put(storedRecord(a.id, recordOf(a.id, { neighbours: claimed.slice(0, 70).map(c => c.id) }), new Uint8Array(0), now + 60_000, now, lookup))
     store.sweep(now)
-    assert.ok(claimed.every(c => store.peerId(c.id.toString())?.equals(c.id) === true), 'still claimed: kept, however many')
+    assert.equal(held().length, 70, 'still claimed: kept, however many (and the next cleanup waits for twice as many)')
     store.put(storedRecord(a.id, recordOf(a.id, { seq: 2n, neighbours: [claimed[0].id] }), new Uint8Array(0), now + 60_000, now, lookup))
-    assert.equal(store.peerId(claimed[1].id.toString())?.equals(claimed[1].id), true, 'kept until the next sweep')
     store.sweep(now)
-    assert.deepEqual(claimed.filter(c => store.peerId(c.id.toString()) != null).map(c => c.id.toString()), [claimed[0].id.toString()])
+    assert.equal(held().length, 70, '69 unclaimed, but not more than twice what the last cleanup kept')
+    store.put(storedRecord(b.id, recordOf(b.id, { neighbours: claimed.slice(70).map(c => c.id) }), new Uint8Array(0), now + 60_000, now, lookup))
+    store.put(storedRecord(b.id, recordOf(b.id, { seq: 2n, neighbours: [claimed[149].id] }), new Uint8Array(0), now + 60_000, now, lookup))
+    assert.equal(held().length, 150, 'kept until the next sweep')
+    store.sweep(now)
+    assert.deepEqual(held(), [claimed[0].id.toString(), claimed[149].id.toString()])
   })
 
   it('a record\'s addresses are read back whole from spans of its envelope copy, never from the frame it was decoded from', async () => {

@@ -294,9 +294,11 @@ export class RecordStore {
    * this, every claim made before a node's record arrived kept a PeerId of its
    * own (about 700 B each), two per record held at N = 120 (issue 19).
    * Entries no record claims any more go at the next sweep once they outnumber
-   * the records held.
+   * the records held and twice what the last such sweep kept (so a map whose
+   * records claim many nodes it does not hold is not walked at every sweep).
    */
   private readonly claimedIds = new Map<string, PeerId>()
+  private claimedIdsBound = CLAIMED_IDS_SLACK
   /** Two-sided edges, under both ends */
   private readonly adjacency = new Map<string, EdgeList>()
   private liveCount = 0
@@ -461,6 +463,7 @@ export class RecordStore {
   clear (): void {
     this.records.clear()
     this.claimedIds.clear()
+    this.claimedIdsBound = CLAIMED_IDS_SLACK
     this.adjacency.clear()
     this.liveCount = 0
     this.reached = undefined
@@ -531,8 +534,9 @@ export class RecordStore {
     if (now >= this.nextExpiry) {
       this.expire(now)
     }
-    if (this.claimedIds.size > Math.max(CLAIMED_IDS_SLACK, this.records.size)) {
+    if (this.claimedIds.size > Math.max(this.claimedIdsBound, this.records.size)) {
       this.forgetUnclaimedIds()
+      this.claimedIdsBound = Math.max(CLAIMED_IDS_SLACK, 2 * this.claimedIds.size)
     }
     const revived: StoredRecord[] = []
     // what a pass newly reached: clear its timers, and bring back a pruned node a path now reaches
