@@ -19,10 +19,10 @@ import type { Histogram } from 'node:perf_hooks'
 
 type Node = Libp2p<{ networkMap: NetworkMap }>
 
-/** Average degree of the random graph (ring plus random chords), as the issue's harness */
 /** Record deltas on (the default), as measured in BENCHMARKS.md; `MEMBRANE_BENCH_NETMAP_DELTAS=0` measures without */
 export const RECORD_DELTAS = process.env.MEMBRANE_BENCH_NETMAP_DELTAS !== '0'
 
+/** Average degree of the random graph (ring plus random chords), as the issue's harness */
 const DEGREE = 5
 /** A newcomer links to this many existing nodes */
 const JOIN_LINKS = 2

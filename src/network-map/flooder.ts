@@ -14,8 +14,8 @@ export interface FlooderInit {
   send(peer: PeerId, records: StoredRecord[], held: Array<bigint | undefined>): Promise<void>
   /** True while `record` is still the version the map holds (older versions queued meanwhile are skipped) */
   isCurrent(record: StoredRecord): boolean
-  /** The record the map holds for `key`, if any: what neighbours are known to hold is noted under its key string and sequence number */
-  held?(key: string): StoredRecord | undefined
+  /** `key` and `seq` as the map holds them (`RecordStore.canonical()`): what neighbours are known to hold is noted under those */
+  canonical?(key: string, seq: bigint): [string, bigint]
   log: Logger
 }
 
@@ -92,10 +92,7 @@ export class Flooder {
   noteKnown (peerKey: string, key: string, seq: bigint): void {
     const known = this.known(peerKey)
     if ((known.get(key) ?? -1n) < seq) {
-      // the map's own string and bigint when it holds that version, not the copies a frame was decoded
-      // into: one entry per record per neighbour, and those copies were about 130 B of each (issue 19)
-      const held = this.init.held?.(key)
-      known.set(held?.key ?? key, held?.seq === seq ? held.seq : seq)
+      known.set(...(this.init.canonical?.(key, seq) ?? [key, seq]))
     }
   }
 

@@ -167,7 +167,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
         }
       },
       isCurrent: (record) => this.store.record(record.key) === record,
-      held: (key) => this.store.record(key),
+      canonical: (key, seq) => this.store.canonical(key, seq),
       log: this.log
     })
     this.penalties = new Penalties({
@@ -1005,16 +1005,10 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
     }
   }
 
-  /**
-   * Note that a stream carried `seq` of `key`'s record. A long-lived stream
-   * notes every node's record: under the map's own key string and bigint where
-   * it has them, not the copies a frame was decoded into, which cost about
-   * 130 B per record per neighbour (issue 19).
-   */
+  /** Note that a stream carried `seq` of `key`'s record, under the key and bigint the map holds ({@link RecordStore.canonical}) */
   private claim (claimed: Map<string, bigint>, key: string, seq: bigint): void {
     if ((claimed.get(key) ?? -1n) < seq) {
-      const held = this.store.record(key)
-      claimed.set(held?.key ?? this.store.peerId(key)?.toString() ?? key, held?.seq === seq ? held.seq : seq)
+      claimed.set(...this.store.canonical(key, seq))
     }
   }
 

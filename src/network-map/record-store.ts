@@ -6,6 +6,7 @@
 import { peerIdFromMultihash } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import * as Digest from 'multiformats/hashes/digest'
+import { equals as uint8ArrayEquals } from 'uint8arrays/equals'
 import { toString as uint8ArrayToString } from 'uint8arrays/to-string'
 import { LINK_KIND_RANK } from '../utils/connections.js'
 import { UNMEASURED_RTT } from './constants.js'
@@ -101,16 +102,6 @@ export function ownPeerId (multihash: Uint8Array): PeerId {
 /** PeerIds held for claimed nodes without a record, beyond the records held, before a sweep drops the unclaimed ones */
 const CLAIMED_IDS_SLACK = 64
 
-function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) {
-    return false
-  }
-  for (let i = 0; i < a.byteLength; i++) {
-    if (a[i] !== b[i]) { return false }
-  }
-  return true
-}
-
 /**
  * A node as the store holds it. A class, so that every node shares one shape
  * with `multiaddrs` on the prototype: as an object literal with its own getter
@@ -155,7 +146,7 @@ class HeldNode implements MapNode {
     for (let i = 0; i < this.#spans.length; i += 2) {
       const a = this.#bytes.subarray(this.#spans[i], this.#spans[i + 1])
       const b = other.#bytes.subarray(other.#spans[i], other.#spans[i + 1])
-      if (!equalBytes(a, b)) { return false }
+      if (!uint8ArrayEquals(a, b)) { return false }
     }
     return true
   }
@@ -242,7 +233,7 @@ function claimedBefore (previous: StoredRecord, multihash: Uint8Array): string |
     return undefined
   }
   for (const claim of previous.claims.values()) {
-    if (equalBytes(claim.id.toMultihash().bytes, multihash)) {
+    if (uint8ArrayEquals(claim.id.toMultihash().bytes, multihash)) {
       return claim.id.toString()
     }
   }
@@ -345,6 +336,18 @@ export class RecordStore {
   /** The PeerId the map holds for `key` (ours, that of a record held, or that of a node records claim), so records share one per node */
   peerId (key: string): PeerId | undefined {
     return key === this.selfKey ? this.self : (this.records.get(key)?.node.id ?? this.claimedIds.get(key))
+  }
+
+  /**
+   * `key` and `seq` as the map holds them, where it does: its own PeerId
+   * string for the node, and the bigint of the version it holds when `seq` is
+   * that version. Notes kept per neighbour and per stream (one per record
+   * each) hold these instead of the copies a frame was decoded into, which
+   * cost about 130 B per record per neighbour (issue 19).
+   */
+  canonical (key: string, seq: bigint): [string, bigint] {
+    const held = this.records.get(key)
+    return [held?.key ?? this.peerId(key)?.toString() ?? key, held?.seq === seq ? held.seq : seq]
   }
 
   /** {@link peerId}, or a PeerId of its own parsed from `multihash` (copied), which the map then holds for `key` */
