@@ -163,7 +163,7 @@ class Cluster {
     const deadline = now() + timeout
     const started = now()
     let done = false
-    const dialled = Promise.all(this.workers.map(async (w, k) => w.call<{ failed: number, errors: string[] }>('dial', { links: byWorker[k], deadline }, timeout + 30_000))).finally(() => { done = true })
+    const dialled = Promise.all(this.workers.map(async (w, k) => w.call<{ failed: number, errors: string[] }>('dial', { links: byWorker[k], deadline }, timeout + 120_000))).finally(() => { done = true })
     // a long cold start (N = 1 000 on 2 cores) logs how far it got once a minute
     while (!done) {
       await Promise.race([dialled.catch(() => {}), sleep(60_000)])
@@ -475,13 +475,16 @@ export async function runNetworkMapMulti (options: MultiOptions): Promise<Metric
  * one per core), `MEMBRANE_BENCH_NETMAP_WINDOW_S` the steady window (default
  * 0.65 TTL, so that every node re-issues about once, at most 2 minutes), `MEMBRANE_BENCH_NETMAP_ROUNDS`
  * the join/leave rounds (default 3, `--quick` 2), `MEMBRANE_BENCH_NETMAP_DIAL_S` the deadline of
- * the cold start's dials (default 120 s + 0.6 s per node: 720 s at N = 1 000).
+ * the cold start's dials (default 120 s + 0.6 s per node: 720 s at N = 1 000; links not dialled by
+ * then count as failed and the run goes on with the graph it has), `MEMBRANE_BENCH_NETMAP_FULL_S` the
+ * deadline of the full maps after the last dial (default 120 s + 0.48 s per node).
  */
 export async function networkMapMultiBench (options: BenchOptions): Promise<Metric[]> {
   const custom = process.env.MEMBRANE_BENCH_NETMAP_N?.split(',').map(Number).filter(n => n > 1)
   const sizes = custom != null && custom.length > 0 ? custom : options.quick ? [200] : [100, 300, 1000]
   const window = process.env.MEMBRANE_BENCH_NETMAP_WINDOW_S
   const dial = process.env.MEMBRANE_BENCH_NETMAP_DIAL_S
+  const full = process.env.MEMBRANE_BENCH_NETMAP_FULL_S
   return runNetworkMapMulti({
     sizes,
     workers: Number(process.env.MEMBRANE_BENCH_NETMAP_WORKERS ?? availableParallelism()),
@@ -491,6 +494,7 @@ export async function networkMapMultiBench (options: BenchOptions): Promise<Metr
     // wiring, and those floods kept it from finishing); refresh bytes then come from the clean leaves
     recordTtl: options.quick ? 60_000 : DEFAULT_TTL,
     windowMs: window == null ? undefined : Number(window) * 1000,
-    dialTimeout: dial == null ? undefined : () => Number(dial) * 1000
+    dialTimeout: dial == null ? undefined : () => Number(dial) * 1000,
+    fullTimeout: full == null ? undefined : () => Number(full) * 1000
   })
 }

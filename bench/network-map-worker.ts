@@ -135,6 +135,11 @@ async function dial (links: DialLink[], deadline: number): Promise<{ failed: num
   let failed = 0
   await Promise.all(Array.from({ length: 16 }, async () => {
     for (let link = queue.shift(); link != null; link = queue.shift()) {
+      // past the deadline the links left are not tried: they count as failed and the run goes on with the graph it has
+      if (now() > deadline) {
+        failed++
+        continue
+      }
       const node = nodes.get(link.from) ?? newcomers.get(link.from)
       if (node == null) { throw new Error(`no node ${link.from}`) }
       for (let attempt = 1; ; attempt++) {
