@@ -13,6 +13,7 @@ import { NetmapMessage, NetmapRecord } from '../src/network-map/pb/netmap.js'
 import { Penalties } from '../src/network-map/penalties.js'
 import { INDEXED } from '../src/network-map/keyed-list.js'
 import { RecordStore, storedRecord } from '../src/network-map/record-store.js'
+import { summarise } from '../src/network-map/summary.js'
 import { answerSync, push, readFrame, receivePush, runSync } from '../src/network-map/sync.js'
 import { decodeRecord, isPeerIdBytes, sealRecord, signerOf, verifySignature } from '../src/network-map/validate.js'
 import { identities, identity, recordOf, signedRecord } from './fixtures/netmap-records.js'
@@ -441,6 +442,8 @@ describe('network map: record store', () => {
       const reached = (): string[] => [...store.all()]
         .filter(r => r.state === 'live' && (timeouts === 0 || r.unreachableSince == null))
         .map(r => r.key).sort()
+      // what the store's kept summary must equal: the live records' hashed afresh
+      const liveSummary = (): ReturnType<typeof summarise> => summarise([...store.all()].filter(r => r.state === 'live'))
       issue(self)
       let grew = 0
       let shrank = 0
@@ -458,13 +461,17 @@ describe('network map: record store', () => {
           s.departing = !s.departing
         }
         issue(id, id !== self && random() < 0.02 ? now + step : now + 60_000)
+        assert.deepEqual(store.summary(), liveSummary(), `the summary kept as records come and go, after the put of step ${step}`)
         if (random() < 0.7) {
           store.sweep(now + step)
           assert.deepEqual(reached(), expected(), `step ${step}`)
+          assert.deepEqual(store.summary(), liveSummary(), `the summary kept, after the sweep of step ${step}`)
         }
       }
       store.sweep(now + 800)
       assert.deepEqual(reached(), expected(), 'at the end')
+      assert.deepEqual(store.summary(), liveSummary(), 'the summary kept, at the end')
+      assert.equal(store.summary().count, store.size)
       assert.ok(grew > 300 && shrank > 60, `both kinds of change were made (${grew} added, ${shrank} removed)`)
     })
   }

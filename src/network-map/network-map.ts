@@ -17,7 +17,7 @@ import { Flooder } from './flooder.js'
 import { NetmapMessage, NetmapRecord } from './pb/netmap.js'
 import { Penalties } from './penalties.js'
 import { RecordStore, kindToPb, sameClaims, storedRecord } from './record-store.js'
-import { hashOf, inScope, summarise } from './summary.js'
+import { hashOf, inScope } from './summary.js'
 import { answerSync, push, readFrame, receivePush, recordFrames, runSync } from './sync.js'
 import { checkFields, decodeRecord, sealRecord, signerOf, verifySignature } from './validate.js'
 import type { StoredDelta } from './delta.js'
@@ -596,7 +596,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       if (!this.started) {
         return
       }
-      const frame = rootFrame(summarise(this.liveRecords()))
+      const frame = rootFrame(this.store.summary())
       for (const peer of this.flooder.peers()) {
         // writeChannel() writes nothing to a 1.0.0 neighbour (false)
         this.writeChannel(peer, [frame]).then(written => {
@@ -791,7 +791,7 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       maxEntries: this.maxEntries,
       stats: this.counters,
       selfKey: this.self,
-      summary: () => summarise(this.liveRecords()),
+      summary: () => this.store.summary(),
       digest: (scope?: bigint) => {
         const entries = []
         for (const stored of this.store.all()) {
@@ -857,12 +857,6 @@ export class DefaultNetworkMap extends TypedEventEmitter<NetworkMapEvents> imple
       }
     }
     return ctx
-  }
-
-  private * liveRecords (): Generator<StoredRecord> {
-    for (const stored of this.store.all()) {
-      if (stored.state === 'live') { yield stored }
-    }
   }
 
   /**

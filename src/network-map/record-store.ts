@@ -12,10 +12,12 @@ import { LINK_KIND_RANK } from '../utils/connections.js'
 import { UNMEASURED_RTT } from './constants.js'
 import { Claims, EdgeList, INDEXED } from './keyed-list.js'
 import { NetmapRecord } from './pb/netmap.js'
+import { LiveSummary } from './summary.js'
 import type { LinkKind, MapEdge, MapNeighbour, MapNode, PathOptions } from './index.js'
 import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { StoredDelta } from './delta.js'
+import type { SummaryValue } from './summary.js'
 
 /** A record we hold, verified */
 export interface StoredRecord {
@@ -292,7 +294,8 @@ export class RecordStore {
   private claimedIdsBound = CLAIMED_IDS_SLACK
   /** Two-sided edges, under both ends */
   private readonly adjacency = new Map<string, EdgeList>()
-  private liveCount = 0
+  /** The live records' count, root and buckets, updated wherever a record becomes live or stops being live */
+  private readonly live = new LiveSummary()
   /**
    * What the last reachability pass reached (ourselves included), kept
    * between sweeps: undefined until the first pass, and after any change that
@@ -317,7 +320,12 @@ export class RecordStore {
 
   /** Live nodes, ourselves included */
   get size (): number {
-    return this.liveCount
+    return this.live.size
+  }
+
+  /** The summary of the live records (the connect-time sync's and the link checks') */
+  summary (): SummaryValue {
+    return this.live.value()
   }
 
   /** Every record held, live or not (departed and pruned ones stay until expiry) */
@@ -430,7 +438,12 @@ export class RecordStore {
     if (stored.key !== this.selfKey && stored.expires < this.nextExpiry) {
       this.nextExpiry = stored.expires
     }
-    this.liveCount += Number(stored.state === 'live') - Number(wasLive)
+    if (wasLive) {
+      this.live.remove(prev)
+    }
+    if (stored.state === 'live') {
+      this.live.add(stored)
+    }
     if (stored.state === 'live') {
       this.emit(wasLive ? 'node:update' : 'node:add', stored.node)
       this.updateEdges(stored.key)
@@ -468,7 +481,7 @@ export class RecordStore {
     this.claimedIds.clear()
     this.claimedIdsBound = CLAIMED_IDS_SLACK
     this.adjacency.clear()
-    this.liveCount = 0
+    this.live.clear()
     this.reached = undefined
     this.grown.clear()
     this.unreached.clear()
@@ -549,7 +562,7 @@ export class RecordStore {
       this.unreached.delete(stored.key)
       if (stored.state === 'pruned') {
         stored.state = 'live'
-        this.liveCount++
+        this.live.add(stored)
         this.emit('node:add', stored.node)
         this.updateEdges(stored.key)
         revived.push(stored)
@@ -679,7 +692,7 @@ export class RecordStore {
   /** Take a node out of the map (expired or unreachable); its record stays as `pruned` */
   private drop (stored: StoredRecord): void {
     stored.state = 'pruned'
-    this.liveCount--
+    this.live.remove(stored)
     this.updateEdges(stored.key)
     this.emit('node:remove', stored.node)
   }

@@ -77,6 +77,50 @@ export function summarise (records: Iterable<StoredRecord>): SummaryValue {
   return { count, root, buckets }
 }
 
+/**
+ * The summary of the live records, kept as they come and go: a sync and a
+ * link's check read it at O(buckets) instead of hashing every record held (at
+ * N = 1 000 in a cold start that was 14 % of a node's CPU, issue 19)
+ */
+export class LiveSummary {
+  private readonly buckets = new Array<bigint>(SUMMARY_BUCKETS).fill(0n)
+  private root = 0n
+  private count = 0
+
+  /** How many records are live */
+  get size (): number {
+    return this.count
+  }
+
+  /** `stored` became live: XOR it in */
+  add (stored: StoredRecord): void {
+    this.toggle(stored)
+    this.count++
+  }
+
+  /** `stored` is no longer live (replaced, pruned or deleted): XOR it out */
+  remove (stored: StoredRecord): void {
+    this.toggle(stored)
+    this.count--
+  }
+
+  clear (): void {
+    this.buckets.fill(0n)
+    this.root = 0n
+    this.count = 0
+  }
+
+  value (): SummaryValue {
+    return { count: this.count, root: this.root, buckets: [...this.buckets] }
+  }
+
+  private toggle (stored: StoredRecord): void {
+    const { bucket, hash } = hashOf(stored)
+    this.buckets[bucket] ^= hash
+    this.root ^= hash
+  }
+}
+
 /** The buckets in which two summaries differ, as a bit set (bit i for bucket i) */
 export function differingBuckets (ours: bigint[], theirs: bigint[]): bigint {
   let scope = 0n
