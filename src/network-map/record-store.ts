@@ -443,8 +443,6 @@ export class RecordStore {
     }
     if (stored.state === 'live') {
       this.live.add(stored)
-    }
-    if (stored.state === 'live') {
       this.emit(wasLive ? 'node:update' : 'node:add', stored.node)
       this.updateEdges(stored.key)
     } else {
